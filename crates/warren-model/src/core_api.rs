@@ -1,0 +1,352 @@
+//! The traits at the adapter boundary. Protocol adapters call the core only through these, and
+//! the network driver runs sessions only through [`Session`]; neither side names the other's
+//! crate, so the compiler keeps the core protocol-neutral.
+//!
+//! Everything here is synchronous: core operations take short locks and never block on I/O.
+//! Results that arrive later (deliveries, cancel notifications) are pushed to a
+//! [`DeliverySink`], which wakes the connection's task.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use crate::error::CoreError;
+use crate::field::FieldTable;
+use crate::message::Message;
+use crate::names::{
+    ConnectionId, ConsumerId, ConsumerTag, ExchangeName, QueueName, QueueSeq, RoutingKey, UserName,
+    VHostName,
+};
+
+/// The broker as adapters see it: authentication and vhost lookup.
+pub trait Broker: Send + Sync {
+    /// Checks credentials. `from_loopback` lets the core refuse loopback-only users (guest)
+    /// on remote connections, as RabbitMQ does.
+    fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+        from_loopback: bool,
+    ) -> Result<UserName, CoreError>;
+    /// Opens `vhost` for `user`; 530-style `NotAllowed` when it does not exist or is refused.
+    fn vhost(&self, user: &UserName, vhost: &VHostName) -> Result<Arc<dyn VHost>, CoreError>;
+    /// A fresh id for a new connection.
+    fn next_connection_id(&self) -> ConnectionId;
+}
+
+/// An exchange declaration.
+#[derive(Clone, Debug)]
+pub struct ExchangeSpec {
+    /// Its name.
+    pub name: ExchangeName,
+    /// Its type: `direct`, `fanout`, `topic`, `headers`, or a plugin type.
+    pub kind: String,
+    /// Survives restart.
+    pub durable: bool,
+    /// Deleted when its last binding (as source) goes.
+    pub auto_delete: bool,
+    /// Clients may not publish to it directly.
+    pub internal: bool,
+    /// Extra arguments.
+    pub arguments: FieldTable,
+}
+
+/// A queue declaration.
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    /// Its name; `None` asks the server for an `amq.gen-...` name.
+    pub name: Option<QueueName>,
+    /// Survives restart.
+    pub durable: bool,
+    /// Owned by the declaring connection; deleted when it closes.
+    pub exclusive: bool,
+    /// Deleted when its last consumer goes (after it had one).
+    pub auto_delete: bool,
+    /// `x-*` arguments.
+    pub arguments: FieldTable,
+}
+
+/// What a queue declaration reports back.
+#[derive(Clone, Debug)]
+pub struct QueueDeclareOk {
+    /// The queue's name (server-named queues learn theirs here).
+    pub name: QueueName,
+    /// Ready messages.
+    pub message_count: u32,
+    /// Active consumers.
+    pub consumer_count: u32,
+}
+
+/// Where a binding leads.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Destination {
+    /// Into a queue.
+    Queue(QueueName),
+    /// Into another exchange (exchange-to-exchange binding).
+    Exchange(ExchangeName),
+}
+
+/// A binding from an exchange to a destination.
+#[derive(Clone, Debug)]
+pub struct BindingSpec {
+    /// The exchange messages come from.
+    pub source: ExchangeName,
+    /// Where they go.
+    pub destination: Destination,
+    /// The binding key.
+    pub routing_key: RoutingKey,
+    /// Binding arguments (headers exchanges match on these).
+    pub arguments: FieldTable,
+}
+
+/// What a publish did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct PublishOutcome {
+    /// How many queues received the message; 0 means unroutable.
+    pub queues: usize,
+}
+
+/// A prefetch window shared by several consumers (AMQP `basic.qos` with `global=true`).
+/// A limit of 0 means unlimited.
+#[derive(Debug, Default)]
+pub struct CreditPool {
+    limit: AtomicU32,
+    in_flight: AtomicU32,
+}
+
+impl CreditPool {
+    /// A pool with `limit` messages in flight at most (0 = unlimited).
+    pub fn new(limit: u32) -> Self {
+        Self {
+            limit: AtomicU32::new(limit),
+            in_flight: AtomicU32::new(0),
+        }
+    }
+    /// Changes the limit; takes effect on the next delivery.
+    pub fn set_limit(&self, limit: u32) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+    /// Takes one credit if the window has room.
+    pub fn try_take(&self) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (limit == 0 || n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+    /// Gives one credit back (a settled message).
+    pub fn give_back(&self) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+    /// Messages in flight now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// A consumer's request.
+#[derive(Clone, Debug)]
+pub struct ConsumeSpec {
+    /// The client's tag, echoed on every delivery.
+    pub tag: ConsumerTag,
+    /// Deliveries count as settled when sent.
+    pub no_ack: bool,
+    /// No other consumer may share the queue.
+    pub exclusive: bool,
+    /// Per-consumer prefetch (0 = unlimited).
+    pub prefetch: u32,
+    /// A window shared with other consumers of the same channel, if any.
+    pub shared_credit: Option<Arc<CreditPool>>,
+    /// Consumer arguments (e.g. `x-priority`).
+    pub arguments: FieldTable,
+}
+
+/// How a delivered message is settled.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Settlement {
+    /// Done with; removed.
+    Ack,
+    /// Back to the queue at its original position, marked redelivered.
+    Requeue,
+    /// Rejected without requeue: dropped (or dead-lettered).
+    Discard,
+}
+
+/// A handle on one queue, held by consumers and deliveries so settlement needs no lookup and
+/// cannot hit a queue re-declared under the same name.
+pub trait QueueHandle: Send + Sync {
+    /// The queue's name.
+    fn name(&self) -> &QueueName;
+    /// Settles delivered messages.
+    fn settle(&self, seqs: &[QueueSeq], how: Settlement);
+    /// Removes a consumer. Its unsettled messages stay unsettled until settled or requeued.
+    fn cancel(&self, consumer: ConsumerId);
+    /// Tries to deliver again: call after credit was freed or a sink drained.
+    fn kick(&self);
+    /// Ready messages.
+    fn message_count(&self) -> u32;
+}
+
+/// One message handed to a consumer or to `get`.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The queue it came from; settle through it.
+    pub queue: Arc<dyn QueueHandle>,
+    /// Its position in that queue.
+    pub seq: QueueSeq,
+    /// The message.
+    pub message: Arc<Message>,
+    /// Delivered before and requeued.
+    pub redelivered: bool,
+    /// The consumer it went to (`None` for `get`).
+    pub consumer: Option<ConsumerTag>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("queue", self.queue.name())
+            .field("seq", &self.seq)
+            .field("redelivered", &self.redelivered)
+            .field("consumer", &self.consumer)
+            .finish()
+    }
+}
+
+/// Where a queue sends deliveries for a consumer. Implemented by adapters; the core calls it
+/// without holding a queue lock, and an implementation must not call back into the queue.
+pub trait DeliverySink: Send + Sync {
+    /// Takes a delivery.
+    fn deliver(&self, delivery: Delivery);
+    /// False when the connection's outbound buffer is full: the queue then holds deliveries
+    /// until `QueueHandle::kick` is called.
+    fn has_room(&self) -> bool;
+    /// The core cancelled the consumer (its queue was deleted).
+    fn cancelled(&self, tag: &ConsumerTag);
+}
+
+/// A registered consumer.
+#[derive(Clone)]
+pub struct Consumption {
+    /// The core's id for it.
+    pub id: ConsumerId,
+    /// The queue it consumes.
+    pub queue: Arc<dyn QueueHandle>,
+}
+
+/// A virtual host: the namespace of exchanges and queues.
+pub trait VHost: Send + Sync {
+    /// Its name.
+    fn name(&self) -> &VHostName;
+    /// Declares (or with `passive`, checks) an exchange.
+    fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> Result<(), CoreError>;
+    /// Deletes an exchange; `if_unused` refuses when it has bindings.
+    fn delete_exchange(&self, name: &ExchangeName, if_unused: bool) -> Result<(), CoreError>;
+    /// Declares (or with `passive`, checks) a queue.
+    fn declare_queue(
+        &self,
+        spec: QueueSpec,
+        passive: bool,
+        owner: ConnectionId,
+    ) -> Result<QueueDeclareOk, CoreError>;
+    /// Deletes a queue, returning how many messages it held.
+    fn delete_queue(
+        &self,
+        name: &QueueName,
+        if_unused: bool,
+        if_empty: bool,
+        owner: ConnectionId,
+    ) -> Result<u32, CoreError>;
+    /// Drops a queue's ready messages, returning how many.
+    fn purge_queue(&self, name: &QueueName, owner: ConnectionId) -> Result<u32, CoreError>;
+    /// Adds a binding (idempotent).
+    fn bind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError>;
+    /// Removes a binding (absent bindings are not an error, as RabbitMQ).
+    fn unbind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError>;
+    /// Routes a message from `exchange` by its annotations' routing key.
+    fn publish(
+        &self,
+        exchange: &ExchangeName,
+        message: Arc<Message>,
+    ) -> Result<PublishOutcome, CoreError>;
+    /// Adds a consumer to a queue.
+    fn consume(
+        &self,
+        queue: &QueueName,
+        spec: ConsumeSpec,
+        sink: Arc<dyn DeliverySink>,
+        owner: ConnectionId,
+    ) -> Result<Consumption, CoreError>;
+    /// Takes one message, with the count of ready messages left.
+    fn get(
+        &self,
+        queue: &QueueName,
+        no_ack: bool,
+        owner: ConnectionId,
+    ) -> Result<Option<(Delivery, u32)>, CoreError>;
+    /// A connection closed: its exclusive queues go.
+    fn connection_closed(&self, owner: ConnectionId);
+}
+
+/// Wakes a connection's task when the core has something for it.
+pub trait Wake: Send + Sync {
+    /// Schedules the session's `on_wake`.
+    fn wake(&self);
+}
+
+/// Who is on the other end of a connection.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The address it connected to.
+    pub local: SocketAddr,
+}
+
+/// What the driver should do after a session call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SessionStatus {
+    /// Keep going.
+    Continue,
+    /// Write what is in the output buffer, then close the connection.
+    Close,
+}
+
+/// A protocol session, driven by the network layer. Sans-IO: it sees bytes and time, never a
+/// socket.
+pub trait Session: Send {
+    /// Consumes whole frames from `input` (leaving a partial frame), appending replies to
+    /// `output`.
+    fn on_input(
+        &mut self,
+        input: &mut BytesMut,
+        output: &mut BytesMut,
+        now: Instant,
+    ) -> SessionStatus;
+    /// Moves what the core pushed (deliveries, notifications) into `output`.
+    fn on_wake(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus;
+    /// Time-driven work (heartbeats); called at or after `next_deadline`.
+    fn on_tick(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus;
+    /// When `on_tick` is next due.
+    fn next_deadline(&self) -> Option<Instant>;
+    /// The driver wrote everything out; a chance to resume queues held for room.
+    fn on_drained(&mut self);
+    /// False while the session wants the driver to stop reading (backpressure).
+    fn wants_input(&self) -> bool;
+    /// The connection is gone: release everything (requeue unsettled, drop exclusives).
+    fn on_close(&mut self);
+}
+
+/// Makes a session for each accepted connection.
+pub trait SessionFactory: Send + Sync {
+    /// A new session for `peer`; it calls `waker` when the core has output for it.
+    fn new_session(&self, peer: PeerInfo, waker: Arc<dyn Wake>) -> Box<dyn Session>;
+}
