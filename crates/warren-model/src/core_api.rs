@@ -343,6 +343,12 @@ pub trait Session: Send {
     fn wants_input(&self) -> bool;
     /// The connection is gone: release everything (requeue unsettled, drop exclusives).
     fn on_close(&mut self);
+    /// The broker is shutting down: append a protocol goodbye (e.g. AMQP `connection.close`
+    /// 320) to `output`. The driver flushes it, with a deadline, then closes.
+    fn on_shutdown(&mut self, output: &mut BytesMut) -> SessionStatus {
+        let _ = output;
+        SessionStatus::Close
+    }
 }
 
 /// Makes a session for each accepted connection.

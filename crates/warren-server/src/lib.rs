@@ -1,1 +1,13 @@
-//! server
+//! The Warren server: configuration, wiring of the core to the protocol adapters and the
+//! listeners, and the `warren` binary's command line.
+//!
+//! This is the only crate that names every protocol. It holds no protocol or routing logic:
+//! it builds the pieces from [`Config`] and starts them.
+
+mod cli;
+mod config;
+mod server;
+
+pub use cli::Cli;
+pub use config::{AmqpSection, Config, ConfigError, Listeners, LogConfig, UserSection};
+pub use server::{RunningServer, ServerError};

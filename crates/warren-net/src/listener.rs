@@ -1,0 +1,84 @@
+//! TCP listeners: bind, accept, and hand each connection to a driver task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use warren_model::{PeerInfo, SessionFactory};
+
+use crate::driver::drive_connection;
+use crate::shutdown::ShutdownSignal;
+
+/// Errors of the network layer.
+#[derive(Debug, Error)]
+pub enum ListenerError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Binds a TCP listener (port 0 picks a free port; read it back with `local_addr`).
+pub async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ListenerError> {
+    TcpListener::bind(addr).await.map_err(|source| ListenerError::Bind { addr, source })
+}
+
+/// Accepts connections until shutdown, running each in its own task. Connection tasks watch
+/// the same signal and say goodbye in their protocol before closing.
+pub fn spawn_tcp_listener(
+    listener: TcpListener,
+    protocol: &'static str,
+    factory: Arc<dyn SessionFactory>,
+    shutdown: ShutdownSignal,
+) -> JoinHandle<()> {
+    tokio::spawn(accept_loop(listener, protocol, factory, shutdown))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    protocol: &'static str,
+    factory: Arc<dyn SessionFactory>,
+    mut shutdown: ShutdownSignal,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let task = start_connection(stream, remote, protocol, &factory, &shutdown);
+                    if let Some(task) = task {
+                        connections.spawn(task);
+                    }
+                }
+                // Accept errors (e.g. too many open files) are transient: log and go on.
+                Err(error) => tracing::warn!(protocol, %error, "accept failed"),
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = shutdown.triggered() => break,
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+fn start_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    protocol: &'static str,
+    factory: &Arc<dyn SessionFactory>,
+    shutdown: &ShutdownSignal,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    let local = stream.local_addr().ok()?;
+    // Small frames (acks, confirms) must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    let peer = PeerInfo { remote, local };
+    tracing::debug!(protocol, %remote, "connection accepted");
+    let factory = Arc::clone(factory);
+    Some(drive_connection(stream, peer, factory, shutdown.clone()))
+}
