@@ -1,0 +1,250 @@
+//! basic.publish with its content, confirm.select and publisher confirms.
+//!
+//! A publish is a method frame, a content header and body frames (spec 4.2.6); the body is
+//! assembled from [`Bytes`] chunks of the read buffer, copied only when it spans frames.
+//! Confirms are counted per channel and sent coalesced (`multiple`) when a batch of input was
+//! handled; a mandatory message that routed nowhere gets its `basic.return` before the ack.
+
+use std::sync::Arc;
+
+use amq_protocol::frame::AMQPContentHeader;
+use amq_protocol::protocol::{basic, confirm, AMQPClass};
+use bytes::{Bytes, BytesMut};
+use warren_model::{Annotations, ExchangeName, Message, Properties, RoutingKey};
+
+use crate::channel::{Channel, Confirms};
+use crate::channel_tx::HeldPublish;
+use crate::convert::{properties_from_amqp, properties_to_amqp, short};
+use crate::env::{Env, Out};
+use crate::errors::{
+    AmqpError, FRAME_ERROR, NOT_IMPLEMENTED, NO_ROUTE, PRECONDITION_FAILED, UNEXPECTED_FRAME,
+};
+
+/// RabbitMQ's default `max_message_size`.
+pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
+const BASIC_CLASS: u16 = 60;
+
+/// A publish waiting for its content.
+pub struct PendingPublish {
+    exchange: ExchangeName,
+    routing_key: RoutingKey,
+    mandatory: bool,
+    header: Option<(u64, Properties)>,
+    chunks: Vec<Bytes>,
+    received: u64,
+}
+
+/// basic.publish: remember the method until its content arrives.
+pub fn start(
+    channel: &mut Channel,
+    method: basic::Publish,
+    _env: &Env<'_>,
+) -> Result<(), AmqpError> {
+    if method.immediate {
+        return Err(AmqpError::new(NOT_IMPLEMENTED, "immediate=true"));
+    }
+    channel.pending = Some(PendingPublish {
+        exchange: ExchangeName::try_from(method.exchange.as_str())?,
+        routing_key: RoutingKey::try_from(method.routing_key.as_str())?,
+        mandatory: method.mandatory,
+        header: None,
+        chunks: Vec::new(),
+        received: 0,
+    });
+    Ok(())
+}
+
+/// A content header frame for this channel.
+pub fn header(
+    channel: &mut Channel,
+    header: AMQPContentHeader,
+    env: &Env<'_>,
+    out: &mut Out<'_>,
+) -> Result<(), AmqpError> {
+    let Some(pending) = channel.pending.as_mut().filter(|p| p.header.is_none()) else {
+        return Err(unexpected("content header"));
+    };
+    if header.class_id != BASIC_CLASS {
+        return Err(unexpected("content header for a class other than basic"));
+    }
+    if header.body_size > MAX_MESSAGE_SIZE {
+        channel.pending = None;
+        return Err(AmqpError::new(
+            PRECONDITION_FAILED,
+            format!(
+                "message size {} is larger than configured max size {MAX_MESSAGE_SIZE}",
+                header.body_size
+            ),
+        ));
+    }
+    pending.header = Some((header.body_size, properties_from_amqp(&header.properties)));
+    if header.body_size == 0 {
+        return finish(channel, env, out);
+    }
+    Ok(())
+}
+
+/// A content body frame for this channel.
+pub fn body(
+    channel: &mut Channel,
+    payload: Bytes,
+    env: &Env<'_>,
+    out: &mut Out<'_>,
+) -> Result<(), AmqpError> {
+    let Some(pending) = channel.pending.as_mut() else {
+        return Err(unexpected("content body"));
+    };
+    let Some((size, _)) = pending.header else {
+        return Err(unexpected("content body before its header"));
+    };
+    let received = pending.received + payload.len() as u64;
+    if received > size {
+        return Err(AmqpError::hard(
+            FRAME_ERROR,
+            "content body exceeds the declared size",
+        ));
+    }
+    pending.received = received;
+    pending.chunks.push(payload);
+    if received == size {
+        return finish(channel, env, out);
+    }
+    Ok(())
+}
+
+fn unexpected(what: &str) -> AmqpError {
+    AmqpError::hard(UNEXPECTED_FRAME, format!("unexpected {what} frame"))
+}
+
+fn finish(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(), AmqpError> {
+    let Some(pending) = channel.pending.take() else {
+        return Ok(());
+    };
+    let properties = pending.header.map(|(_, p)| p).unwrap_or_default();
+    check_user_id(&properties, env)?;
+    let message = Arc::new(Message {
+        annotations: Annotations {
+            exchange: pending.exchange.clone(),
+            routing_key: pending.routing_key,
+        },
+        properties,
+        body: join(pending.chunks),
+    });
+    let held = HeldPublish {
+        exchange: pending.exchange,
+        message,
+        mandatory: pending.mandatory,
+    };
+    match channel.tx.as_mut() {
+        Some(tx) => {
+            tx.add_publish(held);
+            Ok(())
+        }
+        None => route(channel, &held, env, out),
+    }
+}
+
+fn join(chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.into_iter().next().unwrap_or_default();
+    }
+    let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for chunk in chunks {
+        body.extend_from_slice(&chunk);
+    }
+    body.freeze()
+}
+
+fn check_user_id(properties: &Properties, env: &Env<'_>) -> Result<(), AmqpError> {
+    match properties.user_id.as_deref() {
+        Some(claimed) if claimed != env.user.as_str() => Err(AmqpError::new(
+            PRECONDITION_FAILED,
+            format!(
+                "user_id property set to '{claimed}' but authenticated user was '{}'",
+                env.user
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Hands a message to the core, returns it when mandatory and unroutable, and counts the
+/// confirm.
+pub fn route(
+    channel: &mut Channel,
+    held: &HeldPublish,
+    env: &Env<'_>,
+    out: &mut Out<'_>,
+) -> Result<(), AmqpError> {
+    let seq = channel.confirms.as_mut().map(|c| {
+        c.last_seq += 1;
+        c.last_seq
+    });
+    let outcome = env
+        .vhost
+        .publish(&held.exchange, Arc::clone(&held.message))?;
+    if held.mandatory && outcome.queues == 0 {
+        send_return(channel.id, &held.message, out);
+    }
+    if let (Some(confirms), Some(seq)) = (channel.confirms.as_mut(), seq) {
+        confirms.routed = seq;
+    }
+    Ok(())
+}
+
+fn send_return(channel: u16, message: &Message, out: &mut Out<'_>) {
+    let ret = basic::Return {
+        reply_code: NO_ROUTE,
+        reply_text: short("NO_ROUTE"),
+        exchange: short(message.annotations.exchange.as_str()),
+        routing_key: short(message.annotations.routing_key.as_str()),
+    };
+    out.method(channel, AMQPClass::Basic(basic::AMQPMethod::Return(ret)));
+    out.content(
+        channel,
+        properties_to_amqp(&message.properties),
+        &message.body,
+    );
+}
+
+/// confirm.select: number publishes from now on. Refused on a transactional channel.
+pub fn confirm_select(
+    channel: &mut Channel,
+    method: confirm::AMQPMethod,
+    out: &mut Out<'_>,
+) -> Result<(), AmqpError> {
+    let confirm::AMQPMethod::Select(select) = method else {
+        return Err(AmqpError::hard(
+            crate::errors::COMMAND_INVALID,
+            "confirm.select-ok is not valid from a client",
+        ));
+    };
+    if channel.tx.is_some() {
+        return Err(AmqpError::new(
+            PRECONDITION_FAILED,
+            "cannot switch from tx to confirm mode",
+        ));
+    }
+    channel.confirms.get_or_insert_with(Confirms::default);
+    if !select.nowait {
+        let ok = confirm::AMQPMethod::SelectOk(confirm::SelectOk {});
+        out.method(channel.id, AMQPClass::Confirm(ok));
+    }
+    Ok(())
+}
+
+/// Sends one ack covering every publish routed since the last one.
+pub fn flush_confirms(channel: &mut Channel, out: &mut Out<'_>) {
+    let Some(confirms) = channel.confirms.as_mut() else {
+        return;
+    };
+    if confirms.routed <= confirms.acked {
+        return;
+    }
+    let ack = basic::Ack {
+        delivery_tag: confirms.routed,
+        multiple: confirms.routed - confirms.acked > 1,
+    };
+    confirms.acked = confirms.routed;
+    out.method(channel.id, AMQPClass::Basic(basic::AMQPMethod::Ack(ack)));
+}

@@ -1,0 +1,122 @@
+//! tx.select, tx.commit and tx.rollback: publishes and settlements are buffered in the
+//! channel and applied on commit, dropped on rollback (settled messages go back to being
+//! unacknowledged, as in RabbitMQ).
+
+use std::sync::Arc;
+
+use amq_protocol::protocol::{tx, AMQPClass};
+use warren_model::{ExchangeName, Message, Settlement};
+
+use crate::channel::{Channel, Unacked};
+use crate::channel_ack::settle_grouped;
+use crate::channel_publish::route;
+use crate::env::{Env, Out};
+use crate::errors::{AmqpError, PRECONDITION_FAILED};
+
+/// A publish held until commit.
+pub struct HeldPublish {
+    /// Target exchange.
+    pub exchange: ExchangeName,
+    /// The message.
+    pub message: Arc<Message>,
+    /// Return it when unroutable.
+    pub mandatory: bool,
+}
+
+/// What a transactional channel has buffered since its last commit or rollback.
+#[derive(Default)]
+pub struct TxBuffer {
+    publishes: Vec<HeldPublish>,
+    settlements: Vec<(Vec<(u64, Unacked)>, Settlement)>,
+}
+
+impl TxBuffer {
+    /// Holds a publish.
+    pub fn add_publish(&mut self, held: HeldPublish) {
+        self.publishes.push(held);
+    }
+
+    /// Holds a settlement of already-validated deliveries.
+    pub fn add_settlement(&mut self, items: Vec<(u64, Unacked)>, how: Settlement) {
+        self.settlements.push((items, how));
+    }
+
+    /// The deliveries whose settlement is held, for requeue when the channel goes.
+    pub fn into_held_acks(self) -> Vec<Unacked> {
+        self.settlements
+            .into_iter()
+            .flat_map(|(items, _)| items.into_iter().map(|(_, u)| u))
+            .collect()
+    }
+}
+
+/// Dispatches the tx class.
+pub fn handle(
+    channel: &mut Channel,
+    method: tx::AMQPMethod,
+    env: &Env<'_>,
+    out: &mut Out<'_>,
+) -> Result<(), AmqpError> {
+    match method {
+        tx::AMQPMethod::Select(_) => select(channel, out),
+        tx::AMQPMethod::Commit(_) => commit(channel, env, out),
+        tx::AMQPMethod::Rollback(_) => rollback(channel, out),
+        _ => Err(AmqpError::hard(
+            crate::errors::COMMAND_INVALID,
+            "tx method not valid from a client",
+        )),
+    }
+}
+
+fn select(channel: &mut Channel, out: &mut Out<'_>) -> Result<(), AmqpError> {
+    if channel.confirms.is_some() {
+        return Err(AmqpError::new(
+            PRECONDITION_FAILED,
+            "cannot switch from confirm to tx mode",
+        ));
+    }
+    channel.tx.get_or_insert_with(TxBuffer::default);
+    reply(channel.id, tx::AMQPMethod::SelectOk(tx::SelectOk {}), out);
+    Ok(())
+}
+
+fn commit(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(), AmqpError> {
+    let buffer = channel
+        .tx
+        .as_mut()
+        .map(std::mem::take)
+        .ok_or_else(not_transactional)?;
+    for (items, how) in buffer.settlements {
+        settle_grouped(items.iter().map(|(_, u)| u), how);
+    }
+    for held in buffer.publishes {
+        route(channel, &held, env, out)?;
+    }
+    reply(channel.id, tx::AMQPMethod::CommitOk(tx::CommitOk {}), out);
+    Ok(())
+}
+
+fn rollback(channel: &mut Channel, out: &mut Out<'_>) -> Result<(), AmqpError> {
+    let buffer = channel
+        .tx
+        .as_mut()
+        .map(std::mem::take)
+        .ok_or_else(not_transactional)?;
+    for (items, _) in buffer.settlements {
+        channel.unacked.extend(items);
+    }
+    reply(
+        channel.id,
+        tx::AMQPMethod::RollbackOk(tx::RollbackOk {}),
+        out,
+    );
+    Ok(())
+}
+
+fn not_transactional() -> AmqpError {
+    AmqpError::new(PRECONDITION_FAILED, "channel is not transactional")
+}
+
+fn reply(channel: u16, method: tx::AMQPMethod, out: &mut Out<'_>) {
+    out.method(channel, AMQPClass::Tx(method));
+}

@@ -1,0 +1,281 @@
+//! Frames from bytes and back, with the limits amq-protocol does not enforce.
+//!
+//! Grammar (AMQP 0-9-1 spec 4.2.2, 4.2.3):
+//!
+//! ```text
+//! protocol-header = "AMQP" %d0 %d0 %d9 %d1
+//! frame           = frame-type channel size payload frame-end
+//! frame-type      = %d1 (method) / %d2 (content header) / %d3 (body) / %d8 (heartbeat)
+//! channel         = short-uint
+//! size            = long-uint            ; payload octets
+//! frame-end       = %xCE
+//! ```
+//!
+//! Checks made here, before anything is buffered or parsed:
+//! - the 7-octet header is read first and `size + 8` is checked against the negotiated
+//!   `frame-max` (spec 4.2.3: frame-max counts the whole frame), so an oversized frame is
+//!   refused before its payload arrives;
+//! - field tables in method arguments and the content header's `headers` are scanned by
+//!   [`crate::guard`] with a depth limit before amq-protocol's recursive parser sees them;
+//! - the frame-end octet must be `%xCE` (spec 4.2.3, "MUST treat ... as a fatal error").
+//!
+//! Deviations: body frames are cut out of the read buffer as [`Bytes`] instead of going
+//! through amq-protocol (which copies them into a `Vec`); unknown class ids are answered with
+//! 540 NOT_IMPLEMENTED and undecodable method arguments with 502 SYNTAX_ERROR.
+//!
+//! Pure: no I/O, no clock, no logging. `Ok(None)` means "need more bytes".
+
+use amq_protocol::frame::parsing::parse_content_header;
+use amq_protocol::frame::{gen_frame, AMQPContentHeader, AMQPFrame, WriteContext};
+use amq_protocol::protocol::{basic::AMQPProperties, parse_class, AMQPClass};
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::errors::{AmqpError, FRAME_ERROR, NOT_IMPLEMENTED, SYNTAX_ERROR};
+use crate::guard::{self, GuardError};
+
+/// The only protocol header Warren speaks, and what it answers to any other.
+pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
+
+const FRAME_METHOD: u8 = 1;
+const FRAME_HEADER: u8 = 2;
+const FRAME_BODY: u8 = 3;
+const FRAME_HEARTBEAT: u8 = 8;
+const FRAME_END: u8 = 0xCE;
+/// Frame type, channel and size.
+const HEADER_LEN: usize = 7;
+/// Header plus frame-end.
+const OVERHEAD: usize = 8;
+const BASIC_CLASS: u16 = 60;
+
+/// One decoded frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// A method; `args` is the raw payload, for fields amq-protocol drops.
+    Method {
+        /// Channel number.
+        channel: u16,
+        /// The decoded method.
+        method: AMQPClass,
+        /// The raw payload (class id, method id, arguments).
+        args: Bytes,
+    },
+    /// A content header.
+    Header {
+        /// Channel number.
+        channel: u16,
+        /// The decoded header.
+        header: AMQPContentHeader,
+    },
+    /// A content body chunk, shared with the read buffer.
+    Body {
+        /// Channel number.
+        channel: u16,
+        /// The chunk.
+        payload: Bytes,
+    },
+    /// A heartbeat (valid only on channel 0).
+    Heartbeat {
+        /// Channel number.
+        channel: u16,
+    },
+}
+
+/// The protocol header check: `None` until decided, then whether it was ours. A mismatch is
+/// reported as soon as the bytes seen differ, so a client need not send eight octets.
+pub fn read_protocol_header(input: &mut BytesMut) -> Option<bool> {
+    let seen = input.len().min(PROTOCOL_HEADER.len());
+    let (Some(got), Some(want)) = (input.get(..seen), PROTOCOL_HEADER.get(..seen)) else {
+        return None;
+    };
+    if got != want {
+        return Some(false);
+    }
+    if seen < PROTOCOL_HEADER.len() {
+        return None;
+    }
+    let _ = input.split_to(PROTOCOL_HEADER.len());
+    Some(true)
+}
+
+/// Decodes one frame from the front of `input`, refusing frames longer than `frame_max`.
+pub fn decode(input: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, AmqpError> {
+    let Some((kind, channel, size)) = peek_header(input) else {
+        return Ok(None);
+    };
+    if !matches!(
+        kind,
+        FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+    ) {
+        return Err(AmqpError::hard(
+            FRAME_ERROR,
+            format!("unknown frame type {kind}"),
+        ));
+    }
+    let total = frame_len(size, frame_max)?;
+    if input.len() < total {
+        input.reserve(total - input.len());
+        return Ok(None);
+    }
+    let frame = input.split_to(total).freeze();
+    if frame.last() != Some(&FRAME_END) {
+        return Err(AmqpError::hard(FRAME_ERROR, "frame end octet missing"));
+    }
+    let payload = frame.slice(HEADER_LEN..total - 1);
+    decode_payload(kind, channel, payload).map(Some)
+}
+
+fn peek_header(input: &[u8]) -> Option<(u8, u16, u32)> {
+    let head = input.get(..HEADER_LEN)?;
+    let kind = *head.first()?;
+    let channel = u16::from_be_bytes([*head.get(1)?, *head.get(2)?]);
+    let size = u32::from_be_bytes([*head.get(3)?, *head.get(4)?, *head.get(5)?, *head.get(6)?]);
+    Some((kind, channel, size))
+}
+
+fn frame_len(size: u32, frame_max: u32) -> Result<usize, AmqpError> {
+    let total = usize::try_from(size)
+        .ok()
+        .and_then(|s| s.checked_add(OVERHEAD));
+    let max = usize::try_from(frame_max).unwrap_or(usize::MAX);
+    match total {
+        Some(total) if frame_max == 0 || total <= max => Ok(total),
+        _ => Err(AmqpError::hard(
+            FRAME_ERROR,
+            format!("frame size {size} exceeds negotiated frame_max {frame_max}"),
+        )),
+    }
+}
+
+fn decode_payload(kind: u8, channel: u16, payload: Bytes) -> Result<Frame, AmqpError> {
+    match kind {
+        FRAME_METHOD => decode_method(channel, payload),
+        FRAME_HEADER => decode_header(channel, &payload),
+        FRAME_BODY => Ok(Frame::Body { channel, payload }),
+        _ => Ok(Frame::Heartbeat { channel }),
+    }
+}
+
+fn decode_method(channel: u16, args: Bytes) -> Result<Frame, AmqpError> {
+    guard::check_method(&args).map_err(guard_error)?;
+    match parse_class(args.as_ref()) {
+        Ok(([], method)) => Ok(Frame::Method {
+            channel,
+            method,
+            args,
+        }),
+        _ => Err(undecodable_method(&args)),
+    }
+}
+
+fn undecodable_method(args: &[u8]) -> AmqpError {
+    let class = args
+        .get(..2)
+        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+        .map(u16::from_be_bytes);
+    match class {
+        Some(id) if !matches!(id, 10 | 20 | 30 | 40 | 50 | 60 | 85 | 90) => {
+            AmqpError::hard(NOT_IMPLEMENTED, format!("unknown class id {id}"))
+        }
+        _ => AmqpError::hard(SYNTAX_ERROR, "cannot decode method frame"),
+    }
+}
+
+fn decode_header(channel: u16, payload: &[u8]) -> Result<Frame, AmqpError> {
+    guard::check_content_header(payload).map_err(guard_error)?;
+    match parse_content_header(payload) {
+        Ok(([], header)) => Ok(Frame::Header { channel, header }),
+        _ => Err(AmqpError::hard(
+            SYNTAX_ERROR,
+            "cannot decode content header frame",
+        )),
+    }
+}
+
+fn guard_error(err: GuardError) -> AmqpError {
+    match err {
+        GuardError::TooDeep => AmqpError::hard(
+            SYNTAX_ERROR,
+            format!(
+                "field table nested deeper than {}",
+                warren_model::MAX_TABLE_DEPTH
+            ),
+        ),
+        GuardError::Malformed => AmqpError::hard(SYNTAX_ERROR, "malformed field table"),
+    }
+}
+
+/// Encodes frames into an output buffer, reusing one scratch buffer for amq-protocol's
+/// generator.
+#[derive(Debug, Default)]
+pub struct FrameWriter {
+    scratch: Vec<u8>,
+}
+
+/// Encoding failed (amq-protocol's generator refused a value).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EncodeError;
+
+impl FrameWriter {
+    /// Appends a method frame.
+    pub fn method(
+        &mut self,
+        out: &mut BytesMut,
+        channel: u16,
+        method: AMQPClass,
+    ) -> Result<(), EncodeError> {
+        self.generate(out, &AMQPFrame::Method(channel, method))
+    }
+
+    /// Appends a content header and the body, split into frames of at most `frame_max`.
+    pub fn content(
+        &mut self,
+        out: &mut BytesMut,
+        channel: u16,
+        properties: AMQPProperties,
+        body: &[u8],
+        frame_max: u32,
+    ) -> Result<(), EncodeError> {
+        let header = AMQPContentHeader {
+            class_id: BASIC_CLASS,
+            body_size: u64::try_from(body.len()).map_err(|_| EncodeError)?,
+            properties,
+        };
+        self.generate(out, &AMQPFrame::Header(channel, header))?;
+        let max = usize::try_from(frame_max).unwrap_or(usize::MAX);
+        let chunk = max.saturating_sub(OVERHEAD).max(1);
+        for piece in body.chunks(chunk) {
+            write_body_frame(out, channel, piece)?;
+        }
+        Ok(())
+    }
+
+    /// Appends a heartbeat frame.
+    pub fn heartbeat(out: &mut BytesMut) {
+        out.extend_from_slice(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
+    }
+
+    fn generate(&mut self, out: &mut BytesMut, frame: &AMQPFrame) -> Result<(), EncodeError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let result = gen_frame(frame)(WriteContext::from(scratch));
+        match result {
+            Ok(ctx) => {
+                out.extend_from_slice(&ctx.write);
+                self.scratch = ctx.write;
+                Ok(())
+            }
+            Err(_) => Err(EncodeError),
+        }
+    }
+}
+
+fn write_body_frame(out: &mut BytesMut, channel: u16, piece: &[u8]) -> Result<(), EncodeError> {
+    let len = u32::try_from(piece.len()).map_err(|_| EncodeError)?;
+    out.reserve(piece.len() + OVERHEAD);
+    out.put_u8(FRAME_BODY);
+    out.put_u16(channel);
+    out.put_u32(len);
+    out.extend_from_slice(piece);
+    out.put_u8(FRAME_END);
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! [`Session`] for [`AmqpSession`]: the driver's entry points, with output accounting
+//! (heartbeat timing, backpressure) around the connection state machine.
+
+use std::time::Instant;
+
+use amq_protocol::protocol::{connection, AMQPClass};
+use bytes::BytesMut;
+use warren_model::{Session, SessionStatus};
+
+use crate::connection::{AmqpSession, ConnState};
+use crate::convert::short;
+use crate::errors::{code_name, CONNECTION_FORCED};
+use crate::heartbeat::Beat;
+
+impl AmqpSession {
+    fn status(&self) -> SessionStatus {
+        match self.state {
+            ConnState::Closed => SessionStatus::Close,
+            _ => SessionStatus::Continue,
+        }
+    }
+
+    fn wrote_since(&mut self, before: usize, output: &BytesMut, now: Instant) {
+        if output.len() > before {
+            self.heartbeat.sent(now);
+        }
+        if output.len() >= self.config.max_outbox_bytes {
+            self.output_full = true;
+        }
+    }
+
+    fn before_open(&self) -> bool {
+        matches!(
+            self.state,
+            ConnState::AwaitingHeader
+                | ConnState::AwaitingStartOk
+                | ConnState::AwaitingTuneOk
+                | ConnState::AwaitingOpen
+        )
+    }
+}
+
+impl Session for AmqpSession {
+    fn on_input(
+        &mut self,
+        input: &mut BytesMut,
+        output: &mut BytesMut,
+        now: Instant,
+    ) -> SessionStatus {
+        let before = output.len();
+        let status = self.read_frames(input, output, now);
+        self.flush_confirms(output);
+        self.wrote_since(before, output, now);
+        status
+    }
+
+    fn on_wake(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        let before = output.len();
+        self.drain_outbox(output);
+        self.wrote_since(before, output, now);
+        self.status()
+    }
+
+    fn on_tick(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        match self.state {
+            ConnState::Closing(deadline) if now >= deadline => self.state = ConnState::Closed,
+            _ if self.before_open() && now >= self.handshake_deadline => {
+                tracing::info!(peer = %self.peer.remote, "handshake timeout");
+                self.state = ConnState::Closed;
+            }
+            ConnState::Open => match self.heartbeat.tick(now) {
+                Beat::Idle => {}
+                Beat::Send => {
+                    AmqpSession::out(&mut self.writer, output, self.frame_max).heartbeat()
+                }
+                Beat::Dead => {
+                    tracing::warn!(
+                        peer = %self.peer.remote,
+                        "missed heartbeats from client, timeout: {}s",
+                        self.heartbeat.secs()
+                    );
+                    self.release();
+                    self.state = ConnState::Closed;
+                }
+            },
+            _ => {}
+        }
+        self.status()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            ConnState::Closing(deadline) => Some(deadline),
+            ConnState::Open => self.heartbeat.deadline(),
+            ConnState::Closed => None,
+            _ => Some(self.handshake_deadline),
+        }
+    }
+
+    fn on_drained(&mut self) {
+        self.output_full = false;
+        if !self.outbox.is_empty() {
+            self.outbox.wake();
+        }
+        if self.outbox.take_refused() {
+            for ch in self.channels.values() {
+                for queue in ch.consumed_queues() {
+                    queue.kick();
+                }
+            }
+        }
+    }
+
+    fn wants_input(&self) -> bool {
+        !self.output_full && self.outbox.has_room() && self.state != ConnState::Closed
+    }
+
+    fn on_close(&mut self) {
+        self.release();
+        self.state = ConnState::Closed;
+        let mut scratch = BytesMut::new();
+        self.drain_outbox(&mut scratch);
+    }
+
+    fn on_shutdown(&mut self, output: &mut BytesMut) -> SessionStatus {
+        if !matches!(self.state, ConnState::AwaitingHeader | ConnState::Closed) {
+            let close = connection::Close {
+                reply_code: CONNECTION_FORCED,
+                reply_text: short(&format!(
+                    "{} - broker forced connection closure with reason 'shutdown'",
+                    code_name(CONNECTION_FORCED)
+                )),
+                class_id: 0,
+                method_id: 0,
+            };
+            let mut out = AmqpSession::out(&mut self.writer, output, self.frame_max);
+            out.method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Close(close)),
+            );
+        }
+        self.release();
+        self.state = ConnState::Closed;
+        SessionStatus::Close
+    }
+}
