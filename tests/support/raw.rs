@@ -192,6 +192,21 @@ pub fn basic_consume(channel: u16, queue: &str, no_ack: bool) -> Vec<u8> {
     method(channel, 60, 20, args)
 }
 
+/// basic.get.
+pub fn basic_get(channel: u16, queue: &str, no_ack: bool) -> Vec<u8> {
+    method(
+        channel,
+        60,
+        70,
+        Args::new().u16(0).short(queue).bits(&[no_ack]),
+    )
+}
+
+/// basic.ack.
+pub fn basic_ack(channel: u16, tag: u64, multiple: bool) -> Vec<u8> {
+    method(channel, 60, 80, Args::new().u64(tag).bits(&[multiple]))
+}
+
 /// What the raw client read.
 #[derive(Debug)]
 pub enum Read0 {
@@ -425,6 +440,33 @@ impl Raw {
         match self.read_method(super::DEADLINE) {
             (ch, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))) if ch == id => {}
             other => panic!("expected channel.open-ok, got {other:?}"),
+        }
+    }
+
+    /// Bounds how long a send may block (the server may stop reading).
+    pub fn set_write_timeout(&mut self, timeout: Duration) {
+        self.stream
+            .set_write_timeout(Some(timeout))
+            .expect("write timeout");
+    }
+
+    /// Reads until channel.close arrives on `id` (skipping other frames), answers close-ok.
+    pub fn read_channel_close(&mut self, id: u16) -> channel::Close {
+        let until = Instant::now() + super::DEADLINE;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.read(left) {
+                Read0::Frame(AMQPFrame::Method(
+                    ch,
+                    AMQPClass::Channel(channel::AMQPMethod::Close(c)),
+                )) if ch == id => {
+                    self.send(&method(id, 20, 41, Args::new()))
+                        .expect("send channel.close-ok");
+                    return c;
+                }
+                Read0::Frame(_) => {}
+                other => panic!("expected channel.close on {id}, got {other:?}"),
+            }
         }
     }
 
