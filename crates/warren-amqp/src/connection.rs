@@ -24,7 +24,7 @@ use crate::errors::{
 use crate::factory::AmqpConfig;
 use crate::heartbeat::Heartbeat;
 use crate::outbox::Outbox;
-use crate::{channel_consume, channel_publish, handshake};
+use crate::{channel_publish, handshake};
 
 /// How long the server waits for `close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -400,62 +400,5 @@ impl AmqpSession {
         );
         self.release_channels();
         self.state = ConnState::Closing(now + CLOSE_TIMEOUT);
-    }
-
-    /// Sends coalesced publisher confirms for every channel.
-    pub(crate) fn flush_confirms(&mut self, output: &mut BytesMut) {
-        let mut out = Self::out(&mut self.writer, output, self.frame_max);
-        for ch in self.channels.values_mut() {
-            if ch.state == ChannelState::Open {
-                channel_publish::flush_confirms(ch, &mut out);
-            }
-        }
-    }
-
-    /// Moves events the core pushed into `output`, while it has room.
-    pub(crate) fn drain_outbox(&mut self, output: &mut BytesMut) {
-        let open = self.state == ConnState::Open;
-        while !open || output.len() < self.config.max_outbox_bytes {
-            let Some(event) = self.outbox.pop() else {
-                return;
-            };
-            let mut out = Self::out(&mut self.writer, output, self.frame_max);
-            match event {
-                crate::outbox::OutEvent::Deliver { channel, delivery } => {
-                    match self.channels.get_mut(&channel) {
-                        Some(ch) if open && ch.state == ChannelState::Open => {
-                            channel_consume::deliver(ch, delivery, &mut out)
-                        }
-                        _ => delivery
-                            .queue
-                            .settle(&[delivery.seq], warren_model::Settlement::Requeue),
-                    }
-                }
-                crate::outbox::OutEvent::Cancelled { channel, tag } => {
-                    if let Some(ch) = self.channels.get_mut(&channel).filter(|_| open) {
-                        channel_consume::cancelled(ch, &tag, self.cancel_notify, &mut out);
-                    }
-                }
-            }
-        }
-        self.output_full = true;
-    }
-
-    pub(crate) fn release_channels(&mut self) {
-        for ch in self.channels.values_mut() {
-            ch.release();
-        }
-    }
-
-    /// Releases everything the connection holds; safe to call twice.
-    pub(crate) fn release(&mut self) {
-        self.release_channels();
-        if self.released {
-            return;
-        }
-        self.released = true;
-        if let Some(vhost) = &self.vhost {
-            vhost.connection_closed(self.conn_id);
-        }
     }
 }

@@ -5,12 +5,15 @@ use std::time::Instant;
 
 use amq_protocol::protocol::{connection, AMQPClass};
 use bytes::BytesMut;
-use warren_model::{Session, SessionStatus};
+use warren_model::{Session, SessionStatus, Settlement};
 
+use crate::channel::ChannelState;
 use crate::connection::{AmqpSession, ConnState};
 use crate::convert::short;
 use crate::errors::{code_name, CONNECTION_FORCED};
 use crate::heartbeat::Beat;
+use crate::outbox::OutEvent;
+use crate::{channel_consume, channel_publish};
 
 impl AmqpSession {
     fn status(&self) -> SessionStatus {
@@ -26,6 +29,59 @@ impl AmqpSession {
         }
         if output.len() >= self.config.max_outbox_bytes {
             self.output_full = true;
+        }
+    }
+
+    /// Sends coalesced publisher confirms for every channel.
+    fn flush_confirms(&mut self, output: &mut BytesMut) {
+        let mut out = Self::out(&mut self.writer, output, self.frame_max);
+        for ch in self.channels.values_mut() {
+            if ch.state == ChannelState::Open {
+                channel_publish::flush_confirms(ch, &mut out);
+            }
+        }
+    }
+
+    /// Moves events the core pushed into `output`, while it has room.
+    fn drain_outbox(&mut self, output: &mut BytesMut) {
+        let open = self.state == ConnState::Open;
+        while !open || output.len() < self.config.max_outbox_bytes {
+            let Some(event) = self.outbox.pop() else {
+                return;
+            };
+            let mut out = Self::out(&mut self.writer, output, self.frame_max);
+            match event {
+                OutEvent::Deliver { channel, delivery } => match self.channels.get_mut(&channel) {
+                    Some(ch) if open && ch.state == ChannelState::Open => {
+                        channel_consume::deliver(ch, delivery, &mut out)
+                    }
+                    _ => delivery.queue.settle(&[delivery.seq], Settlement::Requeue),
+                },
+                OutEvent::Cancelled { channel, tag } => {
+                    if let Some(ch) = self.channels.get_mut(&channel).filter(|_| open) {
+                        channel_consume::cancelled(ch, &tag, self.cancel_notify, &mut out);
+                    }
+                }
+            }
+        }
+        self.output_full = true;
+    }
+
+    pub(crate) fn release_channels(&mut self) {
+        for ch in self.channels.values_mut() {
+            ch.release();
+        }
+    }
+
+    /// Releases everything the connection holds; safe to call twice.
+    pub(crate) fn release(&mut self) {
+        self.release_channels();
+        if self.released {
+            return;
+        }
+        self.released = true;
+        if let Some(vhost) = &self.vhost {
+            vhost.connection_closed(self.conn_id);
         }
     }
 
