@@ -1,0 +1,109 @@
+//! The broker: users, vhosts, connection ids; the [`Broker`] adapters log in through.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use warren_model::{Broker, ConnectionId, CoreError, UserName, VHost, VHostName};
+
+use crate::config::{CoreConfig, UserConfig};
+use crate::exchange::ExchangeRegistry;
+use crate::vhost::VHostCore;
+
+/// The broker core. Every user may open every vhost (permissions are a later issue).
+pub struct Core {
+    users: HashMap<UserName, UserConfig>,
+    vhosts: HashMap<VHostName, Arc<VHostCore>>,
+    next_connection: AtomicU64,
+}
+
+impl Core {
+    /// A broker with the standard exchange types.
+    pub fn new(config: CoreConfig) -> Arc<Self> {
+        Self::with_exchange_types(config, ExchangeRegistry::standard())
+    }
+
+    /// A broker whose vhosts know the exchange types in `registry`.
+    pub fn with_exchange_types(config: CoreConfig, registry: ExchangeRegistry) -> Arc<Self> {
+        let registry = Arc::new(registry);
+        let consumer_ids = Arc::new(AtomicU64::new(1));
+        let vhosts = config
+            .vhosts
+            .into_iter()
+            .map(|name| {
+                let vhost = VHostCore::new(name.clone(), registry.clone(), consumer_ids.clone());
+                (name, vhost)
+            })
+            .collect();
+        let users = config
+            .users
+            .into_iter()
+            .map(|u| (u.name.clone(), u))
+            .collect();
+        Arc::new(Self {
+            users,
+            vhosts,
+            next_connection: AtomicU64::new(1),
+        })
+    }
+
+    /// The vhost `name`, bypassing login (for tests and in-process tools).
+    pub fn vhost_by_name(&self, name: &VHostName) -> Result<Arc<dyn VHost>, CoreError> {
+        let vhost = self.vhosts.get(name).cloned();
+        let vhost =
+            vhost.ok_or_else(|| CoreError::not_allowed(format!("vhost '{name}' not found")))?;
+        Ok(vhost)
+    }
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("vhosts", &self.vhosts.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal a prefix.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && diff == 0
+}
+
+impl Broker for Core {
+    fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+        from_loopback: bool,
+    ) -> Result<UserName, CoreError> {
+        let refused = || {
+            CoreError::access_refused(
+                "Login was refused using authentication mechanism PLAIN. For details see the \
+                 broker logfile.",
+            )
+        };
+        let found = UserName::try_from(user)
+            .ok()
+            .and_then(|n| self.users.get(&n));
+        let user = found.ok_or_else(refused)?;
+        if !same_secret(&user.password, password) {
+            return Err(refused());
+        }
+        if user.loopback_only && !from_loopback {
+            let msg = format!("user '{}' can only connect via localhost", user.name);
+            return Err(CoreError::access_refused(msg));
+        }
+        Ok(user.name.clone())
+    }
+
+    fn vhost(&self, _user: &UserName, vhost: &VHostName) -> Result<Arc<dyn VHost>, CoreError> {
+        self.vhost_by_name(vhost)
+    }
+
+    fn next_connection_id(&self) -> ConnectionId {
+        ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed))
+    }
+}

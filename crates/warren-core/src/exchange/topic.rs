@@ -1,0 +1,259 @@
+//! `topic`: binding keys are dot-separated words where `*` matches exactly one word and `#`
+//! zero or more. Bindings live in a trie keyed by word.
+//!
+//! Words follow RabbitMQ: the empty key has no words, and `a..b` has three (`a`, ``, `b`).
+//! Runs of `#` are collapsed on insert (`#.#` means `#`), which keeps matching from going
+//! exponential on hostile patterns without changing what matches.
+
+use std::collections::HashMap;
+
+use warren_model::{Destination, FieldTable, RoutingKey};
+
+use super::list::BindingList;
+use super::{Binding, BindingTable, ExchangeType};
+
+/// The `topic` exchange type.
+#[derive(Debug, Default)]
+pub struct Topic;
+
+impl ExchangeType for Topic {
+    fn name(&self) -> &'static str {
+        "topic"
+    }
+
+    fn new_table(&self) -> Box<dyn BindingTable> {
+        Box::<TopicTable>::default()
+    }
+}
+
+#[derive(Default, Debug)]
+struct Node {
+    children: HashMap<Box<str>, Node>,
+    bindings: BindingList,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.bindings.is_empty()
+    }
+
+    fn insert(&mut self, path: &[&str], binding: Binding) -> bool {
+        match path.split_first() {
+            None => self.bindings.add(binding),
+            Some((word, rest)) => self
+                .children
+                .entry((*word).into())
+                .or_default()
+                .insert(rest, binding),
+        }
+    }
+
+    fn remove(&mut self, path: &[&str], binding: &Binding) -> bool {
+        let Some((word, rest)) = path.split_first() else {
+            return self.bindings.remove(binding);
+        };
+        let Some(child) = self.children.get_mut(*word) else {
+            return false;
+        };
+        let removed = child.remove(rest, binding);
+        if child.is_empty() {
+            self.children.remove(*word);
+        }
+        removed
+    }
+
+    fn remove_destination(&mut self, destination: &Destination) -> usize {
+        let mut removed = self.bindings.remove_destination(destination);
+        for child in self.children.values_mut() {
+            removed += child.remove_destination(destination);
+        }
+        self.children.retain(|_, child| !child.is_empty());
+        removed
+    }
+
+    fn collect(&self, words: &[&str], out: &mut Vec<Destination>) {
+        if let Some(hash) = self.children.get("#") {
+            for skip in 0..=words.len() {
+                hash.collect(words.get(skip..).unwrap_or_default(), out);
+            }
+        }
+        let Some((word, rest)) = words.split_first() else {
+            self.bindings.destinations(out);
+            return;
+        };
+        if let Some(star) = self.children.get("*") {
+            star.collect(rest, out);
+        }
+        // A literal `*` or `#` word already took the wildcard branches above.
+        if *word != "*" && *word != "#" {
+            if let Some(exact) = self.children.get(*word) {
+                exact.collect(rest, out);
+            }
+        }
+    }
+
+    fn all(&self, out: &mut Vec<Binding>) {
+        out.extend(self.bindings.iter().cloned());
+        for child in self.children.values() {
+            child.all(out);
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+struct TopicTable {
+    root: Node,
+    len: usize,
+}
+
+/// The words of a routing key.
+fn words(key: &str) -> Vec<&str> {
+    if key.is_empty() {
+        Vec::new()
+    } else {
+        key.split('.').collect()
+    }
+}
+
+/// The trie path of a binding key: its words with runs of `#` collapsed.
+fn path(key: &str) -> Vec<&str> {
+    let mut path = words(key);
+    path.dedup_by(|a, b| *a == "#" && *b == "#");
+    path
+}
+
+impl BindingTable for TopicTable {
+    fn add(&mut self, binding: Binding) -> bool {
+        let key = binding.key.clone();
+        let added = self.root.insert(&path(key.as_str()), binding);
+        self.len += usize::from(added);
+        added
+    }
+
+    fn remove(&mut self, binding: &Binding) -> bool {
+        let removed = self.root.remove(&path(binding.key.as_str()), binding);
+        self.len -= usize::from(removed);
+        removed
+    }
+
+    fn remove_destination(&mut self, destination: &Destination) -> usize {
+        let removed = self.root.remove_destination(destination);
+        self.len -= removed;
+        removed
+    }
+
+    fn route(&self, key: &RoutingKey, _headers: Option<&FieldTable>, out: &mut Vec<Destination>) {
+        self.root.collect(&words(key.as_str()), out);
+    }
+
+    fn bindings(&self) -> Vec<Binding> {
+        let mut out = Vec::with_capacity(self.len);
+        self.root.all(&mut out);
+        out
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{binding, routes, Case};
+    use super::*;
+
+    /// (pattern, key, matches)
+    const MATCHES: &[(&str, &str, bool)] = &[
+        // RabbitMQ tutorial 5.
+        ("*.orange.*", "quick.orange.rabbit", true),
+        ("*.*.rabbit", "quick.orange.rabbit", true),
+        ("lazy.#", "lazy.orange.elephant", true),
+        ("*.orange.*", "quick.brown.fox", false),
+        ("lazy.#", "lazy.orange.male.rabbit", true),
+        ("*.*.rabbit", "lazy.orange.male.rabbit", false),
+        ("*.orange.*", "orange", false),
+        ("*.orange.*", "quick.orange.male.rabbit", false),
+        // rabbit_exchange_type_topic test cases.
+        ("a.b.c", "a.b.c", true),
+        ("a.*.c", "a.b.c", true),
+        ("#.b.c", "a.b.c", true),
+        ("#.b.c", "b.c", true),
+        ("a.#.c", "a.c", true),
+        ("a.#.c", "a.b.b.c", true),
+        ("#", "a.b.c", true),
+        ("#", "", true),
+        ("#.#", "", true),
+        ("#.#", "a", true),
+        ("#.#.#", "a.b", true),
+        ("*", "", false),
+        ("*", "a", true),
+        ("*", "a.b", false),
+        ("a.*", "a", false),
+        ("a.#", "a", true),
+        ("#.a", "a", true),
+        ("*.#", "", false),
+        ("*.#", "a", true),
+        ("#.*", "a.b", true),
+        ("#.*.#", "a", true),
+        ("", "", true),
+        ("", "a", false),
+        ("a", "", false),
+        ("a..b", "a..b", true),
+        ("a.*.b", "a..b", true),
+        ("a.#.b", "a..b", true),
+        ("a..b", "a.b", false),
+        ("*.*", ".", true),
+        ("#", ".", true),
+        ("*", ".", false),
+        ("a.#.#.b", "a.b", true),
+        ("a.#.#.b", "a.x.y.b", true),
+        ("a.b", "a.b.c", false),
+        ("a.b.c", "a.b", false),
+        ("#.c", "a.b.d", false),
+        ("a.*.*", "a.b", false),
+        ("a.*", "a.*", true),
+        ("a.b", "a.*", false),
+        ("a.#", "a.#", true),
+    ];
+
+    #[test]
+    fn matching_table() {
+        for (pattern, key, matches) in MATCHES {
+            let expected: &[&str] = if *matches { &["q0"] } else { &[] };
+            let case = Case::keys(&[pattern], key, expected);
+            assert_eq!(routes(&Topic, &case), case.expected, "{pattern} vs {key:?}");
+        }
+    }
+
+    #[test]
+    fn several_bindings_route_together() {
+        let case = Case::keys(
+            &["*.orange.*", "*.*.rabbit", "lazy.#", "#"],
+            "lazy.orange.rabbit",
+            &["q0", "q1", "q2", "q3"],
+        );
+        assert_eq!(routes(&Topic, &case), case.expected);
+    }
+
+    #[test]
+    fn remove_prunes_and_counts() {
+        let mut table = Topic.new_table();
+        let a = binding("q", "a.#.#.b");
+        let b = binding("q", "a.#.b");
+        assert!(table.add(a.clone()));
+        assert!(table.add(b.clone()), "distinct keys are distinct bindings");
+        assert_eq!(table.len(), 2);
+        assert!(table.remove(&a));
+        assert!(!table.remove(&a));
+        assert_eq!(table.bindings().len(), 1);
+        assert_eq!(table.remove_destination(&b.destination), 1);
+        assert!(table.is_empty());
+        let mut out = Vec::new();
+        table.route(
+            &RoutingKey::try_from("a.b").unwrap_or_else(|_| RoutingKey::empty()),
+            None,
+            &mut out,
+        );
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,97 @@
+//! Moving ready messages to consumers.
+//!
+//! Sinks are called with no lock held, yet a consumer must see a queue's messages in order.
+//! So at most one thread dispatches a queue at a time: a thread that finds a dispatcher
+//! running sets `redo` and returns, and the running one goes round again before it stops.
+//! No thread ever waits for another, so a sink that blocks or calls back into the core
+//! cannot deadlock a queue. Each round hands out at most `BATCH` messages, checking
+//! `has_room` between rounds (never under the lock).
+
+use warren_model::{ConsumerId, DeliverySink, QueueHandle};
+
+use super::state::Outgoing;
+use super::Queue;
+use std::sync::Arc;
+
+/// Deliveries per round, between two looks at the sinks' room.
+const BATCH: usize = 64;
+
+impl Queue {
+    /// Hands out what can be handed out now.
+    pub(crate) fn dispatch(&self) {
+        if !self.begin_dispatch() {
+            return;
+        }
+        let handle = self.handle();
+        loop {
+            let allowed = self.consumers_with_room();
+            let batch = match &handle {
+                Some(h) if !allowed.is_empty() => self.take_batch(&allowed, h),
+                _ => Vec::new(),
+            };
+            let full = batch.len() >= BATCH;
+            for (sink, delivery) in batch {
+                sink.deliver(delivery);
+            }
+            if !full && self.end_dispatch() {
+                return;
+            }
+        }
+    }
+
+    fn begin_dispatch(&self) -> bool {
+        let mut state = self.state();
+        if state.dispatching {
+            state.redo = true;
+            return false;
+        }
+        state.dispatching = true;
+        true
+    }
+
+    /// Stops dispatching unless work arrived meanwhile.
+    fn end_dispatch(&self) -> bool {
+        let mut state = self.state();
+        if state.redo {
+            return false;
+        }
+        state.dispatching = false;
+        true
+    }
+
+    /// Sorted ids of the consumers that could take a message and whose sinks have room.
+    fn consumers_with_room(&self) -> Vec<ConsumerId> {
+        let candidates: Vec<(ConsumerId, Arc<dyn DeliverySink>)> = {
+            let mut state = self.state();
+            state.redo = false;
+            if state.ready.is_empty() {
+                return Vec::new();
+            }
+            let open = state.consumers.iter().filter(|c| c.may_take());
+            open.map(|c| (c.id, Arc::clone(&c.sink))).collect()
+        };
+        let mut allowed: Vec<ConsumerId> = candidates
+            .into_iter()
+            .filter(|(_, sink)| sink.has_room())
+            .map(|(id, _)| id)
+            .collect();
+        allowed.sort_unstable();
+        allowed
+    }
+
+    fn take_batch(&self, allowed: &[ConsumerId], handle: &Arc<dyn QueueHandle>) -> Vec<Outgoing> {
+        let mut state = self.state();
+        let mut out = Vec::new();
+        while out.len() < BATCH {
+            let Some((seq, ready)) = state.ready.pop_first() else {
+                break;
+            };
+            let Some(at) = state.next_consumer(allowed) else {
+                state.ready.insert(seq, ready);
+                break;
+            };
+            out.extend(state.hand_out(at, seq, ready, handle));
+        }
+        out
+    }
+}

@@ -1,0 +1,193 @@
+//! A virtual host: its exchanges, queues and bindings, and the [`VHost`] operations on them.
+//!
+//! Locks, always taken in this order and never the other way: the topology mutex (held by
+//! declare, delete, bind and unbind so checks and changes are atomic), the exchange and queue
+//! maps (`RwLock`s, held for a lookup or one insert), an exchange's binding table, a queue's
+//! state. Publishing never takes the topology mutex. No lock is held while a sink is called.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+
+use warren_model::{
+    BindingSpec, ConnectionId, ConsumeSpec, Consumption, CoreError, Delivery, DeliverySink,
+    ExchangeName, ExchangeSpec, FieldTable, Message, PublishOutcome, QueueDeclareOk, QueueName,
+    QueueSpec, VHost, VHostName,
+};
+
+use crate::exchange::{Exchange, ExchangeRegistry};
+use crate::queue::{Queue, QueueEvents};
+use crate::sync::{lock, read};
+use crate::text;
+
+mod exchanges;
+mod publish;
+mod queues;
+mod topology;
+
+use topology::Topology;
+
+/// Exchanges every vhost starts with: name and type.
+const PREDECLARED: &[(&str, &str)] = &[
+    ("amq.direct", "direct"),
+    ("amq.fanout", "fanout"),
+    ("amq.topic", "topic"),
+    ("amq.headers", "headers"),
+    ("amq.match", "headers"),
+];
+
+/// One vhost.
+pub struct VHostCore {
+    name: VHostName,
+    registry: Arc<ExchangeRegistry>,
+    consumer_ids: Arc<AtomicU64>,
+    exchanges: RwLock<HashMap<ExchangeName, Arc<Exchange>>>,
+    queues: RwLock<HashMap<QueueName, Arc<Queue>>>,
+    topology: Mutex<Topology>,
+    me: Weak<VHostCore>,
+}
+
+impl VHostCore {
+    /// A vhost with the predeclared `amq.*` exchanges whose types `registry` knows.
+    pub(crate) fn new(
+        name: VHostName,
+        registry: Arc<ExchangeRegistry>,
+        consumer_ids: Arc<AtomicU64>,
+    ) -> Arc<Self> {
+        let exchanges = predeclared(&registry);
+        Arc::new_cyclic(|me| Self {
+            name,
+            registry,
+            consumer_ids,
+            exchanges: RwLock::new(exchanges),
+            queues: RwLock::default(),
+            topology: Mutex::default(),
+            me: me.clone(),
+        })
+    }
+
+    fn topology(&self) -> MutexGuard<'_, Topology> {
+        lock(&self.topology)
+    }
+
+    fn exchange(&self, name: &ExchangeName) -> Option<Arc<Exchange>> {
+        read(&self.exchanges).get(name).cloned()
+    }
+
+    fn queue(&self, name: &QueueName) -> Option<Arc<Queue>> {
+        read(&self.queues).get(name).cloned()
+    }
+
+    /// The queue `name`, if `conn` may use it (404 when missing, 405 when locked).
+    fn owned_queue(&self, name: &QueueName, conn: ConnectionId) -> Result<Arc<Queue>, CoreError> {
+        let queue = self
+            .queue(name)
+            .ok_or_else(|| text::no_queue(name, &self.name))?;
+        if !queue.usable_by(conn) {
+            return Err(text::locked(name, &self.name));
+        }
+        Ok(queue)
+    }
+}
+
+fn predeclared(registry: &ExchangeRegistry) -> HashMap<ExchangeName, Arc<Exchange>> {
+    let mut map = HashMap::new();
+    for (name, kind_name) in PREDECLARED {
+        let (Ok(name), Some(kind)) = (ExchangeName::try_from(*name), registry.get(kind_name))
+        else {
+            continue;
+        };
+        let spec = ExchangeSpec {
+            name: name.clone(),
+            kind: (*kind_name).to_owned(),
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: FieldTable::new(),
+        };
+        map.insert(name, Arc::new(Exchange::new(spec, kind)));
+    }
+    map
+}
+
+impl QueueEvents for VHostCore {
+    fn unused(&self, queue: &Arc<Queue>) {
+        self.auto_delete_queue(queue);
+    }
+}
+
+impl VHost for VHostCore {
+    fn name(&self) -> &VHostName {
+        &self.name
+    }
+
+    fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> Result<(), CoreError> {
+        self.declare_exchange_impl(spec, passive)
+    }
+
+    fn delete_exchange(&self, name: &ExchangeName, if_unused: bool) -> Result<(), CoreError> {
+        self.delete_exchange_impl(name, if_unused)
+    }
+
+    fn declare_queue(
+        &self,
+        spec: QueueSpec,
+        passive: bool,
+        owner: ConnectionId,
+    ) -> Result<QueueDeclareOk, CoreError> {
+        self.declare_queue_impl(spec, passive, owner)
+    }
+
+    fn delete_queue(
+        &self,
+        name: &QueueName,
+        if_unused: bool,
+        if_empty: bool,
+        owner: ConnectionId,
+    ) -> Result<u32, CoreError> {
+        self.delete_queue_impl(name, if_unused, if_empty, owner)
+    }
+
+    fn purge_queue(&self, name: &QueueName, owner: ConnectionId) -> Result<u32, CoreError> {
+        Ok(self.owned_queue(name, owner)?.purge())
+    }
+
+    fn bind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError> {
+        self.bind_impl(binding, owner)
+    }
+
+    fn unbind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError> {
+        self.unbind_impl(binding, owner)
+    }
+
+    fn publish(
+        &self,
+        exchange: &ExchangeName,
+        message: Arc<Message>,
+    ) -> Result<PublishOutcome, CoreError> {
+        self.publish_impl(exchange, message)
+    }
+
+    fn consume(
+        &self,
+        queue: &QueueName,
+        spec: ConsumeSpec,
+        sink: Arc<dyn DeliverySink>,
+        owner: ConnectionId,
+    ) -> Result<Consumption, CoreError> {
+        self.consume_impl(queue, spec, sink, owner)
+    }
+
+    fn get(
+        &self,
+        queue: &QueueName,
+        no_ack: bool,
+        owner: ConnectionId,
+    ) -> Result<Option<(Delivery, u32)>, CoreError> {
+        Ok(self.owned_queue(queue, owner)?.get(no_ack))
+    }
+
+    fn connection_closed(&self, owner: ConnectionId) {
+        self.connection_closed_impl(owner);
+    }
+}
