@@ -134,7 +134,10 @@ fn start_ok(
     let user = session
         .broker
         .authenticate(&user, &password, from_loopback)
-        .map_err(|_| refused(mechanism))?;
+        .map_err(|e| match e.text.contains("Login was refused") {
+            true => refused(mechanism),
+            false => AmqpError::from(e).into_hard(),
+        })?;
     session.user = Some(user);
     let tune = connection::Tune {
         channel_max: session.config.channel_max,

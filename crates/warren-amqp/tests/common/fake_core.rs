@@ -24,7 +24,9 @@ impl Broker for FakeBroker {
         if user == "guest" && password == "guest" {
             UserName::try_from(user)
         } else {
-            Err(CoreError::access_refused("bad credentials"))
+            Err(CoreError::access_refused(
+                "Login was refused using authentication mechanism PLAIN.",
+            ))
         }
     }
     fn vhost(&self, _user: &UserName, vhost: &VHostName) -> Result<Arc<dyn VHost>, CoreError> {

@@ -13,7 +13,7 @@ use amq_protocol::protocol::{basic, channel, connection, queue, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};
 use bytes::BytesMut;
 use warren_amqp::{AmqpConfig, AmqpSessionFactory};
-use warren_model::{PeerInfo, Session, SessionFactory, SessionStatus, Wake};
+use warren_model::{Broker, PeerInfo, Session, SessionFactory, SessionStatus, Wake};
 
 pub use fake_core::{FakeBroker, FakeVHost};
 
@@ -69,8 +69,13 @@ impl Client {
 
     pub fn with_config(config: AmqpConfig) -> Self {
         let broker = Arc::new(FakeBroker::default());
+        Self::with_broker(broker.clone(), broker, config)
+    }
+
+    /// A client of `core`; `fake` only serves the accessors of fake-core tests.
+    pub fn with_broker(core: Arc<dyn Broker>, broker: Arc<FakeBroker>, config: AmqpConfig) -> Self {
         let waker = Arc::new(CountingWaker::default());
-        let factory = AmqpSessionFactory::new(broker.clone(), config);
+        let factory = AmqpSessionFactory::new(core, config);
         let peer = PeerInfo {
             remote: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:5672".parse().unwrap(),
