@@ -256,4 +256,33 @@ mod tests {
         );
         assert!(out.is_empty());
     }
+
+    /// The definition, word by word: the trie must agree with it on every pattern and key.
+    fn reference(pattern: &[&str], key: &[&str]) -> bool {
+        match (pattern.split_first(), key.split_first()) {
+            (None, _) => key.is_empty(),
+            (Some((&"#", rest)), _) => (0..=key.len()).any(|i| reference(rest, &key[i..])),
+            (Some(_), None) => false,
+            (Some((p, prest)), Some((k, krest))) => {
+                (*p == "*" || p == k) && reference(prest, krest)
+            }
+        }
+    }
+
+    fn word() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec!["a", "b", "", "*", "#"])
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn trie_agrees_with_the_definition(
+            pattern in proptest::collection::vec(word(), 0..6),
+            key in proptest::collection::vec(word(), 0..6),
+        ) {
+            let (pattern, key) = (pattern.join("."), key.join("."));
+            let expected = reference(&words(&pattern), &words(&key));
+            let case = Case::keys(&[&pattern], &key, if expected { &["q0"] } else { &[] });
+            proptest::prop_assert_eq!(routes(&Topic, &case), case.expected, "{} vs {}", pattern, key);
+        }
+    }
 }

@@ -13,15 +13,31 @@ use super::state::Outgoing;
 use super::Queue;
 use std::sync::Arc;
 
+/// Clears `dispatching` if a sink panics mid-round, so the queue is not left stalled.
+struct ResetOnPanic<'a>(&'a Queue);
+
+impl Drop for ResetOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.state().dispatching = false;
+        }
+    }
+}
+
 /// Deliveries per round, between two looks at the sinks' room.
 const BATCH: usize = 64;
 
 impl Queue {
     /// Hands out what can be handed out now.
     pub(crate) fn dispatch(&self) {
-        if !self.begin_dispatch() {
-            return;
+        if self.state().begin_dispatch() {
+            self.run_dispatch();
         }
+    }
+
+    /// The dispatch loop, entered by the thread that won `begin_dispatch`.
+    pub(super) fn run_dispatch(&self) {
+        let _reset = ResetOnPanic(self);
         let handle = self.handle();
         loop {
             let allowed = self.consumers_with_room();
@@ -37,16 +53,6 @@ impl Queue {
                 return;
             }
         }
-    }
-
-    fn begin_dispatch(&self) -> bool {
-        let mut state = self.state();
-        if state.dispatching {
-            state.redo = true;
-            return false;
-        }
-        state.dispatching = true;
-        true
     }
 
     /// Stops dispatching unless work arrived meanwhile.

@@ -84,14 +84,18 @@ impl Queue {
 
     /// Adds a message; false when the queue was deleted meanwhile.
     pub fn enqueue(&self, message: Arc<Message>) -> bool {
-        {
+        let start = {
             let mut state = self.state();
             if state.deleted {
                 return false;
             }
             state.push(message);
+            // Without consumers there is nobody to dispatch to; `consume` dispatches.
+            !state.consumers.is_empty() && state.begin_dispatch()
+        };
+        if start {
+            self.run_dispatch();
         }
-        self.dispatch();
         true
     }
 

@@ -77,6 +77,16 @@ pub(crate) struct QueueState {
 }
 
 impl QueueState {
+    /// Claims the dispatcher role, or leaves the running dispatcher a note to go round again.
+    pub fn begin_dispatch(&mut self) -> bool {
+        if self.dispatching {
+            self.redo = true;
+            return false;
+        }
+        self.dispatching = true;
+        true
+    }
+
     pub fn push(&mut self, message: Arc<Message>) {
         let seq = QueueSeq(self.next_seq);
         self.next_seq += 1;
