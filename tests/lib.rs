@@ -16,46 +16,12 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ErrorKind};
-#[cfg(feature = "in-process")]
 use warren_testkit::TestBroker;
 
 #[path = "support/raw.rs"]
 pub mod raw;
 
-#[cfg(feature = "in-process")]
 pub use warren_testkit::{eventually, eventually_async};
-
-#[cfg(not(feature = "in-process"))]
-pub fn eventually(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let until = std::time::Instant::now() + deadline;
-    loop {
-        if condition() {
-            return true;
-        }
-        if std::time::Instant::now() >= until {
-            return false;
-        }
-        std::thread::park_timeout(Duration::from_millis(5));
-    }
-}
-
-#[cfg(not(feature = "in-process"))]
-pub async fn eventually_async<F, Fut>(deadline: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 /// How long a test waits for something the broker should do promptly.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -65,7 +31,6 @@ pub enum Target {
     /// A broker started elsewhere, e.g. RabbitMQ.
     External(String),
     /// Warren, in this process.
-    #[cfg(feature = "in-process")]
     Local(TestBroker),
 }
 
@@ -73,10 +38,7 @@ pub enum Target {
 pub fn target() -> Target {
     match std::env::var("WARREN_IT_AMQP_URL") {
         Ok(url) if !url.is_empty() => Target::External(url),
-        #[cfg(feature = "in-process")]
         _ => Target::Local(TestBroker::start()),
-        #[cfg(not(feature = "in-process"))]
-        _ => panic!("WARREN_IT_AMQP_URL is required without the in-process feature"),
     }
 }
 
@@ -85,7 +47,6 @@ impl Target {
     pub fn url(&self) -> String {
         match self {
             Target::External(url) => url.clone(),
-            #[cfg(feature = "in-process")]
             Target::Local(broker) => broker.amqp_url(),
         }
     }
@@ -101,7 +62,6 @@ impl Target {
                     .next()
                     .expect("broker address resolves to something")
             }
-            #[cfg(feature = "in-process")]
             Target::Local(broker) => broker.amqp_addr(),
         }
     }

@@ -209,7 +209,11 @@ pub fn basic_ack(channel: u16, tag: u64, multiple: bool) -> Vec<u8> {
 
 /// What the raw client read.
 #[derive(Debug)]
-pub enum Read0 {
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived, matched by value in tests"
+)]
+pub enum Incoming {
     Frame(AMQPFrame),
     /// The peer closed the socket (or reset it).
     Eof,
@@ -304,17 +308,17 @@ impl Raw {
     }
 
     /// Reads one frame, waiting at most `deadline`.
-    pub fn read(&mut self, deadline: Duration) -> Read0 {
+    pub fn read(&mut self, deadline: Duration) -> Incoming {
         let until = Instant::now() + deadline;
         loop {
             if let Some(frame) = self.take_frame() {
-                return Read0::Frame(frame);
+                return Incoming::Frame(frame);
             }
             if !self.fill(until) {
                 return if Instant::now() >= until && self.socket_open() {
-                    Read0::Timeout
+                    Incoming::Timeout
                 } else {
-                    Read0::Eof
+                    Incoming::Eof
                 };
             }
         }
@@ -353,8 +357,8 @@ impl Raw {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             match self.read(left) {
-                Read0::Frame(AMQPFrame::Method(ch, m)) => return (ch, m),
-                Read0::Frame(AMQPFrame::Heartbeat) => continue,
+                Incoming::Frame(AMQPFrame::Method(ch, m)) => return (ch, m),
+                Incoming::Frame(AMQPFrame::Heartbeat) => continue,
                 other => panic!("expected a method frame, got {other:?}"),
             }
         }
@@ -456,7 +460,7 @@ impl Raw {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             match self.read(left) {
-                Read0::Frame(AMQPFrame::Method(
+                Incoming::Frame(AMQPFrame::Method(
                     ch,
                     AMQPClass::Channel(channel::AMQPMethod::Close(c)),
                 )) if ch == id => {
@@ -464,7 +468,7 @@ impl Raw {
                         .expect("send channel.close-ok");
                     return c;
                 }
-                Read0::Frame(_) => {}
+                Incoming::Frame(_) => {}
                 other => panic!("expected channel.close on {id}, got {other:?}"),
             }
         }
@@ -478,18 +482,18 @@ impl Raw {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             match self.read(left) {
-                Read0::Frame(AMQPFrame::Method(0, AMQPClass::Connection(m))) => {
+                Incoming::Frame(AMQPFrame::Method(0, AMQPClass::Connection(m))) => {
                     if let connection::AMQPMethod::Close(close) = m {
                         ending.close = Some(close);
                         let _ = self.send(&method(0, 10, 51, Args::new()));
                     }
                 }
-                Read0::Frame(_) => {}
-                Read0::Eof => {
+                Incoming::Frame(_) => {}
+                Incoming::Eof => {
                     ending.eof = true;
                     return ending;
                 }
-                Read0::Timeout => return ending,
+                Incoming::Timeout => return ending,
             }
         }
     }

@@ -7,7 +7,7 @@ use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{basic, confirm, AMQPClass};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Confirmation};
-use warren_it::raw::{self, Args, Open, Raw, Read0};
+use warren_it::raw::{self, Args, Incoming, Open, Raw};
 use warren_it::{
     assert_code, assert_usable, channel, confirm_channel, declare_queue, drain, eventually_async,
     message_count, target, unique, DEADLINE,
@@ -120,11 +120,11 @@ fn unroutable_mandatory_publish_is_returned_before_its_ack() {
         other => panic!("expected basic.return first, got {other:?}"),
     }
     match raw.read(DEADLINE) {
-        Read0::Frame(AMQPFrame::Header(1, header)) => assert_eq!(header.body_size, 6),
+        Incoming::Frame(AMQPFrame::Header(1, header)) => assert_eq!(header.body_size, 6),
         other => panic!("expected the returned content header, got {other:?}"),
     }
     match raw.read(DEADLINE) {
-        Read0::Frame(AMQPFrame::Body(1, body)) => assert_eq!(body, b"bounce"),
+        Incoming::Frame(AMQPFrame::Body(1, body)) => assert_eq!(body, b"bounce"),
         other => panic!("expected the returned body, got {other:?}"),
     }
     match raw.read_method(DEADLINE) {

@@ -130,11 +130,17 @@ async fn global_prefetch_limits_the_whole_channel() {
     ch.basic_ack(last, BasicAckOptions { multiple: true })
         .await
         .expect("ack all three");
+    let seen = std::sync::atomic::AtomicU32::new(0);
     let refilled = eventually_async(DEADLINE, || async {
-        ready(&conn, &q1).await + ready(&conn, &q2).await == 4
+        let left = ready(&conn, &q1).await + ready(&conn, &q2).await;
+        seen.store(left, std::sync::atomic::Ordering::Relaxed);
+        left == 4
     })
     .await;
-    assert!(refilled, "three more delivered after acking three");
+    assert!(
+        refilled,
+        "three more delivered after acking three; ready stuck at {seen:?} (want 4)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

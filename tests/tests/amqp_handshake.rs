@@ -7,7 +7,7 @@ use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{connection, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
-use warren_it::raw::{self, Open, Raw, Read0, Value};
+use warren_it::raw::{self, Incoming, Open, Raw, Value};
 use warren_it::{assert_usable, reply_code, target, DEADLINE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,10 +256,10 @@ fn client_sending_heartbeats_stays_connected_and_receives_heartbeats() {
     let mut received = 0;
     while Instant::now() < watch_until {
         match raw.read(Duration::from_millis(250)) {
-            Read0::Frame(AMQPFrame::Heartbeat) => received += 1,
-            Read0::Frame(other) => panic!("unexpected frame {other:?}"),
-            Read0::Eof => panic!("disconnected although the client sent heartbeats"),
-            Read0::Timeout => {}
+            Incoming::Frame(AMQPFrame::Heartbeat) => received += 1,
+            Incoming::Frame(other) => panic!("unexpected frame {other:?}"),
+            Incoming::Eof => panic!("disconnected although the client sent heartbeats"),
+            Incoming::Timeout => {}
         }
         if last_sent.elapsed() >= Duration::from_millis(400) {
             raw.send(&raw::heartbeat()).expect("send heartbeat");

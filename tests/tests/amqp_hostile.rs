@@ -7,7 +7,7 @@ use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{basic, channel as chan, connection, queue, AMQPClass};
 use lapin::options::BasicPublishOptions;
 use lapin::BasicProperties;
-use warren_it::raw::{self, Open, Raw, Read0};
+use warren_it::raw::{self, Incoming, Open, Raw};
 use warren_it::{
     assert_broker_serves, assert_usable, confirm_channel, declare_queue, eventually_async,
     passive_declare, target, unique, Target, DEADLINE,
@@ -77,15 +77,16 @@ enum Answer {
 fn answer(raw: &mut Raw) -> Answer {
     loop {
         match raw.read(DEADLINE) {
-            Read0::Frame(AMQPFrame::Method(_, AMQPClass::Channel(chan::AMQPMethod::Close(c)))) => {
-                return Answer::ChannelClosed(c.reply_code)
-            }
-            Read0::Frame(AMQPFrame::Method(
+            Incoming::Frame(AMQPFrame::Method(
+                _,
+                AMQPClass::Channel(chan::AMQPMethod::Close(c)),
+            )) => return Answer::ChannelClosed(c.reply_code),
+            Incoming::Frame(AMQPFrame::Method(
                 0,
                 AMQPClass::Connection(connection::AMQPMethod::Close(c)),
             )) => return Answer::ConnectionClosed(c.reply_code),
-            Read0::Frame(AMQPFrame::Method(_, m)) => return Answer::Accepted(m),
-            Read0::Frame(_) => {}
+            Incoming::Frame(AMQPFrame::Method(_, m)) => return Answer::Accepted(m),
+            Incoming::Frame(_) => {}
             other => panic!("no answer to the hostile method: {other:?}"),
         }
     }
@@ -164,7 +165,7 @@ fn publish_deep_headers_then_get(addr: std::net::SocketAddr) -> (Answer, Option<
     let got = answer(&mut raw);
     let depth = match &got {
         Answer::Accepted(_) => match raw.read(DEADLINE) {
-            Read0::Frame(AMQPFrame::Header(_, h)) => Some(nesting_depth(&h)),
+            Incoming::Frame(AMQPFrame::Header(_, h)) => Some(nesting_depth(&h)),
             other => panic!("expected the content header, got {other:?}"),
         },
         _ => None,
