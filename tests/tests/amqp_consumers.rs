@@ -490,3 +490,56 @@ async fn consuming_a_missing_queue_is_not_found() {
     assert_code(res, 404);
     assert_usable(&conn).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_of_tag_zero_with_multiple_acks_everything() {
+    let t = target();
+    let conn = t.connect().await;
+    let q = queue_with(&conn, "ackzero", 3).await;
+    let ch = channel(&conn).await;
+    let mut c = consume(&ch, &q, "c").await;
+    for _ in 0..3 {
+        next_delivery(&mut c).await;
+    }
+    ch.basic_ack(0, BasicAckOptions { multiple: true })
+        .await
+        .expect("ack all");
+    ch.close(200, "bye".into()).await.expect("close");
+    assert_eq!(
+        ready(&conn, &q).await,
+        0,
+        "nothing was left unacked to requeue"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos_with_prefetch_size_is_not_implemented() {
+    let t = target();
+    let conn = t.connect().await;
+    let ch = channel(&conn).await;
+    let err = ch
+        .basic_qos(10, BasicQosOptions { global: false })
+        .await
+        .map(|_| ());
+    assert!(err.is_ok());
+    // lapin cannot send a prefetch size; the raw client can.
+    let mut raw = warren_it::raw::Raw::open(t.addr(), &Default::default());
+    raw.open_channel(1);
+    let args = warren_it::raw::Args::new().u32(4096).u16(10).bits(&[false]);
+    raw.send(&warren_it::raw::method(1, 60, 10, args))
+        .expect("qos");
+    let close = raw.wait_closed(DEADLINE).close.expect("connection.close");
+    assert_eq!(close.reply_code, 540, "{close:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_without_requeue_is_not_implemented() {
+    let t = target();
+    let conn = t.connect().await;
+    let ch = channel(&conn).await;
+    let err = ch
+        .basic_recover(BasicRecoverOptions { requeue: false })
+        .await
+        .expect_err("recover without requeue");
+    assert_eq!(warren_it::reply_code(&err), Some(540), "{err:?}");
+}

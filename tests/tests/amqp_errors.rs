@@ -204,7 +204,10 @@ fn using_a_channel_that_was_never_opened_is_a_connection_error() {
     raw.send(&raw::queue_declare(5, &unique("q"), &raw::table(&[])))
         .expect("declare on an unopened channel");
     let ending = raw.wait_closed(DEADLINE);
-    let close = ending.close.expect("connection.close");
+    let close = ending
+        .close
+        .clone()
+        .unwrap_or_else(|| panic!("no connection.close: {ending:?}"));
     assert_eq!(close.reply_code, 504, "CHANNEL_ERROR: {close:?}");
     assert!(ending.eof);
 }
@@ -217,7 +220,10 @@ fn content_without_a_publish_is_unexpected_frame() {
     raw.send(&raw::frame(raw::FRAME_BODY, 1, b"orphan body"))
         .expect("stray body");
     let ending = raw.wait_closed(DEADLINE);
-    let close = ending.close.expect("connection.close");
+    let close = ending
+        .close
+        .clone()
+        .unwrap_or_else(|| panic!("no connection.close: {ending:?}"));
     assert_eq!(close.reply_code, 505, "UNEXPECTED_FRAME: {close:?}");
     assert!(ending.eof);
 }
@@ -265,4 +271,18 @@ async fn a_connection_error_does_not_affect_other_connections() {
     let d = next_delivery(&mut by_consumer).await;
     assert_eq!(body(&d), "unaffected");
     assert_usable(&survivor).await;
+}
+
+#[test]
+fn unknown_class_is_a_connection_error() {
+    let t = target();
+    let mut raw = Raw::open(t.addr(), &Open::default());
+    raw.open_channel(1);
+    raw.send(&raw::method(1, 999, 10, Args::new()))
+        .expect("send");
+    let ending = raw.wait_closed(DEADLINE);
+    assert!(ending.eof, "the connection ends");
+    if let Some(close) = ending.close {
+        assert!(close.reply_code >= 500, "a hard error: {close:?}");
+    }
 }

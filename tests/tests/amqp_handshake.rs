@@ -272,3 +272,56 @@ fn client_sending_heartbeats_stays_connected_and_receives_heartbeats() {
     );
     raw.open_channel(1);
 }
+
+fn tune_ok_then_open(frame_max: u32, channel_max: u16) -> warren_it::raw::Ending {
+    let t = target();
+    let mut raw = Raw::connect(t.addr());
+    raw.hello();
+    raw.start_ok("PLAIN", &raw::plain("guest", "guest"));
+    raw.read_tune();
+    raw.tune_ok_and_open(channel_max, frame_max, 0, "/");
+    raw.wait_closed(DEADLINE)
+}
+
+/// The connection must not open; a close frame, if any, says 530 NOT_ALLOWED.
+fn assert_refused(ending: warren_it::raw::Ending) {
+    assert!(ending.eof, "the connection ends: {ending:?}");
+    if let Some(close) = ending.close {
+        assert_eq!(close.reply_code, 530, "{close:?}");
+    }
+}
+
+#[test]
+fn frame_max_below_the_minimum_is_refused() {
+    assert_refused(tune_ok_then_open(1024, 2047));
+}
+
+#[test]
+fn frame_max_above_the_servers_is_refused() {
+    assert_refused(tune_ok_then_open(1 << 20, 2047));
+}
+
+#[test]
+fn channels_beyond_the_negotiated_channel_max_are_not_allowed() {
+    let t = target();
+    let mut raw = Raw::connect(t.addr());
+    raw.hello();
+    raw.start_ok("PLAIN", &raw::plain("guest", "guest"));
+    raw.read_tune();
+    raw.tune_ok_and_open(5, 131_072, 0, "/");
+    match raw.read_method(DEADLINE) {
+        (0, AMQPClass::Connection(connection::AMQPMethod::OpenOk(_))) => {}
+        other => panic!("expected connection.open-ok, got {other:?}"),
+    }
+    for id in 1..=5 {
+        raw.open_channel(id);
+    }
+    raw.send(&raw::method(6, 20, 10, raw::Args::new().short("")))
+        .expect("channel.open 6");
+    let ending = raw.wait_closed(DEADLINE);
+    let close = ending
+        .close
+        .clone()
+        .unwrap_or_else(|| panic!("no connection.close: {ending:?}"));
+    assert_eq!(close.reply_code, 530, "{close:?}");
+}

@@ -486,3 +486,36 @@ async fn declaring_an_amq_prefixed_queue_is_access_refused() {
     assert_code(res, 403);
     assert!(passive_declare(&conn, &name).await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_queue_name_means_the_last_queue_declared_on_the_channel() {
+    let t = target();
+    let conn = t.connect().await;
+    let ch = confirm_channel(&conn).await;
+    let q = ch
+        .queue_declare(
+            "".into(),
+            opts(|o| o.exclusive = true),
+            FieldTable::default(),
+        )
+        .await
+        .expect("server-named");
+    let key = unique("key");
+    ch.queue_bind(
+        "".into(),
+        "amq.direct".into(),
+        key.as_str().into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind the last declared queue");
+    publish(&ch, "amq.direct", &key, b"via empty name").await;
+    assert_eq!(drain(&ch, q.name().as_str()).await, vec!["via empty name"]);
+
+    let fresh = channel(&conn).await;
+    let res = fresh
+        .queue_purge("".into(), QueuePurgeOptions::default())
+        .await;
+    assert_code(res, 404);
+}
