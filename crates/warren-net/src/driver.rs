@@ -133,12 +133,23 @@ impl Connection {
 
     /// Flushes what the session wrote last (a close frame, an error), then releases it.
     async fn finish(&mut self) {
-        if !self.output.is_empty() {
-            let flush = self.stream.write_all(&self.output);
-            let _ = tokio::time::timeout(FLUSH_DEADLINE, flush).await;
-        }
-        let _ = tokio::time::timeout(FLUSH_DEADLINE, self.stream.shutdown()).await;
         self.session.on_close();
+        let _ = tokio::time::timeout(FLUSH_DEADLINE, self.lingering_close()).await;
+    }
+
+    /// Closing a socket with unread input makes the kernel send a reset, which can destroy
+    /// the close frame just written. So: flush, send FIN, and discard input until the client
+    /// closes its side too (bounded by the caller's deadline), as RabbitMQ does after
+    /// `connection.close-ok`.
+    async fn lingering_close(&mut self) {
+        if self.stream.write_all(&self.output).await.is_err() {
+            return;
+        }
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut discard = [0u8; 4096];
+        while matches!(self.stream.read(&mut discard).await, Ok(n) if n > 0) {}
     }
 }
 
