@@ -24,9 +24,24 @@ pub fn ack(
     let taken = take_tags(channel, tag, multiple)?;
     match channel.tx.as_mut() {
         Some(tx) => tx.add_settlement(taken, how),
-        None => settle_grouped(taken.iter().map(|(_, u)| u), how),
+        None => {
+            settle_grouped(taken.iter().map(|(_, u)| u), how);
+            resume_shared_window(channel);
+        }
     }
     Ok(())
+}
+
+/// Settling frees credit in the channel-wide window (`global=true`), which consumers on
+/// other queues of this channel may be waiting for: the settled queues re-dispatch by
+/// themselves, the others need a kick.
+pub fn resume_shared_window(channel: &Channel) {
+    if channel.shared_credit.limit() == 0 {
+        return;
+    }
+    for queue in channel.consumed_queues() {
+        queue.kick();
+    }
 }
 
 fn take_tags(
@@ -68,6 +83,7 @@ pub fn recover(
     }
     let taken = std::mem::take(&mut channel.unacked);
     settle_grouped(taken.values(), Settlement::Requeue);
+    resume_shared_window(channel);
     if reply {
         let ok = basic::AMQPMethod::RecoverOk(basic::RecoverOk {});
         out.method(channel.id, AMQPClass::Basic(ok));

@@ -8,7 +8,7 @@ use amq_protocol::protocol::{tx, AMQPClass};
 use warren_model::{ExchangeName, Message, Settlement};
 
 use crate::channel::{Channel, Unacked};
-use crate::channel_ack::settle_grouped;
+use crate::channel_ack::{resume_shared_window, settle_grouped};
 use crate::channel_publish::route;
 use crate::env::{Env, Out};
 use crate::errors::{AmqpError, PRECONDITION_FAILED};
@@ -89,6 +89,7 @@ fn commit(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
     for (items, how) in buffer.settlements {
         settle_grouped(items.iter().map(|(_, u)| u), how);
     }
+    resume_shared_window(channel);
     for held in buffer.publishes {
         route(channel, &held, env, out)?;
     }

@@ -116,6 +116,7 @@ pub fn reply_code(kind: ErrorKind) -> u16 {
         ErrorKind::PreconditionFailed => PRECONDITION_FAILED,
         ErrorKind::AccessRefused => ACCESS_REFUSED,
         ErrorKind::NotAllowed => NOT_ALLOWED,
+        ErrorKind::CommandInvalid => COMMAND_INVALID,
         ErrorKind::NotImplemented => NOT_IMPLEMENTED,
         ErrorKind::Internal => INTERNAL_ERROR,
     }

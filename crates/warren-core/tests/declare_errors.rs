@@ -149,7 +149,7 @@ fn exchange_lookup_errors() {
     let unknown = v
         .declare_exchange(exchange_spec("e", "x-custom"), false)
         .unwrap_err();
-    assert_eq!(unknown.kind, ErrorKind::NotImplemented);
+    assert_eq!(unknown.kind, ErrorKind::CommandInvalid);
     assert!(unknown.text.contains("unknown exchange type 'x-custom'"));
     declare_queue(&*v, "q");
     assert_eq!(

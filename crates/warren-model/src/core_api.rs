@@ -146,6 +146,10 @@ impl CreditPool {
                 Some(n.saturating_sub(1))
             });
     }
+    /// The window (0 = unlimited).
+    pub fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
     /// Messages in flight now.
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Relaxed)

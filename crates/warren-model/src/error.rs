@@ -16,6 +16,8 @@ pub enum ErrorKind {
     AccessRefused,
     /// 530: an operation the broker will not do here (e.g. an unknown vhost on open).
     NotAllowed,
+    /// 503: a request that is invalid as a command (e.g. an unknown exchange type).
+    CommandInvalid,
     /// 540: something Warren does not implement.
     NotImplemented,
     /// 541: a broker-side failure.
@@ -59,6 +61,10 @@ impl CoreError {
     /// 530.
     pub fn not_allowed(text: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotAllowed, text)
+    }
+    /// 503.
+    pub fn command_invalid(text: impl Into<String>) -> Self {
+        Self::new(ErrorKind::CommandInvalid, text)
     }
     /// 540.
     pub fn not_implemented(text: impl Into<String>) -> Self {

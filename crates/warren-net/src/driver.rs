@@ -70,8 +70,12 @@ impl Connection {
             let status = match event {
                 Event::Read(result) => self.on_read(result),
                 Event::Wrote(result) => self.on_wrote(result),
-                Event::Woken => self.session.on_wake(&mut self.output, std::time::Instant::now()),
-                Event::Tick => self.session.on_tick(&mut self.output, std::time::Instant::now()),
+                Event::Woken => self
+                    .session
+                    .on_wake(&mut self.output, std::time::Instant::now()),
+                Event::Tick => self
+                    .session
+                    .on_tick(&mut self.output, std::time::Instant::now()),
                 Event::Shutdown => {
                     let _ = self.session.on_shutdown(&mut self.output);
                     SessionStatus::Close
@@ -89,7 +93,8 @@ impl Connection {
         if self.input.is_empty() || !self.session.wants_input() {
             return SessionStatus::Continue;
         }
-        self.session.on_input(&mut self.input, &mut self.output, now())
+        self.session
+            .on_input(&mut self.input, &mut self.output, now())
     }
 
     async fn next_event(&mut self, shutdown: &mut ShutdownSignal) -> Event {

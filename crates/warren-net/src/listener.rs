@@ -26,7 +26,9 @@ pub enum ListenerError {
 
 /// Binds a TCP listener (port 0 picks a free port; read it back with `local_addr`).
 pub async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ListenerError> {
-    TcpListener::bind(addr).await.map_err(|source| ListenerError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenerError::Bind { addr, source })
 }
 
 /// Accepts connections until shutdown, running each in its own task. Connection tasks watch

@@ -121,13 +121,20 @@ impl Default for Listeners {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }
 
 impl Default for AmqpSection {
     fn default() -> Self {
-        Self { frame_max: 131_072, channel_max: 2047, heartbeat: 60, max_outbox_bytes: 4 << 20 }
+        Self {
+            frame_max: 131_072,
+            channel_max: 2047,
+            heartbeat: 60,
+            max_outbox_bytes: 4 << 20,
+        }
     }
 }
 
@@ -141,17 +148,23 @@ impl Config {
 
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_toml(&text)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.amqp.frame_max < 4096 {
-            return Err(ConfigError::Invalid("amqp.frame_max must be at least 4096".into()));
+            return Err(ConfigError::Invalid(
+                "amqp.frame_max must be at least 4096".into(),
+            ));
         }
         if self.vhosts.is_empty() {
-            return Err(ConfigError::Invalid("vhosts must name at least one vhost".into()));
+            return Err(ConfigError::Invalid(
+                "vhosts must name at least one vhost".into(),
+            ));
         }
         Ok(())
     }

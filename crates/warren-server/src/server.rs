@@ -49,7 +49,11 @@ impl RunningServer {
         let factory: Arc<dyn SessionFactory> =
             Arc::new(AmqpSessionFactory::new(core, amqp_config(config)));
         let listeners = vec![spawn_tcp_listener(amqp, "amqp", factory, signal)];
-        Ok(Self { amqp_addr, shutdown, listeners })
+        Ok(Self {
+            amqp_addr,
+            shutdown,
+            listeners,
+        })
     }
 
     /// The bound AMQP address (the real port when configured with port 0).

@@ -33,8 +33,15 @@ impl TestBroker {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::spawn(move || run_broker(&config, ready_tx, stop_rx));
-        let amqp_addr = ready_rx.recv().expect("broker thread died before it was ready");
-        Self { amqp_addr, stop: Some(stop_tx), thread: Some(thread), _data_dir: data_dir }
+        let amqp_addr = ready_rx
+            .recv()
+            .expect("broker thread died before it was ready");
+        Self {
+            amqp_addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _data_dir: data_dir,
+        }
     }
 
     /// The AMQP listener's address.
@@ -70,7 +77,9 @@ fn run_broker(
         .build()
         .expect("test runtime");
     runtime.block_on(async {
-        let server = RunningServer::start(config).await.expect("test broker failed to start");
+        let server = RunningServer::start(config)
+            .await
+            .expect("test broker failed to start");
         let _ = ready.send(server.amqp_addr());
         let _ = stop.await;
         server.shutdown().await;

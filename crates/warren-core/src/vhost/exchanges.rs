@@ -26,8 +26,8 @@ impl VHostCore {
             return found.ok_or_else(|| text::no_exchange(&spec.name, &self.name));
         }
         let kind = self.registry.get(&spec.kind).ok_or_else(|| {
-            let msg = format!("COMMAND_INVALID - unknown exchange type '{}'", spec.kind);
-            CoreError::not_implemented(msg)
+            let msg = format!("unknown exchange type '{}'", spec.kind);
+            CoreError::command_invalid(msg)
         })?;
         let _topology = self.topology();
         if let Some(existing) = self.exchange(&spec.name) {
