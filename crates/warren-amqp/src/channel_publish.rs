@@ -136,10 +136,7 @@ fn finish(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
         mandatory: pending.mandatory,
     };
     match channel.tx.as_mut() {
-        Some(tx) => {
-            tx.add_publish(held);
-            Ok(())
-        }
+        Some(tx) => tx.add_publish(held),
         None => route(channel, &held, env, out),
     }
 }

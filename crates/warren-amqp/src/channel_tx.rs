@@ -23,17 +23,31 @@ pub struct HeldPublish {
     pub mandatory: bool,
 }
 
+/// Most body bytes one transaction may hold before commit. RabbitMQ has no such limit; without
+/// one, a client that never commits grows broker memory without bound.
+pub const MAX_TX_BYTES: usize = 256 * 1024 * 1024;
+
 /// What a transactional channel has buffered since its last commit or rollback.
 #[derive(Default)]
 pub struct TxBuffer {
     publishes: Vec<HeldPublish>,
+    publish_bytes: usize,
     settlements: Vec<(Vec<(u64, Unacked)>, Settlement)>,
 }
 
 impl TxBuffer {
-    /// Holds a publish.
-    pub fn add_publish(&mut self, held: HeldPublish) {
+    /// Holds a publish; refuses (406, closing the channel) past [`MAX_TX_BYTES`].
+    pub fn add_publish(&mut self, held: HeldPublish) -> Result<(), AmqpError> {
+        let bytes = self.publish_bytes.saturating_add(held.message.body.len());
+        if bytes > MAX_TX_BYTES {
+            return Err(AmqpError::new(
+                PRECONDITION_FAILED,
+                format!("transaction holds more than {MAX_TX_BYTES} bytes of messages"),
+            ));
+        }
+        self.publish_bytes = bytes;
         self.publishes.push(held);
+        Ok(())
     }
 
     /// Holds a settlement of already-validated deliveries.
@@ -120,4 +134,46 @@ fn not_transactional() -> AmqpError {
 
 fn reply(channel: u16, method: tx::AMQPMethod, out: &mut Out<'_>) {
     out.method(channel, AMQPClass::Tx(method));
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use warren_model::{Annotations, Properties, RoutingKey};
+
+    use super::*;
+
+    fn held(body: &Bytes) -> HeldPublish {
+        let message = Message {
+            annotations: Annotations {
+                exchange: ExchangeName::default_exchange(),
+                routing_key: RoutingKey::empty(),
+            },
+            properties: Properties::default(),
+            body: body.clone(),
+        };
+        HeldPublish {
+            exchange: ExchangeName::default_exchange(),
+            message: Arc::new(message),
+            mandatory: false,
+        }
+    }
+
+    #[test]
+    fn a_transaction_past_its_byte_limit_is_refused() {
+        // One shared body, so the test itself stays small.
+        let quarter = Bytes::from(vec![0u8; MAX_TX_BYTES / 4]);
+        let mut buffer = TxBuffer::default();
+        for _ in 0..4 {
+            buffer.add_publish(held(&quarter)).unwrap();
+        }
+        let refused = buffer
+            .add_publish(held(&Bytes::from_static(b"x")))
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("transaction holds more than"),
+            "{refused}"
+        );
+        assert_eq!(buffer.publishes.len(), 4);
+    }
 }

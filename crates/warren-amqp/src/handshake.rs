@@ -46,10 +46,8 @@ fn server_properties() -> AmqpTable {
         "basic.nack",
         "consumer_cancel_notify",
         "connection.blocked",
-        "consumer_priorities",
         "authentication_failure_close",
         "per_consumer_qos",
-        "direct_reply_to",
     ] {
         caps.insert(short(cap), AMQPValue::Boolean(true));
     }

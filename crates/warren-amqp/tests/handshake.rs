@@ -37,14 +37,19 @@ fn start_announces_rabbitmq_capabilities_and_mechanisms() {
         "basic.nack",
         "consumer_cancel_notify",
         "per_consumer_qos",
-        "direct_reply_to",
         "authentication_failure_close",
+        "exchange_exchange_bindings",
+        "connection.blocked",
     ] {
         assert_eq!(
             caps.inner().get(cap),
             Some(&AMQPValue::Boolean(true)),
             "{cap}"
         );
+    }
+    // Announced only once implemented: clients act on these.
+    for cap in ["direct_reply_to", "consumer_priorities"] {
+        assert_eq!(caps.inner().get(cap), None, "{cap}");
     }
     assert!(
         matches!(start.server_properties.inner().get("product"), Some(AMQPValue::LongString(p)) if p.to_string() == "Warren")
