@@ -126,6 +126,7 @@ fn finish(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
         annotations: Annotations {
             exchange: pending.exchange.clone(),
             routing_key: pending.routing_key,
+            publisher: Some(env.conn),
         },
         properties,
         body: join(pending.chunks),

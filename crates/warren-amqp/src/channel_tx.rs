@@ -148,6 +148,7 @@ mod tests {
             annotations: Annotations {
                 exchange: ExchangeName::default_exchange(),
                 routing_key: RoutingKey::empty(),
+                publisher: None,
             },
             properties: Properties::default(),
             body: body.clone(),

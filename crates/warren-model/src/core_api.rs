@@ -300,6 +300,14 @@ pub trait VHost: Send + Sync {
     fn connection_closed(&self, owner: ConnectionId);
 }
 
+/// Runs work later, on a broker thread. Adapters use it for timers that outlive a
+/// connection (an MQTT will delay, a session expiry). There is no cancel: a task checks when it
+/// runs whether it still applies. Not for per-message timers, which need a wheel of their own.
+pub trait Scheduler: Send + Sync {
+    /// Runs `task` at or after `at`.
+    fn schedule(&self, at: Instant, task: Box<dyn FnOnce() + Send>);
+}
+
 /// Wakes a connection's task when the core has something for it.
 pub trait Wake: Send + Sync {
     /// Schedules the session's `on_wake`.

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::field::FieldTable;
-use crate::names::{ExchangeName, RoutingKey};
+use crate::names::{ConnectionId, ExchangeName, RoutingKey};
 
 /// AMQP delivery mode: 1 transient, 2 persistent.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -56,6 +56,9 @@ pub struct Annotations {
     pub exchange: ExchangeName,
     /// The routing key it was published with.
     pub routing_key: RoutingKey,
+    /// The connection that published it, when it came from a client (MQTT 5 no-local
+    /// filters on it).
+    pub publisher: Option<ConnectionId>,
 }
 
 /// A published message, immutable and shared as `Arc<Message>`.

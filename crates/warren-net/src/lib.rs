@@ -11,8 +11,10 @@
 
 mod driver;
 mod listener;
+mod scheduler;
 mod shutdown;
 
 pub use driver::drive_connection;
 pub use listener::{bind_tcp, spawn_tcp_listener, ListenerError};
+pub use scheduler::TokioScheduler;
 pub use shutdown::{Shutdown, ShutdownSignal};

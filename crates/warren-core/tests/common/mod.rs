@@ -131,6 +131,7 @@ pub fn message(key: &str, body: &str) -> Arc<Message> {
         annotations: Annotations {
             exchange: ExchangeName::default_exchange(),
             routing_key: RoutingKey::try_from(key).unwrap(),
+            publisher: None,
         },
         properties: Properties::default(),
         body: Bytes::from(body.to_owned()),
