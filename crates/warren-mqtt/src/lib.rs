@@ -1,0 +1,1 @@
+//! MQTT adapter (in progress).
