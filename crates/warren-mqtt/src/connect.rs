@@ -1,0 +1,300 @@
+//! CONNECT and DISCONNECT: client id rules, authentication, session resume or takeover, and
+//! releasing everything when the connection ends.
+//!
+//! Client ids: an empty id gets an assigned one (MQTT-3.1.3-6; MQTT 5 Assigned Client
+//! Identifier) except in 3.1.1 with clean session 0 (CONNACK 0x02, MQTT-3.1.3-8) and in 3.1,
+//! whose ids are 1 to 23 characters. A second connection with the same id takes the session
+//! over: the first is asked to close (MQTT-3.1.4-3) and, in MQTT 5, told DISCONNECT 0x8E.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use warren_model::{ConnectionId, FieldTable, QueueName, QueueSpec, Settlement, UserName, VHost};
+
+use crate::codec::{ConnAckPacket, ConnectPacket, Outbound, Version};
+use crate::errors::MqttError;
+use crate::factory::Shared;
+use crate::inflight::{Inflight, Stage};
+use crate::outbox::Outbox;
+use crate::registry::{lock, LiveHandle, SessionKey, SharedState};
+use crate::session::{send, Live, MqttSession, State};
+use crate::topic::ClientId;
+use crate::will::{self, Owner, Will};
+use crate::{deliver, subscribe};
+
+/// The longest client id MQTT 3.1 allows.
+const V31_MAX_ID: usize = 23;
+
+static ASSIGNED: AtomicU64 = AtomicU64::new(0);
+
+/// The queue of a session.
+pub fn session_queue(id: &ClientId) -> Result<QueueName, MqttError> {
+    Ok(QueueName::try_from(format!("mqtt-subscription-{id}"))?)
+}
+
+fn client_id(c: &ConnectPacket) -> Result<(ClientId, bool), MqttError> {
+    if c.version == Version::V31 && (c.client_id.is_empty() || c.client_id.len() > V31_MAX_ID) {
+        return Err(MqttError::ClientId(
+            "MQTT 3.1 ids are 1 to 23 characters".into(),
+        ));
+    }
+    if !c.client_id.is_empty() {
+        return Ok((ClientId::try_from(c.client_id.as_str())?, false));
+    }
+    let n = ASSIGNED.fetch_add(1, Ordering::Relaxed);
+    let nonce = std::collections::hash_map::RandomState::new();
+    let tag = std::hash::BuildHasher::hash_one(&nonce, n);
+    Ok((
+        ClientId::try_from(format!("warren-{tag:016x}-{n}").as_str())?,
+        true,
+    ))
+}
+
+fn login(
+    session: &MqttSession,
+    c: &ConnectPacket,
+) -> Result<(UserName, Arc<dyn VHost>), MqttError> {
+    let config = &session.shared.config;
+    let (user, pass) = match (&c.username, &c.password) {
+        (Some(u), p) => (
+            u.clone(),
+            p.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()),
+        ),
+        (None, _) if config.allow_anonymous => (
+            config.default_user.clone(),
+            Some(config.default_password.clone()),
+        ),
+        (None, _) => {
+            return Err(MqttError::NotAuthorized(
+                "anonymous access is disabled".into(),
+            ))
+        }
+    };
+    let loopback = session.peer.remote.ip().is_loopback();
+    let user = session
+        .shared
+        .broker
+        .authenticate(&user, pass.as_deref().unwrap_or(""), loopback)
+        .map_err(|e| MqttError::BadCredentials(e.text))?;
+    let vhost = session
+        .shared
+        .broker
+        .vhost(&user, &config.vhost)
+        .map_err(|e| MqttError::NotAuthorized(e.text))?;
+    Ok((user, vhost))
+}
+
+/// CONNECT: on success the session is live and CONNACK 0 written.
+pub fn connect(
+    session: &mut MqttSession,
+    c: ConnectPacket,
+    out: &mut BytesMut,
+    now: Instant,
+) -> Result<(), MqttError> {
+    if c.auth_method.is_some() {
+        return Err(MqttError::AuthMethod);
+    }
+    let (id, assigned) = client_id(&c)?;
+    let will = c.will.clone().map(Will::try_from).transpose()?;
+    let (_user, vhost) = login(session, &c)?;
+    let shared = Arc::clone(&session.shared);
+    let config = &shared.config;
+    let conn = shared.broker.next_connection_id();
+    let (persistent, expiry) = match c.version {
+        Version::V5 => {
+            let e = c.session_expiry.min(config.max_session_expiry_secs);
+            (e > 0, e)
+        }
+        _ => (
+            !c.clean_start,
+            if c.clean_start {
+                0
+            } else {
+                config.max_session_expiry_secs
+            },
+        ),
+    };
+    let key: SessionKey = (vhost.name().clone(), id.clone());
+    let queue = session_queue(&id)?;
+    let handle = Arc::new(LiveHandle::new(conn, Arc::clone(&session.waker)));
+    let attached = shared.registry.attach(&key, Arc::clone(&handle));
+    let resumed = attached.state.filter(|_| !c.clean_start);
+    if resumed.is_none() {
+        let owner = attached.previous.as_ref().map_or(conn, |p| p.conn);
+        let _ = vhost.delete_queue(&queue, false, false, owner);
+    }
+    let session_present = resumed.is_some();
+    let state: SharedState = resumed.unwrap_or_default();
+    shared.registry.set_state(
+        &key,
+        attached.generation,
+        persistent.then(|| Arc::clone(&state)),
+    );
+    let window = match c.version {
+        Version::V5 => u32::from(c.receive_max),
+        _ => u32::from(config.max_inflight),
+    };
+    let spec = QueueSpec {
+        name: Some(queue.clone()),
+        durable: persistent,
+        exclusive: !persistent,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    vhost.declare_queue(spec, false, conn)?;
+    let keep_alive = effective_keep_alive(c.keep_alive, config.max_keep_alive_secs);
+    let mut live = Box::new(Live {
+        version: c.version,
+        key,
+        generation: attached.generation,
+        conn,
+        vhost,
+        persistent,
+        session_expiry: expiry,
+        durable_queue: persistent,
+        queue,
+        consumer: None,
+        shares: BTreeMap::new(),
+        state,
+        inflight: Inflight::default(),
+        window,
+        aliases: BTreeMap::new(),
+        keep_alive,
+        will,
+        handle,
+    });
+    let connack = ConnAckPacket {
+        session_present,
+        code: 0,
+        session_expiry: (c.version == Version::V5 && expiry != c.session_expiry).then_some(expiry),
+        receive_max: config.receive_maximum,
+        max_packet_size: Some(config.max_packet_size),
+        assigned_client_id: assigned.then(|| id.to_string()),
+        topic_alias_max: config.topic_alias_maximum,
+        server_keep_alive: (keep_alive != c.keep_alive).then_some(keep_alive),
+        reason_string: None,
+    };
+    session.codec.set_max_outbound(c.max_packet_size);
+    send(
+        &mut session.codec,
+        out,
+        Outbound::ConnAck(Box::new(connack)),
+    );
+    subscribe::start(&mut live, &shared, &session.outbox)?;
+    resend_pubrel(&mut live, &mut session.codec, out);
+    session.live = Some(live);
+    session.state = State::Connected;
+    session.last_input = now;
+    Ok(())
+}
+
+fn effective_keep_alive(asked: u16, cap: u16) -> u16 {
+    match (asked, cap) {
+        (_, 0) => asked,
+        (0, cap) => cap,
+        (asked, cap) => asked.min(cap),
+    }
+}
+
+fn resend_pubrel(live: &mut Live, codec: &mut crate::codec::Codec, out: &mut BytesMut) {
+    live.inflight.pubrel = std::mem::take(&mut lock(&live.state).pubrel_out);
+    for id in live.inflight.pubrel.clone() {
+        send(codec, out, Outbound::PubRel(id, 0));
+    }
+}
+
+/// DISCONNECT from the client: a normal one drops the will (MQTT-3.1.2-10), 0x04 keeps it.
+pub fn disconnect(
+    session: &mut MqttSession,
+    reason: u8,
+    expiry: Option<u32>,
+) -> Result<(), MqttError> {
+    if let Some(live) = session.live.as_deref_mut() {
+        if let Some(e) = expiry {
+            if live.session_expiry == 0 && e > 0 {
+                return Err(MqttError::Protocol(
+                    "session expiry set on DISCONNECT after 0 at CONNECT (MQTT-3.14.2-2)".into(),
+                ));
+            }
+            live.session_expiry = e.min(session.shared.config.max_session_expiry_secs);
+            live.persistent = live.session_expiry > 0;
+        }
+        if reason != 0x04 {
+            live.will = None;
+        }
+    }
+    session.close();
+    Ok(())
+}
+
+/// Releases a session: consumers cancelled, unacknowledged messages requeued (their packet
+/// ids remembered for a persistent session), the will triggered, the session kept, expired or
+/// dropped.
+pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
+    subscribe::stop(&mut live);
+    while let Some(event) = outbox.pop() {
+        deliver::refuse(event);
+    }
+    park_inflight(&mut live);
+    if let Some(w) = live.will.take() {
+        let owner = Owner {
+            key: live.key.clone(),
+            generation: live.generation,
+            conn: live.conn,
+            vhost: Arc::clone(&live.vhost),
+            session_expiry: if live.persistent {
+                live.session_expiry
+            } else {
+                0
+            },
+        };
+        will::trigger(w, owner, shared);
+    }
+    if !live.persistent {
+        shared.registry.set_state(&live.key, live.generation, None);
+    }
+    let owned = shared.registry.detach(&live.key, live.generation);
+    if owned && live.persistent {
+        schedule_expiry(&live, shared);
+    } else if owned && live.durable_queue {
+        let _ = live
+            .vhost
+            .delete_queue(&live.queue, false, false, live.conn);
+    }
+    live.vhost.connection_closed(live.conn);
+}
+
+fn park_inflight(live: &mut Live) {
+    let mut state = lock(&live.state);
+    state.pubrel_out.append(&mut live.inflight.pubrel);
+    for (id, pending) in live.inflight.drain() {
+        if pending.stage == Stage::Comp {
+            pending.origin.settle(Settlement::Ack);
+            state.pubrel_out.insert(id);
+        } else {
+            state.resume_ids.insert(pending.origin.seq, id);
+            pending.origin.settle(Settlement::Requeue);
+        }
+    }
+}
+
+fn schedule_expiry(live: &Live, shared: &Arc<Shared>) {
+    let at = Instant::now() + Duration::from_secs(live.session_expiry.into());
+    let registry_owner = Arc::clone(shared);
+    let key = live.key.clone();
+    let generation = live.generation;
+    let vhost = Arc::clone(&live.vhost);
+    let queue = live.queue.clone();
+    let conn: ConnectionId = live.conn;
+    shared.scheduler.schedule(
+        at,
+        Box::new(move || {
+            if registry_owner.registry.expire(&key, generation) {
+                let _ = vhost.delete_queue(&queue, false, false, conn);
+            }
+        }),
+    );
+}

@@ -1,0 +1,209 @@
+//! MQTT PUBLISH <-> neutral [`Message`]: properties, the reserved `x-mqtt-*` headers, QoS.
+//!
+//! The table, with its lossy rows, is in docs/protocols/mqtt.md. Reserved headers:
+//! - `x-mqtt-publish-qos` (u8): the QoS the MQTT publisher used; AMQP-published messages have
+//!   none and count as QoS 1 when persistent, else 0.
+//! - `x-mqtt-retain` (bool): published with the retain flag (for retain-as-published).
+//! - `x-mqtt-retained-topic` (string): a retained message replayed into one session's queue on
+//!   SUBSCRIBE, with its topic (the routing key is then the queue name).
+//! - `x-mqtt-expires-at` (i64, ms since the epoch): when the Message Expiry Interval ends;
+//!   `expiration` carries the interval itself for AMQP consumers.
+//! - `x-mqtt-payload-format` (u8): the Payload Format Indicator.
+//! - `x-correlation-id` (bytes): correlation data that is not UTF-8.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warren_model::{
+    Annotations, ConnectionId, DeliveryMode, ExchangeName, FieldTable, FieldValue, Message,
+    Properties, RoutingKey,
+};
+
+use crate::codec::{Publish, PublishProperties, QoS};
+use crate::config::TopicMapping;
+use crate::topic::{key_to_mqtt, mqtt_to_key};
+
+/// The publisher's QoS.
+pub const H_QOS: &str = "x-mqtt-publish-qos";
+/// Published with retain.
+pub const H_RETAIN: &str = "x-mqtt-retain";
+/// A retained message replayed on subscribe, and its topic.
+pub const H_RETAINED_TOPIC: &str = "x-mqtt-retained-topic";
+/// Expiry deadline, ms since the epoch.
+pub const H_EXPIRES_AT: &str = "x-mqtt-expires-at";
+/// Payload Format Indicator.
+pub const H_PAYLOAD_FORMAT: &str = "x-mqtt-payload-format";
+/// Non-UTF-8 correlation data.
+pub const H_CORRELATION: &str = "x-correlation-id";
+
+/// What the adapter adds when it turns a PUBLISH into a message.
+pub struct Origin<'a> {
+    /// The exchange.
+    pub exchange: &'a ExchangeName,
+    /// The routing key (the mapped topic).
+    pub key: RoutingKey,
+    /// The publishing connection.
+    pub publisher: ConnectionId,
+    /// The topic mapping (for the response topic).
+    pub mapping: TopicMapping,
+    /// Wall clock, ms since the epoch.
+    pub now_ms: u64,
+}
+
+/// A PUBLISH (or will) as a message.
+pub fn to_message(
+    qos: QoS,
+    retain: bool,
+    payload: Bytes,
+    props: Option<&PublishProperties>,
+    origin: Origin<'_>,
+) -> Message {
+    let mut headers = FieldTable::new();
+    let mut properties = Properties {
+        delivery_mode: Some(match qos {
+            QoS::AtMostOnce => DeliveryMode::Transient,
+            _ => DeliveryMode::Persistent,
+        }),
+        ..Properties::default()
+    };
+    if let Some(p) = props {
+        apply_v5(p, &mut properties, &mut headers, &origin);
+    }
+    headers.insert(H_QOS, FieldValue::U8(qos.value()));
+    if retain {
+        headers.insert(H_RETAIN, FieldValue::Bool(true));
+    }
+    properties.headers = Some(headers);
+    Message {
+        annotations: Annotations {
+            exchange: origin.exchange.clone(),
+            routing_key: origin.key,
+            publisher: Some(origin.publisher),
+        },
+        properties,
+        body: payload,
+    }
+}
+
+fn apply_v5(p: &PublishProperties, out: &mut Properties, headers: &mut FieldTable, o: &Origin<'_>) {
+    for (k, v) in &p.user_properties {
+        headers.insert(k.to_string(), FieldValue::string(v.to_string()));
+    }
+    out.content_type = p.content_type.as_ref().map(|c| c.to_string());
+    out.reply_to = p.response_topic.as_ref().map(|t| mqtt_to_key(t, o.mapping));
+    if let Some(data) = &p.correlation_data {
+        match std::str::from_utf8(data) {
+            Ok(text) if text.len() <= 255 => out.correlation_id = Some(text.to_owned()),
+            _ => headers.insert(H_CORRELATION, FieldValue::Bytes(data.clone())),
+        }
+    }
+    if let Some(secs) = p.message_expiry_interval {
+        let ms = u64::from(secs.get()) * 1000;
+        out.expiration = Some(ms.to_string());
+        let at = o.now_ms.saturating_add(ms);
+        headers.insert(
+            H_EXPIRES_AT,
+            FieldValue::I64(i64::try_from(at).unwrap_or(i64::MAX)),
+        );
+    }
+    if p.is_utf8_payload {
+        headers.insert(H_PAYLOAD_FORMAT, FieldValue::U8(1));
+    }
+}
+
+/// The QoS a message was published with (AMQP: persistent is 1, else 0).
+pub fn message_qos(message: &Message) -> QoS {
+    let header = header(message, H_QOS).and_then(FieldValue::as_i64);
+    match header {
+        Some(2) => QoS::ExactlyOnce,
+        Some(1) => QoS::AtLeastOnce,
+        Some(_) => QoS::AtMostOnce,
+        None if message.is_persistent() => QoS::AtLeastOnce,
+        None => QoS::AtMostOnce,
+    }
+}
+
+/// A header of the message.
+pub fn header<'a>(message: &'a Message, name: &str) -> Option<&'a FieldValue> {
+    message.properties.headers.as_ref()?.get(name)
+}
+
+/// Seconds left of the message's expiry: `Some(0)` when it expired, `None` without one.
+pub fn remaining_expiry(message: &Message, now_ms: u64) -> Option<u32> {
+    if let Some(at) = header(message, H_EXPIRES_AT).and_then(FieldValue::as_i64) {
+        let left = u64::try_from(at).unwrap_or(0).saturating_sub(now_ms);
+        return Some(u32::try_from(left.div_ceil(1000)).unwrap_or(u32::MAX));
+    }
+    let ms: u64 = message.properties.expiration.as_deref()?.parse().ok()?;
+    Some(u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(1))
+}
+
+/// The outbound PUBLISH for a message, before packet id and flags are set.
+pub fn to_publish(
+    message: &Arc<Message>,
+    topic: String,
+    qos: QoS,
+    mapping: TopicMapping,
+) -> Publish {
+    Publish {
+        dup: false,
+        retain: false,
+        qos,
+        topic: topic.into(),
+        packet_id: None,
+        payload: message.body.clone(),
+        properties: Some(v5_properties(message, mapping)),
+    }
+}
+
+fn v5_properties(message: &Message, mapping: TopicMapping) -> PublishProperties {
+    let p = &message.properties;
+    let mut out = PublishProperties {
+        content_type: p.content_type.clone().map(Into::into),
+        response_topic: p
+            .reply_to
+            .as_deref()
+            .map(|k| key_to_mqtt(k, mapping).into()),
+        correlation_data: p.correlation_id.clone().map(Bytes::from),
+        ..PublishProperties::default()
+    };
+    for (k, v) in p.headers.iter().flat_map(FieldTable::iter) {
+        match k {
+            H_CORRELATION => out.correlation_data = bytes_of(v),
+            H_PAYLOAD_FORMAT => out.is_utf8_payload = v.as_i64() == Some(1),
+            _ if k.starts_with("x-mqtt-") => {}
+            _ => {
+                if let Some(text) = text_of(v) {
+                    out.user_properties.push((k.into(), text.into()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn bytes_of(v: &FieldValue) -> Option<Bytes> {
+    match v {
+        FieldValue::Bytes(b) | FieldValue::LongString(b) => Some(b.clone()),
+        _ => None,
+    }
+}
+
+/// Header values as user property text; tables and arrays are dropped (lossy).
+fn text_of(v: &FieldValue) -> Option<String> {
+    match v {
+        FieldValue::LongString(_) | FieldValue::Bytes(_) => v.as_str().map(str::to_owned),
+        FieldValue::Bool(b) => Some(b.to_string()),
+        FieldValue::F32(f) => Some(f.to_string()),
+        FieldValue::F64(f) => Some(f.to_string()),
+        other => other.as_i64().map(|n| n.to_string()),
+    }
+}
+
+/// Sets the Message Expiry Interval of an outbound PUBLISH.
+pub fn set_expiry(publish: &mut Publish, secs: Option<u32>) {
+    if let Some(p) = publish.properties.as_mut() {
+        p.message_expiry_interval = secs.and_then(NonZeroU32::new);
+    }
+}

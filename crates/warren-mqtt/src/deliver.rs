@@ -1,0 +1,194 @@
+//! Outbound messages: deliveries from the core become PUBLISH packets, and PUBACK, PUBREC and
+//! PUBCOMP settle them.
+//!
+//! A delivery's routing key is matched again against the session's own subscriptions, because
+//! one queue serves all of them: that gives the delivered QoS (min of the best matching
+//! subscription's QoS and the message's, MQTT 5 section 3.8.4), the Subscription Identifiers,
+//! retain-as-published and no-local (a message the session published itself, when every
+//! matching subscription has No Local, is settled and skipped, MQTT-3.8.3-3). The same match
+//! applies the `$`-topic rule (MQTT-4.7.2-1) that the AMQP `#` binding does not know.
+//!
+//! QoS 0 is settled when written; QoS 1 on PUBACK; QoS 2 on PUBCOMP. A message the client's
+//! Maximum Packet Size cannot take is settled and dropped (MQTT-3.1.2-25). A message whose
+//! expiry passed while queued is settled and dropped (MQTT-3.3.2-5).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use warren_model::{Delivery, FieldValue, Settlement};
+
+use crate::codec::{Codec, Outbound, Publish, QoS, Version};
+use crate::convert::{
+    header, message_qos, remaining_expiry, set_expiry, to_publish, H_RETAIN, H_RETAINED_TOPIC,
+};
+use crate::errors::{MqttError, PACKET_ID_NOT_FOUND};
+use crate::factory::Shared;
+use crate::inflight::{Origin, Pending, Stage};
+use crate::outbox::OutEvent;
+use crate::registry::{lock, Sub};
+use crate::session::{send, wall_ms, Live};
+use crate::subscribe::share_queue;
+use crate::topic::{key_to_mqtt, matches};
+
+/// The subscriptions of this session that `topic` from `queue` matches.
+fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> Vec<Sub> {
+    let state = lock(&live.state);
+    let from_session = delivery.queue.name() == &live.queue;
+    let mine = delivery.message.annotations.publisher == Some(live.conn);
+    let plain = state.subs.iter().filter(|_| from_session);
+    let shares = state.shares.iter().filter(|((group, filter), _)| {
+        !from_session
+            && share_queue(group, filter, shared).is_ok_and(|q| &q == delivery.queue.name())
+    });
+    let plain = plain.filter(|(f, _)| matches(f, topic)).map(|(_, s)| *s);
+    let shares = shares
+        .filter(|((_, f), _)| matches(f, topic))
+        .map(|(_, s)| *s);
+    plain
+        .chain(shares)
+        .filter(|s| !(mine && s.options.no_local))
+        .collect()
+}
+
+/// Turns one delivery into a PUBLISH (or settles it when it is not for the client).
+pub fn deliver(
+    live: &mut Live,
+    shared: &Shared,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    d: Delivery,
+) {
+    let message = &d.message;
+    let replayed = header(message, H_RETAINED_TOPIC)
+        .and_then(FieldValue::as_str)
+        .map(str::to_owned);
+    let mapping = shared.config.topic_mapping;
+    let topic = replayed
+        .clone()
+        .unwrap_or_else(|| key_to_mqtt(d.message.annotations.routing_key.as_str(), mapping));
+    let subs = matching(live, shared, &d, &topic);
+    let now_ms = wall_ms();
+    let expiry = remaining_expiry(message, now_ms);
+    let Some(best) = subs.iter().map(|s| s.options.qos).max() else {
+        return settle(&d, Settlement::Ack);
+    };
+    if expiry == Some(0) {
+        return settle(&d, Settlement::Ack);
+    }
+    let qos = best.min(message_qos(message));
+    let mut publish = to_publish(message, topic, qos, mapping);
+    let published_retained = header(message, H_RETAIN).and_then(FieldValue::as_bool) == Some(true);
+    publish.retain = replayed.is_some()
+        || (live.version == Version::V5
+            && published_retained
+            && subs.iter().any(|s| s.options.retain_as_published));
+    set_expiry(&mut publish, expiry);
+    if let Some(p) = publish.properties.as_mut() {
+        p.subscription_ids = subs
+            .iter()
+            .filter_map(|s| s.id)
+            .filter_map(NonZeroU32::new)
+            .collect();
+    }
+    if qos == QoS::AtMostOnce {
+        send(codec, out, Outbound::Publish(Box::new(publish)));
+        return settle(&d, Settlement::Ack);
+    }
+    send_tracked(live, codec, out, publish, d);
+}
+
+fn send_tracked(
+    live: &mut Live,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    mut publish: Publish,
+    d: Delivery,
+) {
+    let wanted = if d.redelivered {
+        lock(&live.state).resume_ids.remove(&d.seq)
+    } else {
+        None
+    };
+    let Some(id) = live.inflight.allocate(wanted) else {
+        return settle(&d, Settlement::Requeue);
+    };
+    publish.dup = d.redelivered;
+    publish.packet_id = std::num::NonZeroU16::new(id);
+    let stage = if publish.qos == QoS::ExactlyOnce {
+        Stage::Rec
+    } else {
+        Stage::Ack
+    };
+    let origin = Origin {
+        queue: Arc::clone(&d.queue),
+        seq: d.seq,
+    };
+    if send(codec, out, Outbound::Publish(Box::new(publish))) {
+        live.inflight.insert(id, Pending { origin, stage });
+    } else {
+        origin.settle(Settlement::Ack);
+    }
+}
+
+fn settle(d: &Delivery, how: Settlement) {
+    d.queue.settle(&[d.seq], how);
+}
+
+/// An event for a session that is gone: deliveries go back to their queue.
+pub fn refuse(event: OutEvent) {
+    if let OutEvent::Deliver(d) = event {
+        settle(&d, Settlement::Requeue);
+    }
+}
+
+/// PUBACK.
+pub fn puback(live: &mut Live, id: u16) -> Result<(), MqttError> {
+    if let Some(origin) = live.inflight.acked(id) {
+        origin.settle(Settlement::Ack);
+    }
+    Ok(())
+}
+
+/// PUBREC: answered with PUBREL (0x92 when the id is unknown, MQTT 5).
+pub fn pubrec(
+    live: &mut Live,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    id: u16,
+) -> Result<(), MqttError> {
+    let code = if live.inflight.received(id) {
+        0
+    } else {
+        PACKET_ID_NOT_FOUND
+    };
+    send(codec, out, Outbound::PubRel(id, code));
+    Ok(())
+}
+
+/// PUBCOMP.
+pub fn pubcomp(live: &mut Live, id: u16) -> Result<(), MqttError> {
+    if let Some(origin) = live.inflight.completed(id) {
+        origin.settle(Settlement::Ack);
+    }
+    Ok(())
+}
+
+/// The core cancelled a consumer; true when it was the session's own (fatal).
+pub fn cancelled(live: &mut Live, tag: &warren_model::ConsumerTag) -> bool {
+    if tag.as_str() == crate::subscribe::SESSION_TAG {
+        return true;
+    }
+    live.shares.retain(|_, (t, _)| t != tag);
+    false
+}
+
+/// Asks the session's queues to deliver again (after output drained).
+pub fn kick(live: &Live) {
+    if let Some(c) = &live.consumer {
+        c.queue.kick();
+    }
+    for (_, c) in live.shares.values() {
+        c.queue.kick();
+    }
+}

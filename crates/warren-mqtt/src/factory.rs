@@ -1,0 +1,57 @@
+//! The entry point for the network layer, and the broker-wide MQTT state every session of the
+//! listener shares: the session registry and the retained store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use warren_model::{Broker, PeerInfo, Scheduler, Session, SessionFactory, Wake};
+
+use crate::config::MqttConfig;
+use crate::registry::Registry;
+use crate::retained::RetainedStore;
+use crate::session::MqttSession;
+
+/// What every session of one factory shares.
+pub struct Shared {
+    /// The core.
+    pub broker: Arc<dyn Broker>,
+    /// The listener's settings.
+    pub config: MqttConfig,
+    /// Timers that outlive a connection (will delay, session expiry).
+    pub scheduler: Arc<dyn Scheduler>,
+    /// Connected and persistent sessions.
+    pub registry: Registry,
+    /// Retained messages.
+    pub retained: RetainedStore,
+}
+
+/// Makes an MQTT session for each accepted connection.
+pub struct MqttSessionFactory {
+    shared: Arc<Shared>,
+}
+
+impl MqttSessionFactory {
+    /// A factory serving `broker` with `config`, running timers on `scheduler`.
+    pub fn new(broker: Arc<dyn Broker>, config: MqttConfig, scheduler: Arc<dyn Scheduler>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                broker,
+                config,
+                scheduler,
+                registry: Registry::default(),
+                retained: RetainedStore::default(),
+            }),
+        }
+    }
+}
+
+impl SessionFactory for MqttSessionFactory {
+    fn new_session(&self, peer: PeerInfo, waker: Arc<dyn Wake>) -> Box<dyn Session> {
+        Box::new(MqttSession::new(
+            Arc::clone(&self.shared),
+            peer,
+            waker,
+            Instant::now(),
+        ))
+    }
+}

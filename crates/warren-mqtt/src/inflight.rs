@@ -1,0 +1,115 @@
+//! Outbound QoS 1 and 2 messages awaiting their acknowledgement, by packet id.
+//!
+//! Invariants: a packet id is in at most one of `entries` and `pubrel` (MQTT-2.2.1-3 of
+//! 3.1.1: ids are unique among a session's unacknowledged packets); the number of entries is
+//! bounded by the consumer prefetch the session asked the core for, because every entry with a
+//! queue position holds one unit of that credit until settled.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use warren_model::{QueueHandle, QueueSeq, Settlement};
+
+/// Where a delivery came from, to settle it.
+#[derive(Clone)]
+pub struct Origin {
+    /// The queue.
+    pub queue: Arc<dyn QueueHandle>,
+    /// The message's position.
+    pub seq: QueueSeq,
+}
+
+impl Origin {
+    /// Settles the message in its queue.
+    pub fn settle(&self, how: Settlement) {
+        self.queue.settle(&[self.seq], how);
+    }
+}
+
+/// What the client still owes us for a packet id (the acknowledgement awaited).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Stage {
+    /// QoS 1: PUBACK.
+    Ack,
+    /// QoS 2: PUBREC.
+    Rec,
+    /// QoS 2 after PUBREL was sent: PUBCOMP.
+    Comp,
+}
+
+/// One message in flight.
+pub struct Pending {
+    /// Its queue position.
+    pub origin: Origin,
+    /// Its stage.
+    pub stage: Stage,
+}
+
+/// The session's outbound window.
+#[derive(Default)]
+pub struct Inflight {
+    next: u16,
+    entries: BTreeMap<u16, Pending>,
+    /// PUBREL sent in an earlier connection, PUBCOMP still due (the message is settled).
+    pub pubrel: BTreeSet<u16>,
+}
+
+impl Inflight {
+    /// `wanted` when free (a resent message keeps its id), else the next free id.
+    pub fn allocate(&mut self, wanted: Option<u16>) -> Option<u16> {
+        if let Some(id) = wanted.filter(|id| *id != 0 && !self.in_use(*id)) {
+            return Some(id);
+        }
+        for _ in 0..=u16::MAX {
+            self.next = self.next.wrapping_add(1).max(1);
+            if !self.in_use(self.next) {
+                return Some(self.next);
+            }
+        }
+        None
+    }
+
+    fn in_use(&self, id: u16) -> bool {
+        self.entries.contains_key(&id) || self.pubrel.contains(&id)
+    }
+
+    /// Records a sent message.
+    pub fn insert(&mut self, id: u16, pending: Pending) {
+        self.entries.insert(id, pending);
+    }
+
+    /// PUBACK: the settled origin, when `id` awaited one.
+    pub fn acked(&mut self, id: u16) -> Option<Origin> {
+        self.take_if(id, Stage::Ack)
+    }
+
+    /// PUBREC: true when `id` awaited one; it now awaits PUBCOMP.
+    pub fn received(&mut self, id: u16) -> bool {
+        match self.entries.get_mut(&id) {
+            Some(p) if p.stage == Stage::Rec => {
+                p.stage = Stage::Comp;
+                true
+            }
+            Some(p) => p.stage == Stage::Comp,
+            None => self.pubrel.contains(&id),
+        }
+    }
+
+    /// PUBCOMP: the origin to settle, when `id` awaited one.
+    pub fn completed(&mut self, id: u16) -> Option<Origin> {
+        self.pubrel.remove(&id);
+        self.take_if(id, Stage::Comp)
+    }
+
+    fn take_if(&mut self, id: u16, stage: Stage) -> Option<Origin> {
+        if self.entries.get(&id)?.stage != stage {
+            return None;
+        }
+        self.entries.remove(&id).map(|p| p.origin)
+    }
+
+    /// Everything in flight, emptying the window.
+    pub fn drain(&mut self) -> Vec<(u16, Pending)> {
+        std::mem::take(&mut self.entries).into_iter().collect()
+    }
+}

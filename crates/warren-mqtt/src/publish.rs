@@ -1,0 +1,152 @@
+//! Inbound PUBLISH and PUBREL: topic aliases, validation, QoS 2 exactly-once, retained
+//! messages, routing into the core, and the acknowledgements.
+//!
+//! QoS 2 is exactly-once (MQTT 5 section 4.3.3, method B): the message is routed on the first
+//! PUBLISH and its packet id kept until PUBREL; a PUBLISH with a kept id is acknowledged but
+//! not routed again. Kept ids count against our Receive Maximum (MQTT-3.3.4-9: exceeding it is
+//! DISCONNECT 0x93). QoS 1 is acknowledged once the core routed the message.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use warren_model::RoutingKey;
+
+use crate::codec::{Codec, Outbound, Publish, QoS, Version};
+use crate::convert::{to_message, Origin};
+use crate::errors::{core_reason, MqttError, NO_SUBSCRIBERS, PACKET_ID_NOT_FOUND};
+use crate::factory::Shared;
+use crate::registry::lock;
+use crate::session::{send, wall_ms, Live};
+use crate::topic::{mqtt_to_key, TopicName};
+
+/// The topic of `p`, resolving and recording MQTT 5 topic aliases (section 3.3.2.3.4).
+fn resolve_topic(live: &mut Live, max_alias: u16, p: &Publish) -> Result<TopicName, MqttError> {
+    let alias = p
+        .properties
+        .as_ref()
+        .and_then(|pr| pr.topic_alias)
+        .map(|a| a.get());
+    let topic = match alias {
+        Some(a) if a > max_alias => {
+            return Err(MqttError::TopicAlias(format!(
+                "alias {a} above {max_alias}"
+            )))
+        }
+        Some(a) if p.topic.is_empty() => live
+            .aliases
+            .get(&a)
+            .cloned()
+            .ok_or_else(|| MqttError::Protocol(format!("unknown topic alias {a}")))?,
+        Some(a) => {
+            live.aliases.insert(a, p.topic.to_string());
+            p.topic.to_string()
+        }
+        None => p.topic.to_string(),
+    };
+    TopicName::try_from(topic.as_str())
+}
+
+/// PUBLISH from the client.
+pub fn inbound(
+    live: &mut Live,
+    shared: &Shared,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    p: Publish,
+) -> Result<(), MqttError> {
+    let topic = resolve_topic(live, shared.config.topic_alias_maximum, &p)?;
+    let id = p.packet_id.map_or(0, |n| n.get());
+    if p.qos == QoS::ExactlyOnce && !admit_qos2(live, shared, id)? {
+        send(codec, out, Outbound::PubRec(id, 0));
+        return Ok(());
+    }
+    let routed = route(live, shared, &topic, p);
+    let reply = |code| match routed.1 {
+        QoS::AtMostOnce => None,
+        QoS::AtLeastOnce => Some(Outbound::PubAck(id, code)),
+        QoS::ExactlyOnce => Some(Outbound::PubRec(id, code)),
+    };
+    match routed.0 {
+        Ok(queues) => {
+            let code = if queues == 0 { NO_SUBSCRIBERS } else { 0 };
+            if let Some(packet) = reply(code) {
+                send(codec, out, packet);
+            }
+            Ok(())
+        }
+        Err(e) if live.version == Version::V5 && routed.1 != QoS::AtMostOnce => {
+            forget_qos2(live, id);
+            let packet = reply(core_reason(&e));
+            packet.map(|pk| send(codec, out, pk));
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// True when the QoS 2 packet id is new (and is now kept); false for a duplicate.
+fn admit_qos2(live: &Live, shared: &Shared, id: u16) -> Result<bool, MqttError> {
+    let mut state = lock(&live.state);
+    if state.qos2_in.contains(&id) {
+        return Ok(false);
+    }
+    if state.qos2_in.len() >= usize::from(shared.config.receive_maximum) {
+        return Err(MqttError::ReceiveMaximum);
+    }
+    state.qos2_in.insert(id);
+    Ok(true)
+}
+
+fn forget_qos2(live: &Live, id: u16) {
+    lock(&live.state).qos2_in.remove(&id);
+}
+
+fn route(
+    live: &Live,
+    shared: &Shared,
+    topic: &TopicName,
+    p: Publish,
+) -> (Result<usize, warren_model::CoreError>, QoS) {
+    let config = &shared.config;
+    let key = match RoutingKey::try_from(mqtt_to_key(topic.as_str(), config.topic_mapping)) {
+        Ok(k) => k,
+        Err(e) => return (Err(e), p.qos),
+    };
+    let origin = Origin {
+        exchange: &config.exchange,
+        key,
+        publisher: live.conn,
+        mapping: config.topic_mapping,
+        now_ms: wall_ms(),
+    };
+    let message = Arc::new(to_message(
+        p.qos,
+        p.retain,
+        p.payload,
+        p.properties.as_ref(),
+        origin,
+    ));
+    if p.retain {
+        shared
+            .retained
+            .set(live.vhost.name(), topic, Arc::clone(&message));
+    }
+    let outcome = live
+        .vhost
+        .publish(&config.exchange, message)
+        .map(|o| o.queues);
+    (outcome, p.qos)
+}
+
+/// PUBREL: the QoS 2 packet id is released; PUBCOMP (0x92 when it was unknown, MQTT 5).
+pub fn pubrel(
+    live: &mut Live,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    id: u16,
+) -> Result<(), MqttError> {
+    let known = lock(&live.state).qos2_in.remove(&id);
+    let code = if known { 0 } else { PACKET_ID_NOT_FOUND };
+    send(codec, out, Outbound::PubComp(id, code));
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! [`MqttSession`]: the connection state machine and the driver's entry points.
+//!
+//! Lifecycle: `AwaitingConnect` (only CONNECT is accepted, within the connect timeout) ->
+//! `Connected` (a [`Live`] session exists) -> `Closed`. Every error goes through
+//! [`MqttSession::fail`], the one place that chooses between CONNACK, DISCONNECT and a bare
+//! close.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use warren_model::{
+    ConnectionId, ConsumerTag, Consumption, PeerInfo, QueueName, Session, SessionStatus, VHost,
+    Wake,
+};
+
+use crate::codec::{unsupported_version_connack, Codec, ConnAckPacket, Inbound, Outbound, Version};
+use crate::errors::{MqttError, KEEP_ALIVE_TIMEOUT, SHUTTING_DOWN, TAKEN_OVER};
+use crate::factory::Shared;
+use crate::inflight::Inflight;
+use crate::outbox::{OutEvent, Outbox};
+use crate::registry::{LiveHandle, SessionKey, SharedState};
+use crate::will::Will;
+use crate::{connect, deliver, publish, subscribe};
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    /// Waiting for CONNECT.
+    AwaitingConnect,
+    /// CONNECT accepted.
+    Connected,
+    /// Done; the driver closes the socket after writing the output.
+    Closed,
+}
+
+/// A connected session's state.
+pub struct Live {
+    /// Protocol version.
+    pub version: Version,
+    /// Registry key.
+    pub key: SessionKey,
+    /// This connection's generation of the session.
+    pub generation: u64,
+    /// The core's id for this connection.
+    pub conn: ConnectionId,
+    /// The vhost.
+    pub vhost: Arc<dyn VHost>,
+    /// Kept after disconnect.
+    pub persistent: bool,
+    /// The session queue is durable (declared for a persistent session).
+    pub durable_queue: bool,
+    /// Session Expiry Interval in seconds (after the cap).
+    pub session_expiry: u32,
+    /// The session's own queue.
+    pub queue: QueueName,
+    /// Its consumer.
+    pub consumer: Option<Consumption>,
+    /// Consumers of shared-subscription queues, by queue, with their tags.
+    pub shares: BTreeMap<QueueName, (ConsumerTag, Consumption)>,
+    /// Subscriptions and QoS 2 state, shared with the registry.
+    pub state: SharedState,
+    /// Outbound window.
+    pub inflight: Inflight,
+    /// Prefetch asked of the core (the outbound window).
+    pub window: u32,
+    /// Inbound topic aliases.
+    pub aliases: BTreeMap<u16, String>,
+    /// Keep alive in force, seconds (0: none).
+    pub keep_alive: u16,
+    /// The will, cleared by a normal DISCONNECT.
+    pub will: Option<Will>,
+    /// Our registry handle.
+    pub handle: Arc<LiveHandle>,
+}
+
+/// One MQTT connection.
+pub struct MqttSession {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) peer: PeerInfo,
+    pub(crate) waker: Arc<dyn Wake>,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) codec: Codec,
+    pub(crate) state: State,
+    pub(crate) live: Option<Box<Live>>,
+    pub(crate) output_full: bool,
+    pub(crate) connect_deadline: Instant,
+    pub(crate) last_input: Instant,
+}
+
+/// Wall clock in ms since the epoch (message expiry deadlines).
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Encodes one packet; an encoding failure is logged and the packet dropped.
+pub fn send(codec: &mut Codec, out: &mut BytesMut, packet: Outbound) -> bool {
+    match codec.encode(packet, out) {
+        Ok(sent) => sent,
+        Err(e) => {
+            tracing::warn!("mqtt: packet not encoded: {e}");
+            false
+        }
+    }
+}
+
+impl MqttSession {
+    /// A session for `peer`, created at `now`.
+    pub fn new(shared: Arc<Shared>, peer: PeerInfo, waker: Arc<dyn Wake>, now: Instant) -> Self {
+        let outbox = Arc::new(Outbox::new(
+            shared.config.max_outbox_bytes,
+            Arc::clone(&waker),
+        ));
+        let timeout = Duration::from_secs(shared.config.connect_timeout_secs.into());
+        Self {
+            codec: Codec::new(shared.config.max_packet_size),
+            shared,
+            peer,
+            waker,
+            outbox,
+            state: State::AwaitingConnect,
+            live: None,
+            output_full: false,
+            connect_deadline: now + timeout,
+            last_input: now,
+        }
+    }
+
+    fn status(&self) -> SessionStatus {
+        match self.state {
+            State::Closed => SessionStatus::Close,
+            _ => SessionStatus::Continue,
+        }
+    }
+
+    fn read_packets(&mut self, input: &mut BytesMut, output: &mut BytesMut, now: Instant) {
+        while self.state != State::Closed && output.len() < self.shared.config.max_outbox_bytes {
+            let packet = match self.codec.decode(input) {
+                Ok(Some(p)) => p,
+                Ok(None) => return,
+                Err(e) => return self.fail(e, output),
+            };
+            self.last_input = now;
+            if let Err(e) = self.dispatch(packet, output, now) {
+                self.fail(e, output);
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        packet: Inbound,
+        out: &mut BytesMut,
+        now: Instant,
+    ) -> Result<(), MqttError> {
+        if self.state == State::AwaitingConnect {
+            return match packet {
+                Inbound::Connect(c) => connect::connect(self, *c, out, now),
+                _ => Err(MqttError::Protocol(
+                    "first packet must be CONNECT (MQTT-3.1.0-1)".into(),
+                )),
+            };
+        }
+        let Some(live) = self.live.as_deref_mut() else {
+            return Ok(());
+        };
+        let shared = &*self.shared;
+        let codec = &mut self.codec;
+        match packet {
+            Inbound::Publish(p) => publish::inbound(live, shared, codec, out, *p),
+            Inbound::PubRel(id) => publish::pubrel(live, codec, out, id),
+            Inbound::PubAck(id) => deliver::puback(live, id),
+            Inbound::PubRec(id) => deliver::pubrec(live, codec, out, id),
+            Inbound::PubComp(id) => deliver::pubcomp(live, id),
+            Inbound::Subscribe(s) => {
+                subscribe::subscribe(live, shared, &self.outbox, codec, out, s)
+            }
+            Inbound::Unsubscribe { id, filters } => {
+                subscribe::unsubscribe(live, shared, codec, out, id, &filters)
+            }
+            Inbound::PingReq => {
+                send(codec, out, Outbound::PingResp);
+                Ok(())
+            }
+            Inbound::Disconnect {
+                reason,
+                session_expiry,
+            } => connect::disconnect(self, reason, session_expiry),
+            Inbound::Auth => Err(MqttError::Protocol(
+                "AUTH without an authentication method".into(),
+            )),
+            Inbound::Connect(_) => Err(MqttError::Protocol("second CONNECT (MQTT-3.1.0-2)".into())),
+            Inbound::ServerOnly => Err(MqttError::Protocol("packet only a server sends".into())),
+        }
+    }
+
+    /// The one place an error reaches the wire: CONNACK before the session exists, DISCONNECT
+    /// with its reason code after (MQTT 5), a bare close for 3.x; then the connection closes.
+    pub(crate) fn fail(&mut self, error: MqttError, out: &mut BytesMut) {
+        tracing::info!(peer = %self.peer.remote, "mqtt: closing: {error}");
+        match (self.state, self.codec.version()) {
+            (State::AwaitingConnect, None) if error == MqttError::UnsupportedVersion => {
+                out.extend_from_slice(&unsupported_version_connack());
+            }
+            (State::AwaitingConnect, Some(_)) if connack_worthy(&error) => {
+                let connack = ConnAckPacket {
+                    code: error.reason_code(),
+                    reason_string: Some(error.to_string()),
+                    receive_max: self.shared.config.receive_maximum,
+                    ..ConnAckPacket::default()
+                };
+                send(&mut self.codec, out, Outbound::ConnAck(Box::new(connack)));
+            }
+            (State::Connected, Some(Version::V5)) => {
+                let packet = Outbound::Disconnect(error.reason_code(), Some(error.to_string()));
+                send(&mut self.codec, out, packet);
+            }
+            _ => {}
+        }
+        self.close();
+    }
+
+    /// Ends the connection, sending the will if the session still has one.
+    pub(crate) fn close(&mut self) {
+        if let Some(live) = self.live.take() {
+            connect::release(*live, &self.shared, &self.outbox);
+        }
+        self.state = State::Closed;
+    }
+
+    fn drain_outbox(&mut self, output: &mut BytesMut) {
+        while output.len() < self.shared.config.max_outbox_bytes {
+            let Some(event) = self.outbox.pop() else {
+                return;
+            };
+            let Some(live) = self.live.as_deref_mut() else {
+                deliver::refuse(event);
+                continue;
+            };
+            match event {
+                OutEvent::Deliver(d) => {
+                    deliver::deliver(live, &self.shared, &mut self.codec, output, d)
+                }
+                OutEvent::Cancelled(tag) => {
+                    if deliver::cancelled(live, &tag) {
+                        return self.fail(
+                            MqttError::Core(warren_model::CoreError::not_found(
+                                "session queue deleted",
+                            )),
+                            output,
+                        );
+                    }
+                }
+            }
+        }
+        self.output_full = true;
+    }
+
+    fn check_takeover(&mut self, output: &mut BytesMut) {
+        let taken = self.live.as_ref().is_some_and(|l| l.handle.is_taken_over());
+        if taken {
+            if self.codec.version() == Some(Version::V5) {
+                send(
+                    &mut self.codec,
+                    output,
+                    Outbound::Disconnect(TAKEN_OVER, None),
+                );
+            }
+            self.close();
+        }
+    }
+
+    fn keep_alive_deadline(&self) -> Option<Instant> {
+        let secs = self.live.as_ref()?.keep_alive;
+        (secs > 0).then(|| self.last_input + Duration::from_millis(u64::from(secs) * 1500))
+    }
+
+    fn wrote(&mut self, output: &BytesMut) {
+        if output.len() >= self.shared.config.max_outbox_bytes {
+            self.output_full = true;
+        }
+    }
+}
+
+fn connack_worthy(error: &MqttError) -> bool {
+    !matches!(
+        error,
+        MqttError::Malformed(_) | MqttError::Protocol(_) | MqttError::TooLarge { .. }
+    )
+}
+
+impl Session for MqttSession {
+    fn on_input(
+        &mut self,
+        input: &mut BytesMut,
+        output: &mut BytesMut,
+        now: Instant,
+    ) -> SessionStatus {
+        self.check_takeover(output);
+        self.read_packets(input, output, now);
+        self.wrote(output);
+        self.status()
+    }
+
+    fn on_wake(&mut self, output: &mut BytesMut, _now: Instant) -> SessionStatus {
+        self.check_takeover(output);
+        if self.state != State::Closed {
+            self.drain_outbox(output);
+        }
+        self.wrote(output);
+        self.status()
+    }
+
+    fn on_tick(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        match self.state {
+            State::AwaitingConnect if now >= self.connect_deadline => {
+                tracing::info!(peer = %self.peer.remote, "mqtt: no CONNECT in time");
+                self.state = State::Closed;
+            }
+            State::Connected if self.keep_alive_deadline().is_some_and(|d| now >= d) => {
+                tracing::info!(peer = %self.peer.remote, "mqtt: keep alive timeout");
+                if self.codec.version() == Some(Version::V5) {
+                    send(
+                        &mut self.codec,
+                        output,
+                        Outbound::Disconnect(KEEP_ALIVE_TIMEOUT, None),
+                    );
+                }
+                self.close();
+            }
+            _ => {}
+        }
+        self.status()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::AwaitingConnect => Some(self.connect_deadline),
+            State::Connected => self.keep_alive_deadline(),
+            State::Closed => None,
+        }
+    }
+
+    fn on_drained(&mut self) {
+        self.output_full = false;
+        if !self.outbox.is_empty() {
+            self.outbox.wake();
+        }
+        if self.outbox.take_refused() {
+            if let Some(live) = &self.live {
+                deliver::kick(live);
+            }
+        }
+    }
+
+    fn wants_input(&self) -> bool {
+        !self.output_full && self.outbox.has_room() && self.state != State::Closed
+    }
+
+    fn on_close(&mut self) {
+        self.close();
+        while let Some(event) = self.outbox.pop() {
+            deliver::refuse(event);
+        }
+    }
+
+    fn on_shutdown(&mut self, output: &mut BytesMut) -> SessionStatus {
+        if self.state == State::Connected && self.codec.version() == Some(Version::V5) {
+            send(
+                &mut self.codec,
+                output,
+                Outbound::Disconnect(SHUTTING_DOWN, None),
+            );
+        }
+        if let Some(live) = self.live.as_deref_mut() {
+            live.will = None;
+        }
+        self.close();
+        SessionStatus::Close
+    }
+}

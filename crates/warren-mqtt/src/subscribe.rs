@@ -1,0 +1,274 @@
+//! SUBSCRIBE and UNSUBSCRIBE: filters become bindings of the session's queue; shared
+//! subscriptions become a queue per group and filter that members consume round-robin; retained
+//! messages are replayed into the session's queue.
+//!
+//! A shared subscription `$share/g/f` is the queue `mqtt-share/g/<binding key of f>`:
+//! non-durable, deleted when its last consumer goes; an AMQP or STOMP consumer of that queue is
+//! one more member. Retained messages are not sent for shared subscriptions (MQTT 5 section
+//! 4.8.2), and No Local on one is a Protocol Error (MQTT-3.8.3-4).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use warren_model::{
+    BindingSpec, ConsumeSpec, ConsumerTag, Destination, ExchangeName, FieldTable, FieldValue,
+    Message, QueueName, QueueSpec, RoutingKey,
+};
+
+use crate::codec::{Codec, Outbound, SubscribePacket, Version};
+use crate::convert::H_RETAINED_TOPIC;
+use crate::errors::{MqttError, NO_SUBSCRIPTION};
+use crate::factory::Shared;
+use crate::outbox::{Outbox, SessionSink};
+use crate::registry::{lock, Sub};
+use crate::session::{send, wall_ms, Live};
+use crate::topic::{filter_to_key, FilterSpec, TopicFilter};
+
+/// The consumer tag of a session's own queue.
+pub const SESSION_TAG: &str = "mqtt-session";
+
+/// The queue of shared subscription `$share/{group}/{filter}`.
+pub fn share_queue(
+    group: &str,
+    filter: &TopicFilter,
+    shared: &Shared,
+) -> Result<QueueName, MqttError> {
+    let key = filter_to_key(filter, shared.config.topic_mapping);
+    Ok(QueueName::try_from(format!("mqtt-share/{group}/{key}"))?)
+}
+
+fn bind(
+    live: &Live,
+    shared: &Shared,
+    queue: &QueueName,
+    filter: &TopicFilter,
+) -> Result<(), MqttError> {
+    let key = RoutingKey::try_from(filter_to_key(filter, shared.config.topic_mapping))?;
+    live.vhost.bind(binding(shared, queue, key), live.conn)?;
+    Ok(())
+}
+
+fn binding(shared: &Shared, queue: &QueueName, key: RoutingKey) -> BindingSpec {
+    BindingSpec {
+        source: shared.config.exchange.clone(),
+        destination: Destination::Queue(queue.clone()),
+        routing_key: key,
+        arguments: FieldTable::new(),
+    }
+}
+
+fn consume(
+    live: &Live,
+    queue: &QueueName,
+    tag: &str,
+    outbox: &Arc<Outbox>,
+) -> Result<warren_model::Consumption, MqttError> {
+    let spec = ConsumeSpec {
+        tag: ConsumerTag::try_from(tag)?,
+        no_ack: false,
+        exclusive: false,
+        prefetch: live.window,
+        shared_credit: None,
+        arguments: FieldTable::new(),
+    };
+    let sink = Arc::new(SessionSink(Arc::clone(outbox)));
+    Ok(live.vhost.consume(queue, spec, sink, live.conn)?)
+}
+
+/// Starts consuming the session's queue and the queues of resumed shared subscriptions.
+pub fn start(live: &mut Live, shared: &Shared, outbox: &Arc<Outbox>) -> Result<(), MqttError> {
+    live.consumer = Some(consume(live, &live.queue, SESSION_TAG, outbox)?);
+    let shares: Vec<(String, TopicFilter)> = lock(&live.state).shares.keys().cloned().collect();
+    for (group, filter) in shares {
+        join_share(live, shared, outbox, &group, &filter)?;
+    }
+    Ok(())
+}
+
+/// Cancels every consumer of the session.
+pub fn stop(live: &mut Live) {
+    if let Some(c) = live.consumer.take() {
+        c.queue.cancel(c.id);
+    }
+    for (_, (_, c)) in std::mem::take(&mut live.shares) {
+        c.queue.cancel(c.id);
+    }
+}
+
+fn join_share(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    group: &str,
+    filter: &TopicFilter,
+) -> Result<(), MqttError> {
+    let queue = share_queue(group, filter, shared)?;
+    let spec = QueueSpec {
+        name: Some(queue.clone()),
+        durable: false,
+        exclusive: false,
+        auto_delete: true,
+        arguments: FieldTable::new(),
+    };
+    live.vhost.declare_queue(spec, false, live.conn)?;
+    bind(live, shared, &queue, filter)?;
+    if !live.shares.contains_key(&queue) {
+        let tag = format!("mqtt-share-{}", live.shares.len() + 1);
+        let c = consume(live, &queue, &tag, outbox)?;
+        live.shares.insert(queue, (ConsumerTag::try_from(tag)?, c));
+    }
+    Ok(())
+}
+
+/// SUBSCRIBE: one SUBACK code per filter, in order (MQTT-3.8.4-6).
+pub fn subscribe(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    s: SubscribePacket,
+) -> Result<(), MqttError> {
+    let mut codes = Vec::with_capacity(s.filters.len());
+    let mut replay = Vec::new();
+    for (text, options) in s.filters {
+        let sub = Sub {
+            options,
+            id: s.sub_id,
+        };
+        let code = match FilterSpec::try_from(text.as_str()) {
+            Ok(spec) => add(live, shared, outbox, spec, sub, &mut replay)?,
+            Err(e) if live.version == Version::V5 => e.reason_code(),
+            Err(e) => return Err(e),
+        };
+        codes.push(code);
+    }
+    send(codec, out, Outbound::SubAck(s.id, codes));
+    replay_retained(live, shared, replay);
+    Ok(())
+}
+
+/// Adds one subscription; the SUBACK code (granted QoS or an error).
+fn add(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    spec: FilterSpec,
+    sub: Sub,
+    replay: &mut Vec<TopicFilter>,
+) -> Result<u8, MqttError> {
+    let result = match spec {
+        FilterSpec::Plain(filter) => {
+            let queue = live.queue.clone();
+            bind(live, shared, &queue, &filter).map(|()| {
+                let existed = lock(&live.state).subs.insert(filter.clone(), sub).is_some();
+                let handling = sub.options.retain_handling;
+                if handling == 0 || (handling == 1 && !existed) {
+                    replay.push(filter);
+                }
+            })
+        }
+        FilterSpec::Shared { group, filter } => {
+            if sub.options.no_local {
+                return Err(MqttError::Protocol(
+                    "no local on a shared subscription (MQTT-3.8.3-4)".into(),
+                ));
+            }
+            join_share(live, shared, outbox, &group, &filter).map(|()| {
+                lock(&live.state).shares.insert((group, filter), sub);
+            })
+        }
+    };
+    Ok(match result {
+        Ok(()) => sub.options.qos.value(),
+        Err(e) if live.version == Version::V5 => e.reason_code(),
+        Err(_) => 0x80,
+    })
+}
+
+/// Publishes the retained messages matching `filters` into the session's own queue through
+/// the default exchange, so they share its window, backpressure and redelivery.
+fn replay_retained(live: &Live, shared: &Shared, filters: Vec<TopicFilter>) {
+    let now = wall_ms();
+    let mut seen = std::collections::BTreeSet::new();
+    for filter in filters {
+        for (topic, message) in shared.retained.matching(live.vhost.name(), &filter, now) {
+            if seen.insert(topic.clone()) {
+                let copy = retained_copy(&message, &topic, &live.queue);
+                if let Err(e) = live
+                    .vhost
+                    .publish(&ExchangeName::default_exchange(), Arc::new(copy))
+                {
+                    tracing::warn!("mqtt: retained message not replayed: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn retained_copy(message: &Message, topic: &str, queue: &QueueName) -> Message {
+    let mut copy = message.clone();
+    copy.annotations.exchange = ExchangeName::default_exchange();
+    copy.annotations.routing_key =
+        RoutingKey::try_from(queue.as_str()).unwrap_or_else(|_| RoutingKey::empty());
+    copy.annotations.publisher = None;
+    let headers = copy.properties.headers.get_or_insert_with(FieldTable::new);
+    headers.insert(H_RETAINED_TOPIC, FieldValue::string(topic));
+    copy
+}
+
+/// UNSUBSCRIBE: bindings removed; MQTT 5 gets a code per filter.
+pub fn unsubscribe(
+    live: &mut Live,
+    shared: &Shared,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    id: u16,
+    filters: &[String],
+) -> Result<(), MqttError> {
+    let mut codes = Vec::with_capacity(filters.len());
+    for text in filters {
+        let code = match FilterSpec::try_from(text.as_str()) {
+            Ok(spec) => remove(live, shared, spec),
+            Err(e) if live.version == Version::V5 => e.reason_code(),
+            Err(e) => return Err(e),
+        };
+        codes.push(code);
+    }
+    send(codec, out, Outbound::UnsubAck(id, codes));
+    Ok(())
+}
+
+fn remove(live: &mut Live, shared: &Shared, spec: FilterSpec) -> u8 {
+    match spec {
+        FilterSpec::Plain(filter) => {
+            if lock(&live.state).subs.remove(&filter).is_none() {
+                return NO_SUBSCRIPTION;
+            }
+            let key = filter_to_key(&filter, shared.config.topic_mapping);
+            let unbound = RoutingKey::try_from(key)
+                .map_err(MqttError::from)
+                .and_then(|k| {
+                    Ok(live
+                        .vhost
+                        .unbind(binding(shared, &live.queue, k), live.conn)?)
+                });
+            unbound.map_or_else(|e| e.reason_code(), |()| 0)
+        }
+        FilterSpec::Shared { group, filter } => {
+            if lock(&live.state)
+                .shares
+                .remove(&(group.clone(), filter.clone()))
+                .is_none()
+            {
+                return NO_SUBSCRIPTION;
+            }
+            if let Ok(queue) = share_queue(&group, &filter, shared) {
+                if let Some((_, c)) = live.shares.remove(&queue) {
+                    c.queue.cancel(c.id);
+                }
+            }
+            0
+        }
+    }
+}

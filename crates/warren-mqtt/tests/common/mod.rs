@@ -1,0 +1,280 @@
+//! A sans-IO MQTT client for session tests: packets are encoded with the wire codec's client
+//! side, fed to `on_input`, and the replies decoded; the clock and the scheduler are driven by
+//! hand, so nothing sleeps.
+#![allow(dead_code)]
+
+use std::num::NonZeroU16;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rmqtt_codec::types::{Publish, QoS};
+use rmqtt_codec::{v3, v5};
+use tokio_util::codec::{Decoder, Encoder};
+use warren_core::{Core, CoreConfig};
+use warren_model::{Broker, PeerInfo, Scheduler, Session, SessionFactory, SessionStatus, Wake};
+use warren_mqtt::{MqttConfig, MqttSessionFactory};
+
+#[derive(Default)]
+pub struct CountingWaker(pub AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+type Task = (Instant, Box<dyn FnOnce() + Send>);
+
+/// Runs tasks only when the test says the time has come.
+#[derive(Default)]
+pub struct ManualScheduler(Mutex<Vec<Task>>);
+
+impl Scheduler for ManualScheduler {
+    fn schedule(&self, at: Instant, task: Box<dyn FnOnce() + Send>) {
+        self.0.lock().unwrap().push((at, task));
+    }
+}
+
+impl ManualScheduler {
+    /// Runs every task due at `now`; returns how many ran.
+    pub fn run_until(&self, now: Instant) -> usize {
+        let due: Vec<Task> = {
+            let mut tasks = self.0.lock().unwrap();
+            let (due, later) = tasks.drain(..).partition(|(at, _)| *at <= now);
+            *tasks = later;
+            due
+        };
+        let n = due.len();
+        for (_, task) in due {
+            task();
+        }
+        n
+    }
+
+    pub fn pending(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+pub struct TestBroker {
+    pub core: Arc<Core>,
+    pub factory: MqttSessionFactory,
+    pub scheduler: Arc<ManualScheduler>,
+}
+
+impl TestBroker {
+    pub fn new() -> Self {
+        Self::with_config(MqttConfig::default())
+    }
+
+    pub fn with_config(config: MqttConfig) -> Self {
+        let core = Core::new(CoreConfig::default());
+        let scheduler = Arc::new(ManualScheduler::default());
+        let broker: Arc<dyn Broker> = core.clone();
+        let factory = MqttSessionFactory::new(broker, config, scheduler.clone());
+        Self {
+            core,
+            factory,
+            scheduler,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        let waker = Arc::new(CountingWaker::default());
+        let peer = PeerInfo {
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            local: "127.0.0.1:1883".parse().unwrap(),
+        };
+        Client {
+            session: self.factory.new_session(peer, waker.clone()),
+            waker,
+            output: BytesMut::new(),
+            now: Instant::now(),
+            status: SessionStatus::Continue,
+            v3: v3::Codec::new(0),
+            v5: v5::Codec::new(0, 0),
+        }
+    }
+}
+
+pub struct Client {
+    pub session: Box<dyn Session>,
+    pub waker: Arc<CountingWaker>,
+    pub output: BytesMut,
+    pub now: Instant,
+    pub status: SessionStatus,
+    v3: v3::Codec,
+    v5: v5::Codec,
+}
+
+pub fn pid(n: u16) -> NonZeroU16 {
+    NonZeroU16::new(n).unwrap()
+}
+
+pub fn enc3(p: v3::Packet) -> BytesMut {
+    let mut out = BytesMut::new();
+    v3::Codec::new(0).encode(p, &mut out).unwrap();
+    out
+}
+
+pub fn enc5(p: v5::Packet) -> BytesMut {
+    let mut out = BytesMut::new();
+    v5::Codec::new(0, 0).encode(p, &mut out).unwrap();
+    out
+}
+
+pub fn publish(topic: &str, qos: QoS, id: u16, payload: &'static [u8]) -> Publish {
+    Publish {
+        dup: false,
+        retain: false,
+        qos,
+        topic: topic.into(),
+        packet_id: NonZeroU16::new(id),
+        payload: Bytes::from_static(payload),
+        properties: None,
+    }
+}
+
+pub fn connect3(id: &str, clean: bool) -> v3::Packet {
+    v3::Packet::Connect(Box::new(v3::Connect {
+        clean_session: clean,
+        keep_alive: 30,
+        client_id: id.into(),
+        ..v3::Connect::default()
+    }))
+}
+
+pub fn connect5(id: &str, clean: bool, expiry: u32) -> v5::Connect {
+    v5::Connect {
+        clean_start: clean,
+        keep_alive: 30,
+        session_expiry_interval_secs: expiry,
+        client_id: id.into(),
+        ..v5::Connect::default()
+    }
+}
+
+pub fn sub3(id: u16, filters: &[(&str, QoS)]) -> v3::Packet {
+    v3::Packet::Subscribe {
+        packet_id: pid(id),
+        topic_filters: filters.iter().map(|(f, q)| ((*f).into(), *q)).collect(),
+    }
+}
+
+pub fn opts(qos: QoS) -> v5::SubscriptionOptions {
+    v5::SubscriptionOptions {
+        qos,
+        no_local: false,
+        retain_as_published: false,
+        retain_handling: v5::RetainHandling::AtSubscribe,
+    }
+}
+
+pub fn sub5(id: u16, filters: &[(&str, v5::SubscriptionOptions)]) -> v5::Packet {
+    v5::Packet::Subscribe(v5::Subscribe {
+        packet_id: pid(id),
+        id: None,
+        user_properties: vec![],
+        topic_filters: filters.iter().map(|(f, o)| ((*f).into(), *o)).collect(),
+    })
+}
+
+impl Client {
+    /// Raw bytes in; whatever the session wrote (input and one wake) out.
+    pub fn raw(&mut self, bytes: &[u8]) -> BytesMut {
+        let mut input = BytesMut::from(bytes);
+        self.status = self
+            .session
+            .on_input(&mut input, &mut self.output, self.now);
+        self.wake_raw()
+    }
+
+    pub fn wake_raw(&mut self) -> BytesMut {
+        if self.status == SessionStatus::Continue {
+            self.status = self.session.on_wake(&mut self.output, self.now);
+        }
+        let out = self.output.split();
+        self.session.on_drained();
+        out
+    }
+
+    pub fn decode3(&mut self, mut bytes: BytesMut) -> Vec<v3::Packet> {
+        let mut out = Vec::new();
+        while let Some((p, _)) = self
+            .v3
+            .decode(&mut bytes)
+            .expect("server wrote valid 3.1.1")
+        {
+            out.push(p);
+        }
+        assert!(bytes.is_empty());
+        out
+    }
+
+    pub fn decode5(&mut self, mut bytes: BytesMut) -> Vec<v5::Packet> {
+        let mut out = Vec::new();
+        while let Some((p, _)) = self.v5.decode(&mut bytes).expect("server wrote valid 5.0") {
+            out.push(p);
+        }
+        assert!(bytes.is_empty());
+        out
+    }
+
+    pub fn send3(&mut self, p: v3::Packet) -> Vec<v3::Packet> {
+        let out = self.raw(&enc3(p));
+        self.decode3(out)
+    }
+
+    pub fn send5(&mut self, p: v5::Packet) -> Vec<v5::Packet> {
+        let out = self.raw(&enc5(p));
+        self.decode5(out)
+    }
+
+    pub fn wake3(&mut self) -> Vec<v3::Packet> {
+        let out = self.wake_raw();
+        self.decode3(out)
+    }
+
+    pub fn wake5(&mut self) -> Vec<v5::Packet> {
+        let out = self.wake_raw();
+        self.decode5(out)
+    }
+
+    pub fn tick(&mut self, by: Duration) -> BytesMut {
+        self.now += by;
+        self.status = self.session.on_tick(&mut self.output, self.now);
+        self.output.split()
+    }
+
+    pub fn close(&mut self) {
+        self.session.on_close();
+    }
+
+    pub fn closed(&self) -> bool {
+        self.status == SessionStatus::Close
+    }
+
+    /// Connects with 3.1.1, asserting CONNACK 0; returns session present.
+    pub fn connect3(&mut self, id: &str, clean: bool) -> bool {
+        match self.send3(connect3(id, clean)).as_slice() {
+            [v3::Packet::ConnectAck(ack)] => {
+                assert_eq!(ack.return_code, v3::ConnectAckReason::ConnectionAccepted);
+                ack.session_present
+            }
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    /// Connects with 5.0, asserting success; returns the CONNACK.
+    pub fn connect5(&mut self, c: v5::Connect) -> v5::ConnectAck {
+        match self.send5(v5::Packet::Connect(Box::new(c))).as_slice() {
+            [v5::Packet::ConnectAck(ack)] => {
+                assert_eq!(ack.reason_code, v5::ConnectAckReason::Success, "{ack:?}");
+                (**ack).clone()
+            }
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+}
