@@ -191,6 +191,15 @@ impl Client {
         self.wake_raw()
     }
 
+    /// Raw bytes in, without the wake: what `on_input` itself wrote.
+    pub fn input_only(&mut self, bytes: &[u8]) -> BytesMut {
+        let mut input = BytesMut::from(bytes);
+        self.status = self
+            .session
+            .on_input(&mut input, &mut self.output, self.now);
+        self.output.split()
+    }
+
     pub fn wake_raw(&mut self) -> BytesMut {
         if self.status == SessionStatus::Continue {
             self.status = self.session.on_wake(&mut self.output, self.now);
@@ -258,7 +267,8 @@ impl Client {
 
     /// Connects with 3.1.1, asserting CONNACK 0; returns session present.
     pub fn connect3(&mut self, id: &str, clean: bool) -> bool {
-        match self.send3(connect3(id, clean)).as_slice() {
+        let out = self.input_only(&enc3(connect3(id, clean)));
+        match self.decode3(out).as_slice() {
             [v3::Packet::ConnectAck(ack)] => {
                 assert_eq!(ack.return_code, v3::ConnectAckReason::ConnectionAccepted);
                 ack.session_present
@@ -269,7 +279,8 @@ impl Client {
 
     /// Connects with 5.0, asserting success; returns the CONNACK.
     pub fn connect5(&mut self, c: v5::Connect) -> v5::ConnectAck {
-        match self.send5(v5::Packet::Connect(Box::new(c))).as_slice() {
+        let out = self.input_only(&enc5(v5::Packet::Connect(Box::new(c))));
+        match self.decode5(out).as_slice() {
             [v5::Packet::ConnectAck(ack)] => {
                 assert_eq!(ack.reason_code, v5::ConnectAckReason::Success, "{ack:?}");
                 (**ack).clone()
