@@ -133,3 +133,7 @@ def wait_until(condition, deadline=10.0, connection=None):
         else:
             time.sleep(0.01)
     return condition()
+
+
+# Fixtures of the paho-mqtt suites (their own broker handle; the fixtures above are unchanged).
+from mqtt_conftest_helpers import mqtt, mqtt_broker  # noqa: E402,F401
