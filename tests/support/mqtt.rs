@@ -32,15 +32,11 @@ pub enum MqttTarget {
     Local(TestBroker),
 }
 
-/// The broker under test: `WARREN_IT_MQTT_ADDR` if set, else a fresh in-process Warren;
-/// `None` (the test is skipped) if the in-process broker has no MQTT listener.
+/// The broker under test: `WARREN_IT_MQTT_ADDR` if set, else a fresh in-process Warren.
+/// Always `Some`; the `Option` lets suites share one shape with [`interop_target`] and
+/// [`warren_only`], which may skip.
 pub fn target() -> Option<MqttTarget> {
-    let t = any_target();
-    if t.mqtt_addr().port() == 0 {
-        eprintln!("skipped: the in-process broker has no MQTT listener");
-        return None;
-    }
-    Some(t)
+    Some(any_target())
 }
 
 fn any_target() -> MqttTarget {
@@ -1170,17 +1166,4 @@ pub async fn raw_subscribe(raw: &mut Raw, pkid: u16, filter: &str, options: u8, 
     let ack = raw.recv_kind(kind::SUBACK).await;
     assert_eq!(ack.pkid(), pkid);
     ack.suback_codes(v5)[0]
-}
-
-// Until the testkit exposes its MQTT listener, an in-process broker has none and the suites
-// skip; once `TestBroker::mqtt_addr` exists it takes precedence over this fallback, which can
-// then be deleted.
-trait NoMqttListener {
-    fn mqtt_addr(&self) -> SocketAddr;
-}
-
-impl NoMqttListener for TestBroker {
-    fn mqtt_addr(&self) -> SocketAddr {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    }
 }

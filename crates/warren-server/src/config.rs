@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::config_mqtt::MqttSection;
+
 /// Errors reading the configuration.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -38,6 +40,8 @@ pub struct Config {
     pub log: LogConfig,
     /// AMQP 0-9-1 protocol limits.
     pub amqp: AmqpSection,
+    /// MQTT settings.
+    pub mqtt: MqttSection,
     /// Users; the default is RabbitMQ's guest/guest, loopback only.
     pub users: Vec<UserSection>,
     /// Virtual hosts; the default is `/`.
@@ -50,7 +54,7 @@ pub struct Config {
 pub struct Listeners {
     /// AMQP 0-9-1.
     pub amqp: SocketAddr,
-    /// MQTT (the protocol adapter arrives in a later release; the address is reserved).
+    /// MQTT 3.1, 3.1.1 and 5.0.
     pub mqtt: SocketAddr,
     /// STOMP (the protocol adapter arrives in a later release; the address is reserved).
     pub stomp: SocketAddr,
@@ -99,6 +103,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             log: LogConfig::default(),
             amqp: AmqpSection::default(),
+            mqtt: MqttSection::default(),
             users: vec![UserSection {
                 name: "guest".into(),
                 password: "guest".into(),
@@ -161,6 +166,7 @@ impl Config {
                 "amqp.frame_max must be at least 4096".into(),
             ));
         }
+        self.mqtt.to_adapter()?;
         if self.vhosts.is_empty() {
             return Err(ConfigError::Invalid(
                 "vhosts must name at least one vhost".into(),

@@ -6,8 +6,10 @@
 
 mod cli;
 mod config;
+mod config_mqtt;
 mod server;
 
 pub use cli::Cli;
 pub use config::{AmqpSection, Config, ConfigError, Listeners, LogConfig, UserSection};
+pub use config_mqtt::{MqttSection, TopicMappingSection};
 pub use server::{RunningServer, ServerError};

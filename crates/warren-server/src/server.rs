@@ -8,9 +8,12 @@ use tokio::task::JoinHandle;
 use warren_amqp::{AmqpConfig, AmqpSessionFactory};
 use warren_core::{Core, CoreConfig, UserConfig};
 use warren_model::{Broker, CoreError, SessionFactory, UserName, VHostName};
-use warren_net::{bind_tcp, spawn_tcp_listener, ListenerError, Shutdown};
+use warren_mqtt::MqttSessionFactory;
+use warren_net::{
+    bind_tcp, spawn_tcp_listener, ListenerError, Shutdown, ShutdownSignal, TokioScheduler,
+};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// Errors starting the server.
 #[derive(Debug, Error)]
@@ -24,46 +27,88 @@ pub enum ServerError {
     /// The data directory could not be created.
     #[error("cannot create data directory: {0}")]
     DataDir(std::io::Error),
+    /// A configuration value is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// A started broker. Dropping it without [`RunningServer::shutdown`] leaves its tasks running
 /// until the runtime stops.
 #[derive(Debug)]
 pub struct RunningServer {
-    amqp_addr: SocketAddr,
+    listening: Vec<(&'static str, SocketAddr)>,
     shutdown: Shutdown,
     listeners: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
-    /// Builds the core and binds every listener; returns once they accept connections.
+    /// Builds the core and binds every listener; returns once they accept connections. Must
+    /// run inside a tokio runtime (timers and connection tasks are spawned on it).
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(ServerError::DataDir)?;
         let core: Arc<dyn Broker> = Core::new(core_config(config)?);
         let (shutdown, signal) = Shutdown::new();
-        let amqp = bind_tcp(config.listeners.amqp).await?;
-        let amqp_addr = amqp.local_addr().map_err(|source| ListenerError::Bind {
-            addr: config.listeners.amqp,
-            source,
-        })?;
-        let factory: Arc<dyn SessionFactory> =
-            Arc::new(AmqpSessionFactory::new(core, amqp_config(config)));
-        let listeners = vec![spawn_tcp_listener(amqp, "amqp", factory, signal)];
-        Ok(Self {
-            amqp_addr,
+        let mut server = Self {
+            listening: Vec::new(),
             shutdown,
-            listeners,
-        })
+            listeners: Vec::new(),
+        };
+        let amqp = Arc::new(AmqpSessionFactory::new(
+            Arc::clone(&core),
+            amqp_config(config),
+        ));
+        server
+            .listen("amqp", config.listeners.amqp, amqp, &signal)
+            .await?;
+        let mqtt = Arc::new(MqttSessionFactory::new(
+            Arc::clone(&core),
+            config.mqtt.to_adapter()?,
+            Arc::new(TokioScheduler::current()),
+        ));
+        server
+            .listen("mqtt", config.listeners.mqtt, mqtt, &signal)
+            .await?;
+        Ok(server)
     }
 
-    /// The bound AMQP address (the real port when configured with port 0).
+    async fn listen(
+        &mut self,
+        protocol: &'static str,
+        addr: SocketAddr,
+        factory: Arc<dyn SessionFactory>,
+        signal: &ShutdownSignal,
+    ) -> Result<(), ServerError> {
+        let listener = bind_tcp(addr).await?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ListenerError::Bind { addr, source })?;
+        self.listening.push((protocol, bound));
+        self.listeners.push(spawn_tcp_listener(
+            listener,
+            protocol,
+            factory,
+            signal.clone(),
+        ));
+        Ok(())
+    }
+
+    /// The bound address of `protocol`'s listener (the real port when configured with port 0).
+    pub fn addr(&self, protocol: &str) -> Option<SocketAddr> {
+        self.listening
+            .iter()
+            .find(|(name, _)| *name == protocol)
+            .map(|(_, addr)| *addr)
+    }
+
+    /// The bound AMQP address.
     pub fn amqp_addr(&self) -> SocketAddr {
-        self.amqp_addr
+        self.addr("amqp")
+            .unwrap_or_else(|| unreachable!("the AMQP listener is always started"))
     }
 
     /// The bound address of every running listener, by protocol name.
     pub fn listening(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![("amqp", self.amqp_addr)]
+        self.listening.clone()
     }
 
     /// Stops accepting, says goodbye to every connection and waits for them to close.

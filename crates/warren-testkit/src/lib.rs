@@ -10,7 +10,7 @@ use warren_server::{Config, RunningServer};
 
 /// A broker running on its own runtime thread, listening on loopback port 0.
 pub struct TestBroker {
-    amqp_addr: SocketAddr,
+    listening: Vec<(&'static str, SocketAddr)>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     _data_dir: TempDir,
@@ -33,25 +33,42 @@ impl TestBroker {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::spawn(move || run_broker(&config, ready_tx, stop_rx));
-        let amqp_addr = ready_rx
+        let listening = ready_rx
             .recv()
             .expect("broker thread died before it was ready");
         Self {
-            amqp_addr,
+            listening,
             stop: Some(stop_tx),
             thread: Some(thread),
             _data_dir: data_dir,
         }
     }
 
+    /// The address of `protocol`'s listener ("amqp", "mqtt", ...).
+    ///
+    /// # Panics
+    /// If the broker runs no such listener.
+    pub fn addr(&self, protocol: &str) -> SocketAddr {
+        self.listening
+            .iter()
+            .find(|(name, _)| *name == protocol)
+            .map(|(_, addr)| *addr)
+            .unwrap_or_else(|| panic!("the test broker has no {protocol} listener"))
+    }
+
     /// The AMQP listener's address.
     pub fn amqp_addr(&self) -> SocketAddr {
-        self.amqp_addr
+        self.addr("amqp")
+    }
+
+    /// The MQTT listener's address.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.addr("mqtt")
     }
 
     /// An AMQP URL for guest on vhost `/`.
     pub fn amqp_url(&self) -> String {
-        format!("amqp://guest:guest@{}/%2f", self.amqp_addr)
+        format!("amqp://guest:guest@{}/%2f", self.amqp_addr())
     }
 }
 
@@ -68,7 +85,7 @@ impl Drop for TestBroker {
 
 fn run_broker(
     config: &Config,
-    ready: std::sync::mpsc::Sender<SocketAddr>,
+    ready: std::sync::mpsc::Sender<Vec<(&'static str, SocketAddr)>>,
     stop: oneshot::Receiver<()>,
 ) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -80,7 +97,7 @@ fn run_broker(
         let server = RunningServer::start(config)
             .await
             .expect("test broker failed to start");
-        let _ = ready.send(server.amqp_addr());
+        let _ = ready.send(server.listening());
         let _ = stop.await;
         server.shutdown().await;
     });
