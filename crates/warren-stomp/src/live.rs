@@ -1,0 +1,112 @@
+//! A connected session's state: subscriptions, deliveries awaiting ACK, transactions and
+//! temporary queues.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use warren_model::{
+    ConnectionId, ConsumerTag, Consumption, QueueHandle, QueueName, QueueSeq, Settlement, UserName,
+    VHost,
+};
+
+use crate::frame::Version;
+use crate::tx::Transactions;
+
+/// How a subscription's messages are acknowledged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AckMode {
+    /// Settled when sent.
+    Auto,
+    /// An ACK settles the message and every earlier one of the subscription.
+    Client,
+    /// An ACK settles that message only.
+    ClientIndividual,
+}
+
+impl AckMode {
+    /// The mode an `ack` header names.
+    pub fn parse(header: Option<&str>) -> Option<Self> {
+        match header {
+            None | Some("auto") => Some(Self::Auto),
+            Some("client") => Some(Self::Client),
+            Some("client-individual") => Some(Self::ClientIndividual),
+            Some(_) => None,
+        }
+    }
+}
+
+/// One SUBSCRIBE.
+pub struct Subscription {
+    /// The client's `id` (the destination when a 1.0 client gave none).
+    pub id: String,
+    /// Whether the client gave an `id`: only then do MESSAGEs carry `subscription`.
+    pub has_id: bool,
+    /// The destination to show on MESSAGE when it is not derived from the message (temp
+    /// queues).
+    pub fixed_destination: Option<String>,
+    /// Acknowledgement mode.
+    pub ack: AckMode,
+    /// The consumer tag, which starts every message id.
+    pub tag: ConsumerTag,
+    /// The core's consumer.
+    pub consumption: Consumption,
+    /// A durable subscription's queue, deleted by an UNSUBSCRIBE with `durable:true`.
+    pub durable_queue: Option<QueueName>,
+}
+
+/// A delivered message awaiting ACK or NACK.
+pub struct Unacked {
+    /// The subscription it went to.
+    pub subscription: String,
+    /// Its queue.
+    pub queue: Arc<dyn QueueHandle>,
+    /// Its position there.
+    pub seq: QueueSeq,
+}
+
+impl Unacked {
+    /// Settles it in its queue.
+    pub fn settle(&self, how: Settlement) {
+        self.queue.settle(&[self.seq], how);
+    }
+}
+
+/// A connected session.
+pub struct Live {
+    /// The negotiated version.
+    pub version: Version,
+    /// The vhost named by `host`.
+    pub vhost: Arc<dyn VHost>,
+    /// The authenticated user.
+    pub user: UserName,
+    /// The core's id for this connection.
+    pub conn: ConnectionId,
+    /// The CONNECTED `session` header, part of every message id.
+    pub session_id: String,
+    /// Subscriptions by id.
+    pub subs: BTreeMap<String, Subscription>,
+    /// Subscription ids by consumer tag.
+    pub by_tag: BTreeMap<ConsumerTag, String>,
+    /// Deliveries awaiting ACK, by the number ending their message id.
+    pub unacked: BTreeMap<u64, Unacked>,
+    /// The number of the next delivery.
+    pub next_delivery: u64,
+    /// Open transactions.
+    pub txs: Transactions,
+    /// Temporary queues by their `/temp-queue/` name.
+    pub temp_queues: BTreeMap<String, QueueName>,
+}
+
+impl Live {
+    /// Ends everything: consumers cancelled, unacknowledged messages requeued, exclusive and
+    /// temporary queues dropped by the core.
+    pub fn release(mut self) {
+        for sub in std::mem::take(&mut self.subs).into_values() {
+            sub.consumption.queue.cancel(sub.consumption.id);
+        }
+        for unacked in std::mem::take(&mut self.unacked).into_values() {
+            unacked.settle(Settlement::Requeue);
+        }
+        self.vhost.connection_closed(self.conn);
+    }
+}

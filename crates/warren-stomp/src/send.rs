@@ -1,0 +1,141 @@
+//! SEND: the destination picks the exchange and routing key (see [`crate::destination`]), the
+//! headers become properties, and the message is published. A `/temp-queue/n` in `reply-to`
+//! makes (once) an exclusive server-named queue consumed by this connection under the
+//! subscription `/temp-queue/n`, and the header is rewritten to `/reply-queue/<queue>`.
+//!
+//! An unroutable SEND is dropped without error, as in RabbitMQ. The RECEIPT of a persistent
+//! SEND follows the publish, which returns once every target queue holds the message; with no
+//! durable store yet, that is as safe as the message gets.
+
+use std::sync::Arc;
+
+use warren_model::{
+    Annotations, ConsumeSpec, ConsumerTag, CoreError, ExchangeName, FieldTable, Message, QueueName,
+    QueueSpec, RoutingKey,
+};
+
+use crate::convert::properties;
+use crate::destination::Destination;
+use crate::errors::StompError;
+use crate::factory::Shared;
+use crate::frame::{Command, Frame};
+use crate::live::{AckMode, Live, Subscription};
+use crate::outbox::Outbox;
+use crate::subscribe::{add, consume, declare_named, TOPIC_EXCHANGE};
+
+/// SEND (outside a transaction, or at its COMMIT).
+pub fn send(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    frame: Frame,
+) -> Result<(), StompError> {
+    if frame.get("message-id").is_some() {
+        return Err(StompError::Header(
+            "'message-id' is not allowed on 'SEND'.".into(),
+        ));
+    }
+    let text = frame
+        .get("destination")
+        .ok_or_else(|| StompError::missing(Command::Send, "destination"))?;
+    let destination = Destination::parse(text)?;
+    let mut props = properties(&frame.headers)?;
+    if let Some(user) = &props.user_id {
+        if user != live.user.as_str() {
+            return Err(CoreError::precondition(format!(
+                "user_id property set to '{user}' but authenticated user was '{}'",
+                live.user
+            ))
+            .into());
+        }
+    }
+    if let Some(reply_to) = props.reply_to.as_deref() {
+        if let Ok(Destination::TempQueue(name)) = Destination::parse(reply_to) {
+            let queue = temp_queue(live, shared, outbox, &name)?;
+            props.reply_to = Some(Destination::ReplyQueue(queue.to_string()).to_string());
+        }
+    }
+    let (exchange, key) = route(live, shared, outbox, &destination, &frame)?;
+    let message = Message {
+        annotations: Annotations {
+            exchange: ExchangeName::try_from(exchange.as_str())?,
+            routing_key: RoutingKey::try_from(key.as_str())?,
+            publisher: Some(live.conn),
+        },
+        properties: props,
+        body: frame.body,
+    };
+    let exchange = message.annotations.exchange.clone();
+    live.vhost.publish(&exchange, Arc::new(message))?;
+    Ok(())
+}
+
+/// The exchange and routing key a SEND to `destination` publishes with.
+fn route(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    destination: &Destination,
+    frame: &Frame,
+) -> Result<(String, String), StompError> {
+    Ok(match destination {
+        Destination::Queue(q) => (String::new(), declare_named(live, q, frame)?.to_string()),
+        Destination::AmqQueue(q) | Destination::ReplyQueue(q) => (String::new(), q.clone()),
+        Destination::Topic(key) => (TOPIC_EXCHANGE.into(), key.clone()),
+        Destination::Exchange(x, key) => (x.clone(), key.clone()),
+        Destination::TempQueue(name) => (
+            String::new(),
+            temp_queue(live, shared, outbox, name)?.to_string(),
+        ),
+    })
+}
+
+/// This connection's temporary queue `name`, made and consumed on first use.
+fn temp_queue(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    name: &str,
+) -> Result<QueueName, StompError> {
+    if let Some(queue) = live.temp_queues.get(name) {
+        return Ok(queue.clone());
+    }
+    let id = Destination::TempQueue(name.to_owned()).to_string();
+    if live.subs.len() >= shared.config.max_subscriptions || live.subs.contains_key(&id) {
+        return Err(StompError::Limit(format!(
+            "no room for the subscription of '{id}'"
+        )));
+    }
+    let spec = QueueSpec {
+        name: None,
+        durable: false,
+        exclusive: true,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    let queue = live.vhost.declare_queue(spec, false, live.conn)?.name;
+    let tag = ConsumerTag::try_from(format!("T_{id}"))?;
+    let spec = ConsumeSpec {
+        tag: tag.clone(),
+        no_ack: true,
+        exclusive: true,
+        prefetch: 0,
+        shared_credit: None,
+        arguments: FieldTable::new(),
+    };
+    let consumption = consume(live, outbox, &queue, spec)?;
+    add(
+        live,
+        Subscription {
+            id: id.clone(),
+            has_id: true,
+            fixed_destination: Some(id),
+            ack: AckMode::Auto,
+            tag,
+            consumption,
+            durable_queue: None,
+        },
+    );
+    live.temp_queues.insert(name.to_owned(), queue.clone());
+    Ok(queue)
+}

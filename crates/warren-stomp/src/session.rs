@@ -1,0 +1,310 @@
+//! [`StompSession`]: the connection state machine and the driver's entry points.
+//!
+//! Lifecycle: `AwaitingConnect` (only CONNECT or STOMP, within the connect timeout) ->
+//! `Connected` (a [`Live`] session exists) -> `Closed`. Every error goes through
+//! [`StompSession::fail`], the one place that writes an ERROR frame; the connection then
+//! closes, as the spec requires.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use warren_model::{PeerInfo, Session, SessionStatus, Settlement, Wake};
+
+use crate::codec::{encode, Codec};
+use crate::errors::StompError;
+use crate::factory::Shared;
+use crate::frame::{Command, Frame, Version};
+use crate::heartbeat::{Beat, Heartbeat};
+use crate::live::Live;
+use crate::outbox::{OutEvent, Outbox};
+use crate::{ack, connect, send, subscribe, tx};
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    /// Waiting for CONNECT or STOMP.
+    AwaitingConnect,
+    /// CONNECTED sent.
+    Connected,
+    /// Done; the driver closes the socket after writing the output.
+    Closed,
+}
+
+/// One STOMP connection.
+pub struct StompSession {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) peer: PeerInfo,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) codec: Codec,
+    pub(crate) state: State,
+    pub(crate) live: Option<Box<Live>>,
+    pub(crate) heartbeat: Heartbeat,
+    output_full: bool,
+    connect_deadline: Instant,
+    input_seen: usize,
+}
+
+/// Encodes one frame for `version`.
+pub fn write(out: &mut BytesMut, frame: &Frame, version: Version) {
+    encode(frame, version, out);
+}
+
+impl StompSession {
+    /// A session for `peer`, created at `now`.
+    pub fn new(shared: Arc<Shared>, peer: PeerInfo, waker: Arc<dyn Wake>, now: Instant) -> Self {
+        let outbox = Arc::new(Outbox::new(shared.config.max_outbox_bytes, waker));
+        let timeout = Duration::from_secs(shared.config.connect_timeout_secs.into());
+        Self {
+            codec: Codec::new(shared.config.limits),
+            shared,
+            peer,
+            outbox,
+            state: State::AwaitingConnect,
+            live: None,
+            heartbeat: Heartbeat::off(now),
+            output_full: false,
+            connect_deadline: now + timeout,
+            input_seen: 0,
+        }
+    }
+
+    /// Where the connection stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    fn status(&self) -> SessionStatus {
+        match self.state {
+            State::Closed => SessionStatus::Close,
+            _ => SessionStatus::Continue,
+        }
+    }
+
+    fn read_frames(&mut self, input: &mut BytesMut, out: &mut BytesMut, now: Instant) {
+        while self.state != State::Closed && out.len() < self.shared.config.max_outbox_bytes {
+            let frame = match self.codec.decode(input) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(e) => return self.fail(e.into(), None, out),
+            };
+            let receipt = frame.get("receipt").map(str::to_owned);
+            if let Err(e) = self.dispatch(frame, out, now) {
+                self.fail(e, receipt.as_deref(), out);
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        frame: Frame,
+        out: &mut BytesMut,
+        now: Instant,
+    ) -> Result<(), StompError> {
+        if self.state == State::AwaitingConnect {
+            return match frame.command {
+                Command::Connect | Command::Stomp => connect::connect(self, &frame, out, now),
+                _ => Err(StompError::NotConnected),
+            };
+        }
+        let shared = Arc::clone(&self.shared);
+        let Some(live) = self.live.as_deref_mut() else {
+            return Ok(());
+        };
+        let receipt = frame.get("receipt").map(str::to_owned);
+        let mut disconnect = false;
+        match frame.command {
+            Command::Send | Command::Ack | Command::Nack => {
+                match tx::of(&frame).map(str::to_owned) {
+                    Some(t) => {
+                        let max = shared.config.max_transaction_bytes;
+                        live.txs.buffer(&t, frame, max)?;
+                    }
+                    None => apply(live, &shared, &self.outbox, frame)?,
+                }
+            }
+            Command::Subscribe => subscribe::subscribe(live, &shared, &self.outbox, &frame)?,
+            Command::Unsubscribe => subscribe::unsubscribe(live, &frame)?,
+            Command::Begin => live.txs.begin(&frame, shared.config.max_transactions)?,
+            Command::Commit => {
+                for buffered in live.txs.end(&frame)? {
+                    apply(live, &shared, &self.outbox, buffered)?;
+                }
+            }
+            Command::Abort => drop(live.txs.end(&frame)?),
+            Command::Disconnect => disconnect = true,
+            Command::Connect | Command::Stomp => {
+                return Err(StompError::Protocol("Already connected".into()))
+            }
+            Command::Connected | Command::Message | Command::Receipt | Command::Error => {
+                return Err(StompError::Protocol(format!(
+                    "{} is a frame only a server sends",
+                    frame.command.name()
+                )))
+            }
+        }
+        if let Some(receipt) = receipt {
+            let version = self.codec.version();
+            write(
+                out,
+                &Frame::new(Command::Receipt).header("receipt-id", receipt),
+                version,
+            );
+        }
+        if disconnect {
+            self.close();
+        }
+        Ok(())
+    }
+
+    /// The one place an error reaches the wire: an ERROR frame, then the connection closes.
+    pub(crate) fn fail(&mut self, error: StompError, receipt: Option<&str>, out: &mut BytesMut) {
+        tracing::info!(peer = %self.peer.remote, "stomp: closing: {error}");
+        let mut frame = error.to_frame(receipt);
+        if self.state == State::AwaitingConnect {
+            frame = frame.header("version", "1.0,1.1,1.2");
+        }
+        write(out, &frame, self.codec.version());
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.release();
+        }
+        self.state = State::Closed;
+    }
+
+    fn drain_outbox(&mut self, out: &mut BytesMut) {
+        while out.len() < self.shared.config.max_outbox_bytes {
+            let Some(event) = self.outbox.pop() else {
+                return;
+            };
+            let Some(live) = self.live.as_deref_mut() else {
+                ack::refuse(event);
+                continue;
+            };
+            match event {
+                OutEvent::Deliver(d) => ack::deliver(live, &self.shared, out, d),
+                OutEvent::Cancelled(tag) => {
+                    if let Some(e) = subscribe::cancelled(live, &tag) {
+                        return self.fail(e, None, out);
+                    }
+                }
+            }
+        }
+        self.output_full = true;
+    }
+
+    /// Records traffic both ways for heart-beating.
+    fn traffic(&mut self, input: Option<&BytesMut>, out: &BytesMut, before: usize, now: Instant) {
+        if let Some(input) = input {
+            self.input_seen = input.len();
+        }
+        if out.len() > before {
+            self.heartbeat.sent(now);
+        }
+        if out.len() >= self.shared.config.max_outbox_bytes {
+            self.output_full = true;
+        }
+    }
+}
+
+/// A SEND, ACK or NACK, outside a transaction or at its COMMIT.
+fn apply(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    frame: Frame,
+) -> Result<(), StompError> {
+    match frame.command {
+        Command::Send => send::send(live, shared, outbox, frame),
+        Command::Ack => ack::settle(live, &frame, Settlement::Ack),
+        _ => {
+            let requeue = frame.get("requeue") != Some("false");
+            let how = if requeue {
+                Settlement::Requeue
+            } else {
+                Settlement::Discard
+            };
+            ack::settle(live, &frame, how)
+        }
+    }
+}
+
+impl Session for StompSession {
+    fn on_input(
+        &mut self,
+        input: &mut BytesMut,
+        output: &mut BytesMut,
+        now: Instant,
+    ) -> SessionStatus {
+        // The driver calls again with the same bytes after other events; only growth is news.
+        if input.len() > self.input_seen {
+            self.heartbeat.received(now);
+        }
+        let before = output.len();
+        self.read_frames(input, output, now);
+        self.traffic(Some(input), output, before, now);
+        self.status()
+    }
+
+    fn on_wake(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        let before = output.len();
+        if self.state != State::Closed {
+            self.drain_outbox(output);
+        }
+        self.traffic(None, output, before, now);
+        self.status()
+    }
+
+    fn on_tick(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        match self.state {
+            State::AwaitingConnect if now >= self.connect_deadline => {
+                tracing::info!(peer = %self.peer.remote, "stomp: no CONNECT in time");
+                self.state = State::Closed;
+            }
+            State::Connected => match self.heartbeat.tick(now) {
+                Beat::Send => output.extend_from_slice(b"\n"),
+                Beat::Dead => {
+                    tracing::info!(peer = %self.peer.remote, "stomp: missed heart-beats");
+                    self.close();
+                }
+                Beat::Idle => {}
+            },
+            _ => {}
+        }
+        self.status()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::AwaitingConnect => Some(self.connect_deadline),
+            State::Connected => self.heartbeat.deadline(),
+            State::Closed => None,
+        }
+    }
+
+    fn on_drained(&mut self) {
+        self.output_full = false;
+        if !self.outbox.is_empty() {
+            self.outbox.wake();
+        }
+        if self.outbox.take_refused() {
+            if let Some(live) = &self.live {
+                subscribe::kick(live);
+            }
+        }
+    }
+
+    fn wants_input(&self) -> bool {
+        !self.output_full && self.outbox.has_room() && self.state != State::Closed
+    }
+
+    fn on_close(&mut self) {
+        self.close();
+        while let Some(event) = self.outbox.pop() {
+            ack::refuse(event);
+        }
+    }
+}
