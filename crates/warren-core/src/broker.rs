@@ -99,6 +99,26 @@ impl Broker for Core {
         Ok(user.name.clone())
     }
 
+    fn authenticate_external(
+        &self,
+        user: &str,
+        from_loopback: bool,
+    ) -> Result<UserName, CoreError> {
+        let found = UserName::try_from(user)
+            .ok()
+            .and_then(|n| self.users.get(&n));
+        let user = found.ok_or_else(|| {
+            CoreError::access_refused(format!(
+                "Login was refused using authentication mechanism EXTERNAL: no user '{user}'"
+            ))
+        })?;
+        if user.loopback_only && !from_loopback {
+            let msg = format!("user '{}' can only connect via localhost", user.name);
+            return Err(CoreError::access_refused(msg));
+        }
+        Ok(user.name.clone())
+    }
+
     fn vhost(&self, _user: &UserName, vhost: &VHostName) -> Result<Arc<dyn VHost>, CoreError> {
         self.vhost_by_name(vhost)
     }

@@ -35,6 +35,19 @@ pub trait Broker: Send + Sync {
     fn vhost(&self, user: &UserName, vhost: &VHostName) -> Result<Arc<dyn VHost>, CoreError>;
     /// A fresh id for a new connection.
     fn next_connection_id(&self) -> ConnectionId;
+    /// Logs in `user` without a password, because the transport already proved who it is (a
+    /// verified TLS client certificate). The user must exist. Brokers that do not support it
+    /// refuse.
+    fn authenticate_external(
+        &self,
+        user: &str,
+        from_loopback: bool,
+    ) -> Result<UserName, CoreError> {
+        let _ = (user, from_loopback);
+        Err(CoreError::access_refused(
+            "Login was refused using authentication mechanism EXTERNAL.",
+        ))
+    }
 }
 
 /// An exchange declaration.
@@ -315,12 +328,28 @@ pub trait Wake: Send + Sync {
 }
 
 /// Who is on the other end of a connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PeerInfo {
     /// The client's address.
     pub remote: SocketAddr,
     /// The address it connected to.
     pub local: SocketAddr,
+    /// The login name proved by a verified TLS client certificate (its subject CN or a SAN, as
+    /// the listener is configured). `None` without TLS, without a client certificate, or when
+    /// the listener does not log in from certificates. Sessions may log this user in without a
+    /// password (AMQP SASL EXTERNAL, MQTT and STOMP without credentials).
+    pub certificate_login: Option<String>,
+}
+
+impl PeerInfo {
+    /// A peer without a certificate login.
+    pub fn new(remote: SocketAddr, local: SocketAddr) -> Self {
+        Self {
+            remote,
+            local,
+            certificate_login: None,
+        }
+    }
 }
 
 /// What the driver should do after a session call.

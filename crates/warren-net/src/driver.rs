@@ -1,12 +1,19 @@
-//! The per-connection driver: moves bytes between a socket and a sans-IO session, wakes the
+//! The per-connection driver: moves bytes between a stream and a sans-IO session, wakes the
 //! session when the core has output for it, and runs its timers.
+//!
+//! The stream is anything that reads and writes bytes: a TCP socket, a TLS stream over one, or
+//! a WebSocket seen as a byte stream. Reading and writing are polled together on the one
+//! stream (no split, so no lock), and a stream that buffers (TLS, WebSocket) is flushed once
+//! the output is written, before the session hears it is drained.
 
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use warren_model::{PeerInfo, Session, SessionFactory, SessionStatus, Wake};
@@ -27,12 +34,15 @@ impl Wake for NotifyWaker {
 }
 
 /// Runs one connection to its end.
-pub async fn drive_connection(
-    stream: TcpStream,
+pub async fn drive_connection<S>(
+    stream: S,
     peer: PeerInfo,
     factory: Arc<dyn SessionFactory>,
     shutdown: ShutdownSignal,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let remote = peer.remote;
     let waker = Arc::new(NotifyWaker(Notify::new()));
     let session = factory.new_session(peer, waker.clone());
     let mut connection = Connection {
@@ -41,35 +51,44 @@ pub async fn drive_connection(
         waker,
         input: BytesMut::with_capacity(READ_CHUNK),
         output: BytesMut::with_capacity(READ_CHUNK),
+        unflushed: false,
     };
     connection.run(shutdown).await;
     connection.finish().await;
-    tracing::debug!(remote = %peer.remote, "connection closed");
+    tracing::debug!(%remote, "connection closed");
 }
 
-struct Connection {
-    stream: TcpStream,
+struct Connection<S> {
+    stream: S,
     session: Box<dyn Session>,
     waker: Arc<NotifyWaker>,
     input: BytesMut,
     output: BytesMut,
+    /// Bytes were written since the last flush.
+    unflushed: bool,
 }
 
 enum Event {
-    Read(std::io::Result<usize>),
-    Wrote(std::io::Result<usize>),
+    Io(IoEvent),
     Woken,
     Tick,
     Shutdown,
 }
 
-impl Connection {
+enum IoEvent {
+    Read(std::io::Result<usize>),
+    Wrote(std::io::Result<usize>),
+    Flushed(std::io::Result<()>),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     async fn run(&mut self, mut shutdown: ShutdownSignal) {
         loop {
             let event = self.next_event(&mut shutdown).await;
             let status = match event {
-                Event::Read(result) => self.on_read(result),
-                Event::Wrote(result) => self.on_wrote(result),
+                Event::Io(IoEvent::Read(result)) => self.on_read(result),
+                Event::Io(IoEvent::Wrote(result)) => self.on_wrote(result),
+                Event::Io(IoEvent::Flushed(result)) => self.on_flushed(result),
                 Event::Woken => self
                     .session
                     .on_wake(&mut self.output, std::time::Instant::now()),
@@ -99,18 +118,21 @@ impl Connection {
 
     async fn next_event(&mut self, shutdown: &mut ShutdownSignal) -> Event {
         let reading = self.session.wants_input();
-        let writing = !self.output.is_empty();
         let deadline = self.session.next_deadline().map(Instant::from_std);
-        let (mut reader, mut writer) = self.stream.split();
         if reading {
             self.input.reserve(READ_CHUNK);
         }
+        let io = IoInterest {
+            stream: &mut self.stream,
+            input: reading.then_some(&mut self.input),
+            output: &self.output,
+            unflushed: self.unflushed,
+        };
         tokio::select! {
             biased;
             () = shutdown.triggered() => Event::Shutdown,
-            written = writer.write(&self.output), if writing => Event::Wrote(written),
+            event = io.next() => Event::Io(event),
             () = self.waker.0.notified() => Event::Woken,
-            read = reader.read_buf(&mut self.input), if reading => Event::Read(read),
             () = sleep_until(deadline), if deadline.is_some() => Event::Tick,
         }
     }
@@ -128,12 +150,21 @@ impl Connection {
             Ok(0) | Err(_) => SessionStatus::Close,
             Ok(written) => {
                 self.output.advance(written);
-                if self.output.is_empty() {
-                    self.session.on_drained();
-                }
+                self.unflushed = true;
                 SessionStatus::Continue
             }
         }
+    }
+
+    fn on_flushed(&mut self, result: std::io::Result<()>) -> SessionStatus {
+        if result.is_err() {
+            return SessionStatus::Close;
+        }
+        self.unflushed = false;
+        if self.output.is_empty() {
+            self.session.on_drained();
+        }
+        SessionStatus::Continue
     }
 
     /// Flushes what the session wrote last (a close frame, an error), then releases it.
@@ -147,7 +178,8 @@ impl Connection {
     /// closes its side too (bounded by the caller's deadline), as RabbitMQ does after
     /// `connection.close-ok`.
     async fn lingering_close(&mut self) {
-        if self.stream.write_all(&self.output).await.is_err() {
+        if self.stream.write_all(&self.output).await.is_err() || self.stream.flush().await.is_err()
+        {
             return;
         }
         if self.stream.shutdown().await.is_err() {
@@ -155,6 +187,38 @@ impl Connection {
         }
         let mut discard = [0u8; 4096];
         while matches!(self.stream.read(&mut discard).await, Ok(n) if n > 0) {}
+    }
+}
+
+/// The stream's readiness, polled as one future so reads and writes share one `&mut` stream.
+/// Writing comes first (a client waiting for a reply), then flushing, then reading.
+struct IoInterest<'a, S> {
+    stream: &'a mut S,
+    input: Option<&'a mut BytesMut>,
+    output: &'a BytesMut,
+    unflushed: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> IoInterest<'_, S> {
+    async fn next(mut self) -> IoEvent {
+        poll_fn(move |cx| self.poll(cx)).await
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
+        let mut stream = Pin::new(&mut *self.stream);
+        if !self.output.is_empty() {
+            if let Poll::Ready(r) = stream.as_mut().poll_write(cx, self.output) {
+                return Poll::Ready(IoEvent::Wrote(r));
+            }
+        } else if self.unflushed {
+            if let Poll::Ready(r) = stream.as_mut().poll_flush(cx) {
+                return Poll::Ready(IoEvent::Flushed(r));
+            }
+        }
+        match self.input.as_deref_mut() {
+            Some(input) => tokio_util::io::poll_read_buf(stream, cx, input).map(IoEvent::Read),
+            None => Poll::Pending,
+        }
     }
 }
 

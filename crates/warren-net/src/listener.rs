@@ -1,4 +1,5 @@
-//! TCP listeners: bind, accept, and hand each connection to a driver task.
+//! Listeners: bind, accept, and hand each connection to its own task, which runs the
+//! connection's transport (plain, TLS, WebSocket) and then the driver.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,8 +9,19 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use warren_model::{PeerInfo, SessionFactory};
 
-use crate::driver::drive_connection;
+use crate::serve::{serve, Service};
 use crate::shutdown::ShutdownSignal;
+use crate::tls::TlsContext;
+
+/// What a listener serves, and how.
+pub struct ListenerSpec {
+    /// A label for logs, e.g. `amqps`.
+    pub name: &'static str,
+    /// What runs on each connection.
+    pub service: Service,
+    /// TLS, or `None` for plaintext.
+    pub tls: Option<Arc<TlsContext>>,
+}
 
 /// Errors of the network layer.
 #[derive(Debug, Error)]
@@ -39,21 +51,31 @@ pub fn spawn_tcp_listener(
     factory: Arc<dyn SessionFactory>,
     shutdown: ShutdownSignal,
 ) -> JoinHandle<()> {
-    tokio::spawn(accept_loop(listener, protocol, factory, shutdown))
+    let spec = ListenerSpec {
+        name: protocol,
+        service: Service::Session(factory),
+        tls: None,
+    };
+    spawn_listener(listener, spec, shutdown)
 }
 
-async fn accept_loop(
+/// Like [`spawn_tcp_listener`], for any transport and service.
+pub fn spawn_listener(
     listener: TcpListener,
-    protocol: &'static str,
-    factory: Arc<dyn SessionFactory>,
-    mut shutdown: ShutdownSignal,
-) {
+    spec: ListenerSpec,
+    shutdown: ShutdownSignal,
+) -> JoinHandle<()> {
+    tokio::spawn(accept_loop(listener, Arc::new(spec), shutdown))
+}
+
+async fn accept_loop(listener: TcpListener, spec: Arc<ListenerSpec>, mut shutdown: ShutdownSignal) {
+    let protocol = spec.name;
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    let task = start_connection(stream, remote, protocol, &factory, &shutdown);
+                    let task = start_connection(stream, remote, &spec, &shutdown);
                     if let Some(task) = task {
                         connections.spawn(task);
                     }
@@ -72,15 +94,13 @@ async fn accept_loop(
 fn start_connection(
     stream: TcpStream,
     remote: SocketAddr,
-    protocol: &'static str,
-    factory: &Arc<dyn SessionFactory>,
+    spec: &Arc<ListenerSpec>,
     shutdown: &ShutdownSignal,
 ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let local = stream.local_addr().ok()?;
     // Small frames (acks, confirms) must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let peer = PeerInfo { remote, local };
-    tracing::debug!(protocol, %remote, "connection accepted");
-    let factory = Arc::clone(factory);
-    Some(drive_connection(stream, peer, factory, shutdown.clone()))
+    let peer = PeerInfo::new(remote, local);
+    tracing::debug!(listener = spec.name, %remote, "connection accepted");
+    Some(serve(stream, peer, Arc::clone(spec), shutdown.clone()))
 }

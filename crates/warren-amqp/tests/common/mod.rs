@@ -77,6 +77,7 @@ impl Client {
         let waker = Arc::new(CountingWaker::default());
         let factory = AmqpSessionFactory::new(core, config);
         let peer = PeerInfo {
+            certificate_login: None,
             remote: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:5672".parse().unwrap(),
         };

@@ -84,6 +84,7 @@ impl TestBroker {
     pub fn client(&self) -> Client {
         let waker = Arc::new(CountingWaker::default());
         let peer = PeerInfo {
+            certificate_login: None,
             remote: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:1883".parse().unwrap(),
         };

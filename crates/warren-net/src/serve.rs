@@ -1,0 +1,110 @@
+//! One accepted connection, from the socket to the session: check the opening bytes against
+//! the listener's transport, run the TLS handshake, the WebSocket upgrade, then the driver.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use warren_model::{PeerInfo, SessionFactory};
+
+use crate::driver::drive_connection;
+use crate::identity;
+use crate::listener::ListenerSpec;
+use crate::shutdown::ShutdownSignal;
+use crate::sniff::{self, Opening};
+use crate::tls::TlsContext;
+use crate::ws::{self, WsService};
+
+/// How long a client may take to open: its first bytes, a TLS handshake, a WebSocket upgrade.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What runs on a listener's connections once the transport is up.
+#[derive(Clone)]
+pub enum Service {
+    /// One protocol, spoken directly on the stream.
+    Session(Arc<dyn SessionFactory>),
+    /// A WebSocket upgrade, then the protocol its path or subprotocol picks.
+    WebSocket(Arc<WsService>),
+}
+
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: PeerInfo,
+    spec: Arc<ListenerSpec>,
+    shutdown: ShutdownSignal,
+) {
+    match &spec.tls {
+        None => serve_plain(stream, peer, &spec, shutdown).await,
+        Some(tls) => serve_tls(stream, peer, tls, &spec, shutdown).await,
+    }
+}
+
+async fn serve_plain(
+    stream: TcpStream,
+    peer: PeerInfo,
+    spec: &ListenerSpec,
+    shutdown: ShutdownSignal,
+) {
+    // Silence is left to the session, which has its own handshake timeout.
+    if sniff::opening(&stream, HANDSHAKE_TIMEOUT).await == Opening::Tls {
+        tracing::warn!(listener = spec.name, remote = %peer.remote,
+            "TLS handshake on a plaintext port: closing (is the client using the TLS port?)");
+        return;
+    }
+    serve_stream(stream, peer, &spec.service, shutdown).await;
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    mut peer: PeerInfo,
+    tls: &TlsContext,
+    spec: &ListenerSpec,
+    mut shutdown: ShutdownSignal,
+) {
+    match sniff::opening(&stream, HANDSHAKE_TIMEOUT).await {
+        Opening::Tls => {}
+        Opening::Plain => {
+            tracing::warn!(listener = spec.name, remote = %peer.remote,
+                "plaintext on a TLS port: closing (is the client using TLS?)");
+            return;
+        }
+        Opening::Nothing => return,
+    }
+    let handshake = tls.acceptor().accept(stream);
+    let stream = match bounded(handshake, &mut shutdown).await {
+        Some(Ok(stream)) => stream,
+        Some(Err(error)) => {
+            tracing::info!(listener = spec.name, remote = %peer.remote, %error, "TLS handshake failed");
+            return;
+        }
+        None => return,
+    };
+    let chain = stream.get_ref().1.peer_certificates();
+    peer.certificate_login = identity::login_name(chain, tls.settings().cert_login);
+    serve_stream(stream, peer, &spec.service, shutdown).await;
+}
+
+async fn serve_stream<S>(stream: S, peer: PeerInfo, service: &Service, shutdown: ShutdownSignal)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    match service {
+        Service::Session(factory) => {
+            drive_connection(stream, peer, Arc::clone(factory), shutdown).await;
+        }
+        Service::WebSocket(ws) => ws::serve(stream, peer, ws, shutdown).await,
+    }
+}
+
+/// Runs a handshake step within [`HANDSHAKE_TIMEOUT`]; `None` on timeout or shutdown.
+pub(crate) async fn bounded<F: Future>(
+    step: F,
+    shutdown: &mut ShutdownSignal,
+) -> Option<F::Output> {
+    tokio::select! {
+        result = tokio::time::timeout(HANDSHAKE_TIMEOUT, step) => result.ok(),
+        () = shutdown.triggered() => None,
+    }
+}
