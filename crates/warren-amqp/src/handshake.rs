@@ -1,5 +1,6 @@
-//! The connection handshake (spec 2.2.4): start / start-ok (authentication with PLAIN or
-//! AMQPLAIN), tune / tune-ok (negotiation), open / open-ok (vhost).
+//! The connection handshake (spec 2.2.4): start / start-ok (authentication with PLAIN,
+//! AMQPLAIN, or EXTERNAL when the TLS listener proved a certificate login), tune / tune-ok
+//! (negotiation), open / open-ok (vhost).
 //!
 //! Errors here close the connection at once after `connection.close`: the client is not yet
 //! trusted to finish a close handshake (RabbitMQ does the same). Authentication failures are
@@ -10,7 +11,7 @@ use std::time::Instant;
 use amq_protocol::protocol::{connection, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable as AmqpTable, LongString};
 use bytes::BytesMut;
-use warren_model::VHostName;
+use warren_model::{UserName, VHostName};
 
 use crate::codec::Frame;
 use crate::connection::{AmqpSession, ConnState};
@@ -27,7 +28,7 @@ pub fn send_start(session: &mut AmqpSession, output: &mut BytesMut) {
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        mechanisms: LongString::from("PLAIN AMQPLAIN"),
+        mechanisms: LongString::from(mechanisms(session)),
         locales: LongString::from("en_US"),
     };
     let mut out = AmqpSession::out(&mut session.writer, output, session.frame_max);
@@ -36,6 +37,14 @@ pub fn send_start(session: &mut AmqpSession, output: &mut BytesMut) {
         AMQPClass::Connection(connection::AMQPMethod::Start(start)),
     );
     session.state = ConnState::AwaitingStartOk;
+}
+
+/// EXTERNAL is offered only where it can succeed: a verified certificate named the user.
+fn mechanisms(session: &AmqpSession) -> &'static str {
+    match session.peer.certificate_login {
+        Some(_) => "PLAIN AMQPLAIN EXTERNAL",
+        None => "PLAIN AMQPLAIN",
+    }
 }
 
 fn server_properties() -> AmqpTable {
@@ -127,15 +136,7 @@ fn start_ok(
 ) -> Result<(), AmqpError> {
     session.cancel_notify = announces_cancel_notify(&m.client_properties);
     let mechanism = m.mechanism.as_str();
-    let (user, password) = credentials(mechanism, m.response.as_bytes())?;
-    let from_loopback = session.peer.remote.ip().is_loopback();
-    let user = session
-        .broker
-        .authenticate(&user, &password, from_loopback)
-        .map_err(|e| match e.text.contains("Login was refused") {
-            true => refused(mechanism),
-            false => AmqpError::from(e).into_hard(),
-        })?;
+    let user = login(session, mechanism, m.response.as_bytes())?;
     session.user = Some(user);
     let tune = connection::Tune {
         channel_max: session.config.channel_max,
@@ -146,6 +147,30 @@ fn start_ok(
     out.method(0, AMQPClass::Connection(connection::AMQPMethod::Tune(tune)));
     session.state = ConnState::AwaitingTuneOk;
     Ok(())
+}
+
+fn login(session: &AmqpSession, mechanism: &str, response: &[u8]) -> Result<UserName, AmqpError> {
+    let from_loopback = session.peer.remote.ip().is_loopback();
+    let result = match mechanism {
+        // The response (an optional authorization id) is ignored, as RabbitMQ does: the
+        // certificate alone names the user.
+        "EXTERNAL" => {
+            let user = session
+                .peer
+                .certificate_login
+                .as_deref()
+                .ok_or_else(|| refused(mechanism))?;
+            session.broker.authenticate_external(user, from_loopback)
+        }
+        _ => {
+            let (user, password) = credentials(mechanism, response)?;
+            session.broker.authenticate(&user, &password, from_loopback)
+        }
+    };
+    result.map_err(|e| match e.text.contains("Login was refused") {
+        true => refused(mechanism),
+        false => AmqpError::from(e).into_hard(),
+    })
 }
 
 fn announces_cancel_notify(props: &AmqpTable) -> bool {

@@ -58,33 +58,41 @@ fn login(
     c: &ConnectPacket,
 ) -> Result<(UserName, Arc<dyn VHost>), MqttError> {
     let config = &session.shared.config;
-    let (user, pass) = match (&c.username, &c.password) {
-        (Some(u), p) => (
-            u.clone(),
-            p.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()),
-        ),
-        (None, _) if config.allow_anonymous => (
-            config.default_user.clone(),
-            Some(config.default_password.clone()),
-        ),
-        (None, _) => {
-            return Err(MqttError::NotAuthorized(
-                "anonymous access is disabled".into(),
-            ))
-        }
-    };
+    let broker = &session.shared.broker;
     let loopback = session.peer.remote.ip().is_loopback();
-    let user = session
-        .shared
-        .broker
-        .authenticate(&user, pass.as_deref().unwrap_or(""), loopback)
-        .map_err(|e| MqttError::BadCredentials(e.text))?;
-    let vhost = session
-        .shared
-        .broker
+    let user = match (&c.username, &session.peer.certificate_login) {
+        // RabbitMQ's ssl_cert_login: no user name, so the verified certificate names the user.
+        (None, Some(certified)) => broker.authenticate_external(certified, loopback),
+        _ => {
+            let (user, pass) = credentials(session, c)?;
+            broker.authenticate(&user, pass.as_deref().unwrap_or(""), loopback)
+        }
+    }
+    .map_err(|e| MqttError::BadCredentials(e.text))?;
+    let vhost = broker
         .vhost(&user, &config.vhost)
         .map_err(|e| MqttError::NotAuthorized(e.text))?;
     Ok((user, vhost))
+}
+
+fn credentials(
+    session: &MqttSession,
+    c: &ConnectPacket,
+) -> Result<(String, Option<String>), MqttError> {
+    let config = &session.shared.config;
+    match (&c.username, &c.password) {
+        (Some(u), p) => Ok((
+            u.clone(),
+            p.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()),
+        )),
+        (None, _) if config.allow_anonymous => Ok((
+            config.default_user.clone(),
+            Some(config.default_password.clone()),
+        )),
+        (None, _) => Err(MqttError::NotAuthorized(
+            "anonymous access is disabled".into(),
+        )),
+    }
 }
 
 /// CONNECT: on success the session is live and CONNACK 0 written.
