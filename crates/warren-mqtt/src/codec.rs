@@ -197,8 +197,9 @@ pub enum Outbound {
     PubRel(u16, u8),
     /// PUBCOMP.
     PubComp(u16, u8),
-    /// SUBACK: one code per filter (granted QoS or an error).
-    SubAck(u16, Vec<u8>),
+    /// SUBACK: one code per filter (granted QoS or an error), and a Reason String (MQTT 5)
+    /// explaining the first refusal.
+    SubAck(u16, Vec<u8>, Option<String>),
     /// UNSUBACK: one code per filter (3.x sends none).
     UnsubAck(u16, Vec<u8>),
     /// PINGRESP.
@@ -353,7 +354,20 @@ impl Codec {
     }
 
     fn decode_v5(&mut self, frame: &mut BytesMut) -> Result<Option<Inbound>, MqttError> {
-        let packet = self.v5.decode(frame).map_err(decode_error)?;
+        // The codec consumes the frame, so keep its head (where the properties are) in case
+        // the codec's verdict needs refining; a stack copy costs less than a clone.
+        let mut head = [0u8; refine::HEAD];
+        let head_len = frame.len().min(refine::HEAD);
+        for (to, from) in head.iter_mut().zip(frame.iter()) {
+            *to = *from;
+        }
+        let packet = self.v5.decode(frame).map_err(|e| match e {
+            DecodeError::MalformedPacket => {
+                refine::refine(head.get(..head_len).unwrap_or_default())
+                    .unwrap_or_else(|| decode_error(e))
+            }
+            other => decode_error(other),
+        })?;
         let Some((packet, _)) = packet else {
             return Err(MqttError::Malformed("truncated packet".into()));
         };
@@ -386,5 +400,6 @@ impl Codec {
 
 mod convert_v3;
 mod convert_v5;
+mod refine;
 use convert_v3::{from_v3, to_v3};
 use convert_v5::{from_v5, to_v5};

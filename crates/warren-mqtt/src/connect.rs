@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use warren_model::{ConnectionId, FieldTable, QueueName, QueueSpec, Settlement, UserName, VHost};
 
+use crate::alias::OutboundAliases;
 use crate::codec::{ConnAckPacket, ConnectPacket, Outbound, Version};
 use crate::errors::MqttError;
 use crate::factory::Shared;
@@ -170,6 +171,11 @@ pub fn connect(
         inflight: Inflight::default(),
         window,
         aliases: BTreeMap::new(),
+        out_aliases: OutboundAliases::new(if c.version == Version::V5 {
+            c.topic_alias_max
+        } else {
+            0
+        }),
         keep_alive,
         will,
         handle,
@@ -207,10 +213,17 @@ fn effective_keep_alive(asked: u16, cap: u16) -> u16 {
     }
 }
 
-fn resend_pubrel(live: &mut Live, codec: &mut crate::codec::Codec, out: &mut BytesMut) {
-    live.inflight.pubrel = std::mem::take(&mut lock(&live.state).pubrel_out);
-    for id in live.inflight.pubrel.clone() {
-        send(codec, out, Outbound::PubRel(id, 0));
+/// Sends the PUBRELs a previous connection of the session left unanswered (MQTT-4.4.0-1),
+/// at CONNECT and again whenever a connection this one took over parks some late. An id this
+/// connection already reuses cannot be released again and is dropped: its message was
+/// delivered and settled already.
+pub fn resend_pubrel(live: &mut Live, codec: &mut crate::codec::Codec, out: &mut BytesMut) {
+    let parked = std::mem::take(&mut lock(&live.state).pubrel_out);
+    for id in parked {
+        if !live.inflight.in_use(id) {
+            live.inflight.pubrel.insert(id);
+            send(codec, out, Outbound::PubRel(id, 0));
+        }
     }
 }
 
@@ -246,7 +259,12 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
     while let Some(event) = outbox.pop() {
         deliver::refuse(event);
     }
-    park_inflight(&mut live);
+    let parked_pubrel = park_inflight(&mut live);
+    if parked_pubrel && live.handle.is_taken_over() {
+        // The connection that took over attached before these were parked: tell it.
+        shared.registry.wake_current(&live.key);
+    }
+    let mut at_session_end = None;
     if let Some(w) = live.will.take() {
         let owner = Owner {
             key: live.key.clone(),
@@ -259,14 +277,14 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
                 0
             },
         };
-        will::trigger(w, owner, shared);
+        at_session_end = will::trigger(w, owner, shared);
     }
     if !live.persistent {
         shared.registry.set_state(&live.key, live.generation, None);
     }
     let owned = shared.registry.detach(&live.key, live.generation);
     if owned && live.persistent {
-        schedule_expiry(&live, shared);
+        schedule_expiry(&live, shared, at_session_end);
     } else if owned && live.durable_queue {
         let _ = live
             .vhost
@@ -275,7 +293,8 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
     live.vhost.connection_closed(live.conn);
 }
 
-fn park_inflight(live: &mut Live) {
+/// Parks the outbound window in the session state; true when PUBRELs were parked.
+fn park_inflight(live: &mut Live) -> bool {
     let mut state = lock(&live.state);
     state.pubrel_out.append(&mut live.inflight.pubrel);
     for (id, pending) in live.inflight.drain() {
@@ -287,9 +306,12 @@ fn park_inflight(live: &mut Live) {
             pending.origin.settle(Settlement::Requeue);
         }
     }
+    !state.pubrel_out.is_empty()
 }
 
-fn schedule_expiry(live: &Live, shared: &Arc<Shared>) {
+/// Ends the session after its expiry interval unless a connection resumed it, then publishes
+/// the will that waited for the session's end.
+fn schedule_expiry(live: &Live, shared: &Arc<Shared>, will: Option<(Will, Owner)>) {
     let at = Instant::now() + Duration::from_secs(live.session_expiry.into());
     let registry_owner = Arc::clone(shared);
     let key = live.key.clone();
@@ -302,6 +324,9 @@ fn schedule_expiry(live: &Live, shared: &Arc<Shared>) {
         Box::new(move || {
             if registry_owner.registry.expire(&key, generation) {
                 let _ = vhost.delete_queue(&queue, false, false, conn);
+                if let Some((will, owner)) = will {
+                    will::publish(&will, &owner, &registry_owner);
+                }
             }
         }),
     );

@@ -36,6 +36,9 @@ pub const H_EXPIRES_AT: &str = "x-mqtt-expires-at";
 pub const H_PAYLOAD_FORMAT: &str = "x-mqtt-payload-format";
 /// Non-UTF-8 correlation data.
 pub const H_CORRELATION: &str = "x-correlation-id";
+/// Every user property in order, as an array of `[name, value]` arrays, present only when a
+/// name repeats: headers hold one value per name, MQTT 5 keeps them all (MQTT-3.3.2-18).
+pub const H_USER_PROPERTIES: &str = "x-mqtt-user-properties";
 
 /// What the adapter adds when it turns a PUBLISH into a message.
 pub struct Origin<'a> {
@@ -89,6 +92,16 @@ pub fn to_message(
 fn apply_v5(p: &PublishProperties, out: &mut Properties, headers: &mut FieldTable, o: &Origin<'_>) {
     for (k, v) in &p.user_properties {
         headers.insert(k.to_string(), FieldValue::string(v.to_string()));
+    }
+    let names: std::collections::HashSet<_> = p.user_properties.iter().map(|(k, _)| k).collect();
+    if names.len() < p.user_properties.len() {
+        let pairs = p.user_properties.iter().map(|(k, v)| {
+            FieldValue::Array(vec![
+                FieldValue::string(k.to_string()),
+                FieldValue::string(v.to_string()),
+            ])
+        });
+        headers.insert(H_USER_PROPERTIES, FieldValue::Array(pairs.collect()));
     }
     out.content_type = p.content_type.as_ref().map(|c| c.to_string());
     out.reply_to = p.response_topic.as_ref().map(|t| mqtt_to_key(t, o.mapping));
@@ -168,11 +181,13 @@ fn v5_properties(message: &Message, mapping: TopicMapping) -> PublishProperties 
         correlation_data: p.correlation_id.clone().map(Bytes::from),
         ..PublishProperties::default()
     };
+    let ordered = ordered_user_properties(message);
     for (k, v) in p.headers.iter().flat_map(FieldTable::iter) {
         match k {
             H_CORRELATION => out.correlation_data = bytes_of(v),
             H_PAYLOAD_FORMAT => out.is_utf8_payload = v.as_i64() == Some(1),
             _ if k.starts_with("x-mqtt-") => {}
+            _ if ordered.iter().any(|(name, _)| name == k) => {}
             _ => {
                 if let Some(text) = text_of(v) {
                     out.user_properties.push((k.into(), text.into()));
@@ -180,7 +195,26 @@ fn v5_properties(message: &Message, mapping: TopicMapping) -> PublishProperties 
             }
         }
     }
+    let ordered = ordered.into_iter().map(|(k, v)| (k.into(), v.into()));
+    out.user_properties.splice(0..0, ordered);
     out
+}
+
+/// The user properties recorded in order by [`H_USER_PROPERTIES`] (empty when absent).
+fn ordered_user_properties(message: &Message) -> Vec<(String, String)> {
+    let Some(FieldValue::Array(pairs)) = header(message, H_USER_PROPERTIES) else {
+        return Vec::new();
+    };
+    pairs
+        .iter()
+        .filter_map(|pair| match pair {
+            FieldValue::Array(kv) => match kv.as_slice() {
+                [k, v] => Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 fn bytes_of(v: &FieldValue) -> Option<Bytes> {

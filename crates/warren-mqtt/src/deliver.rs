@@ -12,12 +12,13 @@
 //! Maximum Packet Size cannot take is settled and dropped (MQTT-3.1.2-25). A message whose
 //! expiry passed while queued is settled and dropped (MQTT-3.3.2-5).
 
-use std::num::NonZeroU32;
+use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use warren_model::{Delivery, FieldValue, Settlement};
 
+use crate::alias::TopicForm;
 use crate::codec::{Codec, Outbound, Publish, QoS, Version};
 use crate::convert::{
     header, message_qos, remaining_expiry, set_expiry, to_publish, H_RETAIN, H_RETAINED_TOPIC,
@@ -92,10 +93,38 @@ pub fn deliver(
             .collect();
     }
     if qos == QoS::AtMostOnce {
-        send(codec, out, Outbound::Publish(Box::new(publish)));
+        send_publish(live, codec, out, publish);
         return settle(&d, Settlement::Ack);
     }
     send_tracked(live, codec, out, publish, d);
+}
+
+/// Writes a PUBLISH, naming its topic by an outbound alias when the client allows it; false
+/// when it was dropped for the client's Maximum Packet Size (then an alias it would have
+/// defined is forgotten, since the client never learnt it).
+fn send_publish(
+    live: &mut Live,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    mut publish: Publish,
+) -> bool {
+    let topic = publish.topic.clone();
+    let form = live.out_aliases.form(&topic);
+    if let Some(properties) = publish.properties.as_mut() {
+        match form {
+            TopicForm::Full => {}
+            TopicForm::Define(alias) => properties.topic_alias = NonZeroU16::new(alias),
+            TopicForm::Reuse(alias) => {
+                properties.topic_alias = NonZeroU16::new(alias);
+                publish.topic = String::new().into();
+            }
+        }
+    }
+    let sent = send(codec, out, Outbound::Publish(Box::new(publish)));
+    if !sent && matches!(form, TopicForm::Define(_)) {
+        live.out_aliases.forget(&topic);
+    }
+    sent
 }
 
 fn send_tracked(
@@ -124,7 +153,7 @@ fn send_tracked(
         queue: Arc::clone(&d.queue),
         seq: d.seq,
     };
-    if send(codec, out, Outbound::Publish(Box::new(publish))) {
+    if send_publish(live, codec, out, publish) {
         live.inflight.insert(id, Pending { origin, stage });
     } else {
         origin.settle(Settlement::Ack);

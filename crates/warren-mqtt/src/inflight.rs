@@ -69,7 +69,8 @@ impl Inflight {
         None
     }
 
-    fn in_use(&self, id: u16) -> bool {
+    /// Whether packet id `id` is taken (awaiting an acknowledgement or a PUBCOMP).
+    pub fn in_use(&self, id: u16) -> bool {
         self.entries.contains_key(&id) || self.pubrel.contains(&id)
     }
 

@@ -33,6 +33,7 @@ pub mod codec;
 )]
 pub mod topic;
 
+mod alias;
 mod config;
 mod connect;
 pub mod convert;

@@ -79,6 +79,11 @@ impl LiveHandle {
     pub fn is_taken_over(&self) -> bool {
         self.taken_over.load(Ordering::Acquire)
     }
+
+    /// Wakes the connection (to pick up state a previous connection parked late).
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
 }
 
 struct Entry {
@@ -153,6 +158,14 @@ impl Registry {
             entries.remove(key);
         }
         true
+    }
+
+    /// Wakes the session's current connection, if it has one.
+    pub fn wake_current(&self, key: &SessionKey) {
+        let current = self.lock().get(key).and_then(|e| e.live.clone());
+        if let Some(live) = current {
+            live.wake();
+        }
     }
 
     /// True when no connection attached since `generation`.

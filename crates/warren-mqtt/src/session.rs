@@ -15,6 +15,7 @@ use warren_model::{
     Wake,
 };
 
+use crate::alias::OutboundAliases;
 use crate::codec::{unsupported_version_connack, Codec, ConnAckPacket, Inbound, Outbound, Version};
 use crate::errors::{MqttError, KEEP_ALIVE_TIMEOUT, SHUTTING_DOWN, TAKEN_OVER};
 use crate::factory::Shared;
@@ -67,6 +68,8 @@ pub struct Live {
     pub window: u32,
     /// Inbound topic aliases.
     pub aliases: BTreeMap<u16, String>,
+    /// Outbound topic aliases, within the client's Topic Alias Maximum.
+    pub out_aliases: OutboundAliases,
     /// Keep alive in force, seconds (0: none).
     pub keep_alive: u16,
     /// The will, cleared by a normal DISCONNECT.
@@ -307,6 +310,9 @@ impl Session for MqttSession {
 
     fn on_wake(&mut self, output: &mut BytesMut, _now: Instant) -> SessionStatus {
         self.check_takeover(output);
+        if let Some(live) = self.live.as_deref_mut() {
+            connect::resend_pubrel(live, &mut self.codec, output);
+        }
         if self.state != State::Closed {
             self.drain_outbox(output);
         }

@@ -130,25 +130,34 @@ pub fn subscribe(
     s: SubscribePacket,
 ) -> Result<(), MqttError> {
     let mut codes = Vec::with_capacity(s.filters.len());
+    let mut reason = None;
     let mut replay = Vec::new();
     for (text, options) in s.filters {
         let sub = Sub {
             options,
             id: s.sub_id,
         };
-        let code = match FilterSpec::try_from(text.as_str()) {
+        let outcome = match FilterSpec::try_from(text.as_str()) {
             Ok(spec) => add(live, shared, outbox, spec, sub, &mut replay)?,
-            Err(e) if live.version == Version::V5 => e.reason_code(),
+            Err(e) if live.version == Version::V5 => Err(e),
             Err(e) => return Err(e),
         };
-        codes.push(code);
+        codes.push(match outcome {
+            Ok(granted) => granted,
+            Err(e) => {
+                let code = e.reason_code();
+                reason.get_or_insert_with(|| format!("{text}: {e}"));
+                code
+            }
+        });
     }
-    send(codec, out, Outbound::SubAck(s.id, codes));
+    send(codec, out, Outbound::SubAck(s.id, codes, reason));
     replay_retained(live, shared, replay);
     Ok(())
 }
 
-/// Adds one subscription; the SUBACK code (granted QoS or an error).
+/// Adds one subscription: the granted QoS, or (MQTT 5) the refusal to report in SUBACK.
+/// 3.x has one failure code, 0x80, and no reason string.
 fn add(
     live: &mut Live,
     shared: &Shared,
@@ -156,7 +165,7 @@ fn add(
     spec: FilterSpec,
     sub: Sub,
     replay: &mut Vec<TopicFilter>,
-) -> Result<u8, MqttError> {
+) -> Result<Result<u8, MqttError>, MqttError> {
     let result = match spec {
         FilterSpec::Plain(filter) => {
             let queue = live.queue.clone();
@@ -180,9 +189,9 @@ fn add(
         }
     };
     Ok(match result {
-        Ok(()) => sub.options.qos.value(),
-        Err(e) if live.version == Version::V5 => e.reason_code(),
-        Err(_) => 0x80,
+        Ok(()) => Ok(sub.options.qos.value()),
+        Err(e) if live.version == Version::V5 => Err(e),
+        Err(_) => Ok(0x80),
     })
 }
 

@@ -55,11 +55,17 @@ pub struct Owner {
     pub session_expiry: u32,
 }
 
-/// Publishes `will` now, or schedules it after its delay.
-pub fn trigger(will: Will, owner: Owner, shared: &Arc<Shared>) {
+/// Publishes `will` now, or schedules it after its delay. A will whose delay reaches the end
+/// of the session (MQTT-3.1.3-9) is handed back: the session's expiry publishes it once the
+/// session is gone, so nobody who sees the will can still resume the session.
+pub fn trigger(will: Will, owner: Owner, shared: &Arc<Shared>) -> Option<(Will, Owner)> {
+    if owner.session_expiry > 0 && will.delay_secs >= owner.session_expiry {
+        return Some((will, owner));
+    }
     let delay = will.delay_secs.min(owner.session_expiry);
     if delay == 0 {
-        return publish(&will, &owner, shared);
+        publish(&will, &owner, shared);
+        return None;
     }
     let at = Instant::now() + Duration::from_secs(delay.into());
     let shared2 = Arc::clone(shared);
@@ -74,9 +80,11 @@ pub fn trigger(will: Will, owner: Owner, shared: &Arc<Shared>) {
             }
         }),
     );
+    None
 }
 
-fn publish(will: &Will, owner: &Owner, shared: &Shared) {
+/// Publishes `will` of `owner` now.
+pub fn publish(will: &Will, owner: &Owner, shared: &Shared) {
     let config = &shared.config;
     let key = mqtt_to_key(will.topic.as_str(), config.topic_mapping);
     let Ok(key) = RoutingKey::try_from(key) else {

@@ -150,7 +150,7 @@ fn encoder_vectors_and_the_client_maximum() {
         .unwrap();
     codec.encode(Outbound::PubAck(5, 0), &mut out).unwrap();
     codec
-        .encode(Outbound::SubAck(1, vec![1, 0x8f]), &mut out)
+        .encode(Outbound::SubAck(1, vec![1, 0x8f], None), &mut out)
         .unwrap();
     codec.encode(Outbound::PingResp, &mut out).unwrap();
     assert!(!codec
@@ -167,7 +167,7 @@ fn encoder_vectors_and_the_client_maximum() {
     let mut out = BytesMut::new();
     assert!(codec.encode(Outbound::PingResp, &mut out).unwrap());
     assert!(!codec
-        .encode(Outbound::SubAck(1, vec![0, 1, 2]), &mut out)
+        .encode(Outbound::SubAck(1, vec![0, 1, 2], None), &mut out)
         .unwrap());
     assert_eq!(&out[..], b"\xd0\x00");
 }

@@ -95,7 +95,7 @@ pub(super) fn to_v3(packet: Outbound) -> Result<Option<Packet>, MqttError> {
         Outbound::PubRec(n, _) => Packet::PublishReceived { packet_id: nz(n)? },
         Outbound::PubRel(n, _) => Packet::PublishRelease { packet_id: nz(n)? },
         Outbound::PubComp(n, _) => Packet::PublishComplete { packet_id: nz(n)? },
-        Outbound::SubAck(n, codes) => Packet::SubscribeAck {
+        Outbound::SubAck(n, codes, _) => Packet::SubscribeAck {
             packet_id: nz(n)?,
             status: codes.into_iter().map(sub_return_code).collect(),
         },

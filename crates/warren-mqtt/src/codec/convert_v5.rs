@@ -122,10 +122,10 @@ pub(super) fn to_v5(packet: Outbound) -> Result<Packet, MqttError> {
         Outbound::PubRec(n, code) => Packet::PublishReceived(ack(n, code)?),
         Outbound::PubRel(n, code) => Packet::PublishRelease(ack2(n, code)?),
         Outbound::PubComp(n, code) => Packet::PublishComplete(ack2(n, code)?),
-        Outbound::SubAck(n, codes) => Packet::SubscribeAck(v5::SubscribeAck {
+        Outbound::SubAck(n, codes, reason) => Packet::SubscribeAck(v5::SubscribeAck {
             packet_id: nz(n)?,
             properties: Vec::new(),
-            reason_string: None,
+            reason_string: reason.map(Into::into),
             status: codes
                 .into_iter()
                 .map(|c| SubscribeAckReason::try_from(c).map_err(|_| bad_code(c)))
