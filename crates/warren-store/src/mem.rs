@@ -58,10 +58,12 @@ impl MemFs {
         self.inner.fail_write.store(fail, Ordering::SeqCst);
     }
 
-    /// Simulates power loss: directory changes since the last directory sync are undone, and
-    /// each file keeps its synced bytes plus `keep(unsynced)` of the bytes written after
-    /// (a torn write keeps a prefix). Open handles from before the crash must not be used.
-    pub fn crash(&self, keep: &mut dyn FnMut(usize) -> usize) {
+    /// Simulates power loss and returns the file system as a restarted machine sees it:
+    /// directory changes since the last directory sync are undone, and each file keeps its
+    /// synced bytes plus `keep(unsynced)` of the bytes written after (a torn write keeps a
+    /// prefix). The old handle lives on, detached, so a store still running on it harms nothing.
+    pub fn crash(&self, keep: &mut dyn FnMut(usize) -> usize) -> MemFs {
+        let fresh = MemFs::new();
         let durable = lock(&self.inner.durable).clone();
         let mut reborn = HashMap::new();
         for (path, file) in durable {
@@ -70,14 +72,36 @@ impl MemFs {
             let kept = keep(unsynced).min(unsynced);
             state.data.truncate(state.synced + kept);
             state.synced = state.data.len();
-            let file = Arc::new(MemFile {
-                state: Mutex::new(state),
-                owner: Arc::downgrade(&self.inner),
-            });
-            reborn.insert(path, file);
+            let owner = Arc::downgrade(&fresh.inner);
+            reborn.insert(
+                path,
+                Arc::new(MemFile {
+                    state: Mutex::new(state),
+                    owner,
+                }),
+            );
         }
-        *lock(&self.inner.live) = reborn.clone();
-        *lock(&self.inner.durable) = reborn;
+        *lock(&fresh.inner.live) = reborn.clone();
+        *lock(&fresh.inner.durable) = reborn;
+        fresh
+    }
+
+    /// Creates a durable file with `data` (for loading fixtures and damaged logs).
+    pub fn put_file(&self, path: &Path, data: Vec<u8>) {
+        let file = self.new_file();
+        *lock(&file.state) = FileState {
+            synced: data.len(),
+            data,
+        };
+        lock(&self.inner.live).insert(path.to_path_buf(), file.clone());
+        lock(&self.inner.durable).insert(path.to_path_buf(), file);
+    }
+
+    /// The names of the files in `dir`, sorted.
+    pub fn names(&self, dir: &Path) -> Vec<String> {
+        let mut names = self.list(dir).unwrap_or_default();
+        names.sort();
+        names
     }
 
     /// A copy of a file's current bytes, for tests that inspect or damage the log.
