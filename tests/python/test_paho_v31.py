@@ -20,7 +20,9 @@ def test_bad_password_is_refused(mqtt, mqtt_broker):
         pytest.skip("broker does not check credentials")
     client = mqtt(V, password="wrong")
     _, rc, _ = client.connect(expect_success=False)
-    assert rc in (4, 5)  # 3.1 has no "bad user name or password" of its own in every broker
+    # paho 2 reports 3.x return codes as MQTT 5 reason codes: 4 (bad user name or password)
+    # as 0x86, 5 (not authorized) as 0x87. 3.1 brokers use either for a wrong password.
+    assert rc in (0x86, 0x87), rc
 
 
 @pytest.mark.parametrize("qos", [0, 1, 2])
