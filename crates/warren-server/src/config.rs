@@ -8,6 +8,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config_mqtt::MqttSection;
+use crate::config_stomp::StompSection;
 
 /// Errors reading the configuration.
 #[derive(Debug, Error)]
@@ -42,6 +43,8 @@ pub struct Config {
     pub amqp: AmqpSection,
     /// MQTT settings.
     pub mqtt: MqttSection,
+    /// STOMP settings.
+    pub stomp: StompSection,
     /// Users; the default is RabbitMQ's guest/guest, loopback only.
     pub users: Vec<UserSection>,
     /// Virtual hosts; the default is `/`.
@@ -56,7 +59,7 @@ pub struct Listeners {
     pub amqp: SocketAddr,
     /// MQTT 3.1, 3.1.1 and 5.0.
     pub mqtt: SocketAddr,
-    /// STOMP (the protocol adapter arrives in a later release; the address is reserved).
+    /// STOMP 1.0, 1.1 and 1.2.
     pub stomp: SocketAddr,
 }
 
@@ -104,6 +107,7 @@ impl Default for Config {
             log: LogConfig::default(),
             amqp: AmqpSection::default(),
             mqtt: MqttSection::default(),
+            stomp: StompSection::default(),
             users: vec![UserSection {
                 name: "guest".into(),
                 password: "guest".into(),
@@ -167,6 +171,7 @@ impl Config {
             ));
         }
         self.mqtt.to_adapter()?;
+        self.stomp.to_adapter()?;
         if self.vhosts.is_empty() {
             return Err(ConfigError::Invalid(
                 "vhosts must name at least one vhost".into(),

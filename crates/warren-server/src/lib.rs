@@ -7,9 +7,11 @@
 mod cli;
 mod config;
 mod config_mqtt;
+mod config_stomp;
 mod server;
 
 pub use cli::Cli;
 pub use config::{AmqpSection, Config, ConfigError, Listeners, LogConfig, UserSection};
 pub use config_mqtt::{MqttSection, TopicMappingSection};
+pub use config_stomp::StompSection;
 pub use server::{RunningServer, ServerError};

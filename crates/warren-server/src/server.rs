@@ -12,6 +12,7 @@ use warren_mqtt::MqttSessionFactory;
 use warren_net::{
     bind_tcp, spawn_tcp_listener, ListenerError, Shutdown, ShutdownSignal, TokioScheduler,
 };
+use warren_stomp::StompSessionFactory;
 
 use crate::config::{Config, ConfigError};
 
@@ -67,6 +68,13 @@ impl RunningServer {
         ));
         server
             .listen("mqtt", config.listeners.mqtt, mqtt, &signal)
+            .await?;
+        let stomp = Arc::new(StompSessionFactory::new(
+            Arc::clone(&core),
+            config.stomp.to_adapter()?,
+        ));
+        server
+            .listen("stomp", config.listeners.stomp, stomp, &signal)
             .await?;
         Ok(server)
     }

@@ -66,6 +66,11 @@ impl TestBroker {
         self.addr("mqtt")
     }
 
+    /// The STOMP listener's address.
+    pub fn stomp_addr(&self) -> SocketAddr {
+        self.addr("stomp")
+    }
+
     /// An AMQP URL for guest on vhost `/`.
     pub fn amqp_url(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.amqp_addr())
