@@ -181,13 +181,39 @@ pub fn route(
     let outcome = env
         .vhost
         .publish(&held.exchange, Arc::clone(&held.message))?;
-    if held.mandatory && outcome.queues == 0 {
+    if held.mandatory && !outcome.routed() {
         send_return(channel.id, &held.message, out);
     }
-    if let (Some(confirms), Some(seq)) = (channel.confirms.as_mut(), seq) {
-        confirms.routed = seq;
+    if let Some(seq) = seq {
+        match outcome.rejected {
+            0 => confirm_routed(channel, seq),
+            _ => nack(channel, seq, out),
+        }
     }
     Ok(())
+}
+
+fn confirm_routed(channel: &mut Channel, seq: u64) {
+    if let Some(confirms) = channel.confirms.as_mut() {
+        confirms.routed = seq;
+    }
+}
+
+/// A queue refused the message (`x-overflow` `reject-publish`): acks owed so far go first,
+/// so the nack is for this one publish alone.
+fn nack(channel: &mut Channel, seq: u64, out: &mut Out<'_>) {
+    flush_confirms(channel, out);
+    let Some(confirms) = channel.confirms.as_mut() else {
+        return;
+    };
+    confirms.routed = seq;
+    confirms.acked = seq;
+    let nack = basic::Nack {
+        delivery_tag: seq,
+        multiple: false,
+        requeue: false,
+    };
+    out.method(channel.id, AMQPClass::Basic(basic::AMQPMethod::Nack(nack)));
 }
 
 fn send_return(channel: u16, message: &Message, out: &mut Out<'_>) {

@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use warren_model::{Broker, ConnectionId, CoreError, UserName, VHost, VHostName};
+use warren_model::{Broker, ConnectionId, CoreError, Scheduler, UserName, VHost, VHostName};
 
 use crate::config::{CoreConfig, UserConfig};
 use crate::exchange::ExchangeRegistry;
+use crate::timer::Timers;
 use crate::vhost::VHostCore;
 
 /// The broker core. Every user may open every vhost (permissions are a later issue).
@@ -23,15 +24,36 @@ impl Core {
         Self::with_exchange_types(config, ExchangeRegistry::standard())
     }
 
+    /// A broker whose deadlines (TTLs, queue expiry, delayed messages) fire through
+    /// `scheduler`. Without one, as from [`Core::new`], they are met lazily.
+    pub fn with_scheduler(config: CoreConfig, scheduler: Arc<dyn Scheduler>) -> Arc<Self> {
+        Self::build(config, ExchangeRegistry::standard(), Some(scheduler))
+    }
+
     /// A broker whose vhosts know the exchange types in `registry`.
     pub fn with_exchange_types(config: CoreConfig, registry: ExchangeRegistry) -> Arc<Self> {
+        Self::build(config, registry, None)
+    }
+
+    /// A broker with the exchange types in `registry` and, when given, a scheduler.
+    pub fn build(
+        config: CoreConfig,
+        registry: ExchangeRegistry,
+        scheduler: Option<Arc<dyn Scheduler>>,
+    ) -> Arc<Self> {
+        let timers = Timers::new(scheduler);
         let registry = Arc::new(registry);
         let consumer_ids = Arc::new(AtomicU64::new(1));
         let vhosts = config
             .vhosts
             .into_iter()
             .map(|name| {
-                let vhost = VHostCore::new(name.clone(), registry.clone(), consumer_ids.clone());
+                let vhost = VHostCore::new(
+                    name.clone(),
+                    registry.clone(),
+                    consumer_ids.clone(),
+                    Arc::clone(&timers),
+                );
                 (name, vhost)
             })
             .collect();

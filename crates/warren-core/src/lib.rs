@@ -1,8 +1,10 @@
 //! The protocol-neutral broker core: users, vhosts, exchanges, binding tables, queues,
 //! consumers and prefetch credit, reached only through `warren-model`'s traits.
 //!
-//! What it is not: it names no protocol, does no I/O and has no `.await`. Durability,
-//! TTL, dead-lettering and length limits are later layers; the seams for them are marked.
+//! What it is not: it names no protocol, does no I/O and has no `.await`. Time-driven work
+//! (message and queue expiry, delayed messages) runs from one timer service that asks the
+//! model's `Scheduler` for a wake-up at its earliest deadline; without a scheduler it happens
+//! lazily. Durability is a later layer; the delayed-message store's seam is [`DelayedLog`].
 //!
 //! Invariants:
 //! - Routing runs in the publisher's thread over per-exchange binding tables behind their own
@@ -17,13 +19,15 @@
 
 mod broker;
 mod config;
+mod deadletter;
 pub mod exchange;
 mod queue;
 mod sync;
 mod text;
+mod timer;
 mod vhost;
 
 pub use broker::Core;
 pub use config::{CoreConfig, UserConfig};
 pub use exchange::{Binding, BindingTable, ExchangeRegistry, ExchangeType};
-pub use vhost::VHostCore;
+pub use vhost::{DelayId, DelayedLog, VHostCore};

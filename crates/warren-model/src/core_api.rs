@@ -120,6 +120,20 @@ pub struct BindingSpec {
 pub struct PublishOutcome {
     /// How many queues received the message; 0 means unroutable.
     pub queues: usize,
+    /// How many queues refused it for a length limit (`x-overflow` `reject-publish` or
+    /// `reject-publish-dlx`). Non-zero means the publisher must be told it was not taken
+    /// (an AMQP `basic.nack` under confirms).
+    pub rejected: usize,
+    /// Held by a delayed-message exchange: it is routed when its delay ends, so it is
+    /// neither routed nor unroutable yet.
+    pub delayed: bool,
+}
+
+impl PublishOutcome {
+    /// True unless the message reached no queue and waits nowhere (a `mandatory` return).
+    pub fn routed(&self) -> bool {
+        self.queues > 0 || self.rejected > 0 || self.delayed
+    }
 }
 
 /// A prefetch window shared by several consumers (AMQP `basic.qos` with `global=true`).

@@ -47,7 +47,8 @@ impl RunningServer {
     /// run inside a tokio runtime (timers and connection tasks are spawned on it).
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(ServerError::DataDir)?;
-        let core: Arc<dyn Broker> = Core::new(core_config(config)?);
+        let scheduler = Arc::new(TokioScheduler::current());
+        let core: Arc<dyn Broker> = Core::with_scheduler(core_config(config)?, scheduler);
         let (shutdown, signal) = Shutdown::new();
         let mut server = Self {
             listening: Vec::new(),

@@ -198,7 +198,10 @@ impl VHost for FakeVHost {
                 queues += 1;
             }
         }
-        Ok(PublishOutcome { queues })
+        Ok(PublishOutcome {
+            queues,
+            ..Default::default()
+        })
     }
     fn consume(
         &self,

@@ -10,6 +10,9 @@ use super::{Binding, BindingTable, ExchangeType};
 use crate::sync::{read, write};
 use crate::text;
 
+/// The delayed-message exchange type: routes as its `x-delayed-type` after a delay.
+pub(crate) const DELAYED_TYPE: &str = "x-delayed-message";
+
 /// A declared exchange.
 pub(crate) struct Exchange {
     pub name: ExchangeName,
@@ -18,13 +21,24 @@ pub(crate) struct Exchange {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// An `x-delayed-message` exchange: `kind` is its `x-delayed-type`.
+    pub delayed: bool,
+    /// Where messages this exchange cannot route go (`alternate-exchange`).
+    pub alternate: Option<ExchangeName>,
     table: RwLock<Box<dyn BindingTable>>,
 }
 
 impl Exchange {
     pub fn new(spec: ExchangeSpec, kind: Arc<dyn ExchangeType>) -> Self {
         let table = RwLock::new(kind.new_table());
+        let alternate = spec
+            .arguments
+            .get("alternate-exchange")
+            .and_then(|v| v.as_str())
+            .and_then(|name| ExchangeName::try_from(name).ok());
         Self {
+            delayed: spec.kind == DELAYED_TYPE,
+            alternate,
             name: spec.name,
             kind,
             durable: spec.durable,
@@ -47,8 +61,8 @@ impl Exchange {
                     arg, "exchange", &self.name, vhost, received, current,
                 ))
             };
-        if spec.kind != self.kind.name() {
-            return differ("type", &spec.kind, &self.kind.name());
+        if spec.kind != self.type_name() {
+            return differ("type", &spec.kind, &self.type_name());
         }
         if spec.durable != self.durable {
             return differ("durable", &spec.durable, &self.durable);
@@ -66,6 +80,15 @@ impl Exchange {
             ));
         }
         Ok(())
+    }
+
+    /// The type it was declared with.
+    pub fn type_name(&self) -> &'static str {
+        if self.delayed {
+            DELAYED_TYPE
+        } else {
+            self.kind.name()
+        }
     }
 
     pub fn route(

@@ -21,7 +21,7 @@ mod list;
 mod topic;
 
 pub use direct::Direct;
-pub(crate) use entity::Exchange;
+pub(crate) use entity::{Exchange, DELAYED_TYPE};
 pub use fanout::Fanout;
 pub use headers::Headers;
 pub use topic::Topic;

@@ -9,9 +9,12 @@
 
 use warren_model::{ConsumerId, DeliverySink, QueueHandle};
 
-use super::state::Outgoing;
-use super::Queue;
 use std::sync::Arc;
+use std::time::Instant;
+
+use super::state::Outgoing;
+use super::{died, Queue};
+use crate::deadletter::DeathReason;
 
 /// Clears `dispatching` if a sink panics mid-round, so the queue is not left stalled.
 struct ResetOnPanic<'a>(&'a Queue);
@@ -70,7 +73,7 @@ impl Queue {
         let candidates: Vec<(ConsumerId, Arc<dyn DeliverySink>)> = {
             let mut state = self.state();
             state.redo = false;
-            if state.ready.is_empty() {
+            if !state.has_ready() {
                 return Vec::new();
             }
             let open = state.consumers.iter().filter(|c| c.may_take());
@@ -85,19 +88,31 @@ impl Queue {
         allowed
     }
 
+    /// Up to `BATCH` deliveries; expired messages met on the way are dead-lettered once the
+    /// lock is released.
     fn take_batch(&self, allowed: &[ConsumerId], handle: &Arc<dyn QueueHandle>) -> Vec<Outgoing> {
-        let mut state = self.state();
+        let now = Instant::now();
+        let mut dead = Vec::new();
         let mut out = Vec::new();
-        while out.len() < BATCH {
-            let Some((seq, ready)) = state.ready.pop_first() else {
-                break;
-            };
-            let Some(at) = state.next_consumer(allowed) else {
-                state.ready.insert(seq, ready);
-                break;
-            };
-            out.extend(state.hand_out(at, seq, ready, handle));
+        {
+            let mut state = self.state();
+            while out.len() < BATCH {
+                let Some((key, entry)) = state.pop_first() else {
+                    break;
+                };
+                if entry.expired(now) {
+                    dead.push(died(entry, DeathReason::Expired));
+                    continue;
+                }
+                let Some(at) = state.next_consumer(allowed) else {
+                    state.insert(key, entry);
+                    break;
+                };
+                let delivery = self.delivery_for(handle, key.seq, &entry);
+                out.extend(state.hand_out(at, key, entry, delivery));
+            }
         }
+        self.dead_letter(dead);
         out
     }
 }

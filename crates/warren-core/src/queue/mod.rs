@@ -1,24 +1,34 @@
-//! Queues: ready messages in seq order, unacked messages by seq, consumers served
-//! round-robin within their credit.
+//! Queues: ready messages by priority then seq, unacked messages by seq, consumers served by
+//! priority and round-robin within their credit; message TTL, queue expiry, length limits,
+//! delivery limits and dead-lettering.
 //!
-//! Invariants: the state mutex is held only for bookkeeping, never while a sink is called
-//! or another lock is taken; a deleted queue accepts nothing and hands nothing out, but
-//! still takes settlements so shared credit flows back to its pools.
+//! Invariants: the state mutex is held only for bookkeeping, never while a sink is called or
+//! a dead letter is routed (dead letters are collected under the lock and handed to the vhost
+//! after it is released); a deleted queue accepts nothing and hands nothing out, but still
+//! takes settlements so shared credit flows back to its pools.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
 
 use warren_model::{
-    ConnectionId, ConsumeSpec, ConsumerId, ConsumerTag, CoreError, Delivery, DeliverySink,
-    FieldTable, Message, QueueHandle, QueueName, QueueSeq, Settlement, VHostName,
+    ConnectionId, ConsumeSpec, ConsumerId, CoreError, Delivery, DeliverySink, FieldTable,
+    QueueHandle, QueueName, VHostName,
 };
 
+mod args;
+mod arrival;
 mod dispatch;
+mod settle;
 mod state;
+mod timed;
 
+pub(crate) use args::{DeadLetterTarget, Overflow, QueueArgs};
 use state::{Consumer, QueueState, Unacked};
 
+use crate::deadletter::{DeadLetter, DeathReason};
 use crate::sync::{count, lock};
 use crate::text;
+use crate::timer::Timers;
 
 /// A queue's declared properties.
 #[derive(Clone, Debug)]
@@ -28,18 +38,35 @@ pub(crate) struct QueueDef {
     pub exclusive: Option<ConnectionId>,
     pub auto_delete: bool,
     pub arguments: FieldTable,
+    /// The arguments the core acts on, parsed from `arguments`.
+    pub args: QueueArgs,
 }
 
 /// What a queue tells its vhost.
 pub(crate) trait QueueEvents: Send + Sync {
     /// An auto-delete queue lost its last consumer.
     fn unused(&self, queue: &Arc<Queue>);
+    /// A queue with `x-expires` went unused for that long.
+    fn expired(&self, queue: &Arc<Queue>);
+    /// Messages died in `from` and go to `target`.
+    fn dead_letter(&self, from: &QueueName, target: &DeadLetterTarget, dead: Vec<DeadLetter>);
+}
+
+/// What became of a message offered to a queue.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Enqueued {
+    /// Taken (it may still expire or be dropped later).
+    Accepted,
+    /// Refused by a length limit (`reject-publish`, `reject-publish-dlx`).
+    Rejected,
+    /// The queue was deleted meanwhile.
+    Gone,
 }
 
 /// A consumer the core cancelled, to be told once no lock is held.
 pub(crate) struct Cancelled {
     sink: Arc<dyn DeliverySink>,
-    tag: ConsumerTag,
+    tag: warren_model::ConsumerTag,
 }
 
 impl Cancelled {
@@ -55,17 +82,27 @@ pub(crate) struct Queue {
     state: Mutex<QueueState>,
     me: Weak<Queue>,
     events: Weak<dyn QueueEvents>,
+    timers: Arc<Timers>,
 }
 
 impl Queue {
-    pub fn new(name: QueueName, def: QueueDef, events: Weak<dyn QueueEvents>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self {
+    pub fn new(
+        name: QueueName,
+        def: QueueDef,
+        events: Weak<dyn QueueEvents>,
+        timers: Arc<Timers>,
+    ) -> Arc<Self> {
+        let state = QueueState::new(def.args.single_active_consumer);
+        let queue = Arc::new_cyclic(|me| Self {
             name,
             def,
-            state: Mutex::default(),
+            state: Mutex::new(state),
             me: me.clone(),
             events,
-        })
+            timers,
+        });
+        queue.arm(&mut queue.state());
+        queue
     }
 
     fn state(&self) -> MutexGuard<'_, QueueState> {
@@ -82,23 +119,6 @@ impl Queue {
         self.def.exclusive.is_none_or(|owner| owner == conn)
     }
 
-    /// Adds a message; false when the queue was deleted meanwhile.
-    pub fn enqueue(&self, message: Arc<Message>) -> bool {
-        let start = {
-            let mut state = self.state();
-            if state.deleted {
-                return false;
-            }
-            state.push(message);
-            // Without consumers there is nobody to dispatch to; `consume` dispatches.
-            !state.consumers.is_empty() && state.begin_dispatch()
-        };
-        if start {
-            self.run_dispatch();
-        }
-        true
-    }
-
     /// Registers a consumer, refusing exclusive clashes (403, as RabbitMQ).
     pub fn add_consumer(
         &self,
@@ -107,6 +127,7 @@ impl Queue {
         sink: Arc<dyn DeliverySink>,
         vhost: &VHostName,
     ) -> Result<(), CoreError> {
+        let priority = self.consumer_priority(&spec.arguments, vhost)?;
         {
             let mut state = self.state();
             if state.deleted {
@@ -117,57 +138,82 @@ impl Queue {
                 let msg = format!("queue '{name}' in vhost '{vhost}' in exclusive use");
                 return Err(CoreError::access_refused(msg));
             }
-            state.consumers.push(consumer(id, spec, sink));
+            state.consumers.push(consumer(id, spec, priority, sink));
+            state.last_used = Instant::now();
         }
         self.dispatch();
         Ok(())
     }
 
-    /// basic.get: the first ready message, and how many remain.
+    /// `x-priority` on consume: an integer, 0 when absent.
+    fn consumer_priority(&self, args: &FieldTable, vhost: &VHostName) -> Result<i64, CoreError> {
+        let Some(value) = args.get("x-priority") else {
+            return Ok(0);
+        };
+        args::integer(value).map_err(|why| {
+            let name = &self.name;
+            CoreError::precondition(format!(
+                "invalid arg 'x-priority' for queue '{name}' in vhost '{vhost}': {why}"
+            ))
+        })
+    }
+
+    /// basic.get: the first unexpired ready message, and how many remain.
     pub fn get(&self, no_ack: bool) -> Option<(Delivery, u32)> {
         let queue = self.handle()?;
-        let mut state = self.state();
+        let now = Instant::now();
+        let mut dead = Vec::new();
+        let got = {
+            let mut state = self.state();
+            state.last_used = now;
+            let got = self.take_live(&mut state, now, &mut dead);
+            got.map(|(key, entry)| {
+                let delivery = self.delivery_for(&queue, key.seq, &entry);
+                if !no_ack {
+                    let unacked = Unacked {
+                        key,
+                        entry,
+                        consumer: None,
+                        pool: None,
+                    };
+                    state.unacked.insert(key.seq, unacked);
+                }
+                (delivery, count(state.ready_len()))
+            })
+        };
+        self.dead_letter(dead);
+        got
+    }
+
+    /// The first ready message that has not expired; expired ones met on the way die.
+    fn take_live(
+        &self,
+        state: &mut QueueState,
+        now: Instant,
+        dead: &mut Vec<DeadLetter>,
+    ) -> Option<(state::ReadyKey, state::Entry)> {
         if state.deleted {
             return None;
         }
-        let (seq, ready) = state.ready.pop_first()?;
-        if !no_ack {
-            let message = Arc::clone(&ready.message);
-            state.unacked.insert(
-                seq,
-                Unacked {
-                    message,
-                    consumer: None,
-                    pool: None,
-                },
-            );
+        while let Some((key, entry)) = state.pop_first() {
+            if !entry.expired(now) {
+                return Some((key, entry));
+            }
+            dead.push(died(entry, DeathReason::Expired));
         }
-        let left = count(state.ready.len());
-        let (message, redelivered) = (ready.message, ready.redelivered);
-        Some((
-            Delivery {
-                queue,
-                seq,
-                message,
-                redelivered,
-                consumer: None,
-            },
-            left,
-        ))
+        None
     }
 
     /// Drops the ready messages, returning how many.
     pub fn purge(&self) -> u32 {
-        let mut state = self.state();
-        let n = count(state.ready.len());
-        state.ready.clear();
-        n
+        count(self.state().clear())
     }
 
-    /// Ready messages and consumers.
+    /// Ready messages and consumers; expired messages are gone first.
     pub fn counts(&self) -> (u32, u32) {
+        self.expire_now();
         let state = self.state();
-        (count(state.ready.len()), count(state.consumers.len()))
+        (count(state.ready_len()), count(state.consumers.len()))
     }
 
     /// Marks the queue deleted, returning its ready count and the consumers to notify.
@@ -184,14 +230,14 @@ impl Queue {
                 "queue '{name}' in vhost '{vhost}' in use"
             )));
         }
-        if if_empty && !state.ready.is_empty() {
+        if if_empty && state.has_ready() {
             let msg = format!("queue '{name}' in vhost '{vhost}' is not empty");
             return Err(CoreError::precondition(msg));
         }
         Ok(mark_deleted(&mut state))
     }
 
-    /// The auto-delete path: deletes only if still without consumers.
+    /// The auto-delete and expiry path: deletes only if still without consumers.
     pub fn delete_if_unused(&self) -> bool {
         let mut state = self.state();
         if state.deleted || !state.consumers.is_empty() {
@@ -200,9 +246,31 @@ impl Queue {
         mark_deleted(&mut state);
         true
     }
+
+    /// Hands dead letters to the vhost, or drops them without a dead-letter exchange.
+    fn dead_letter(&self, dead: Vec<DeadLetter>) {
+        if dead.is_empty() {
+            return;
+        }
+        if let (Some(target), Some(events)) = (&self.def.args.dead_letter, self.events.upgrade()) {
+            events.dead_letter(&self.name, target, dead);
+        }
+    }
 }
 
-fn consumer(id: ConsumerId, spec: ConsumeSpec, sink: Arc<dyn DeliverySink>) -> Consumer {
+fn died(entry: state::Entry, reason: DeathReason) -> DeadLetter {
+    DeadLetter {
+        message: entry.message,
+        reason,
+    }
+}
+
+fn consumer(
+    id: ConsumerId,
+    spec: ConsumeSpec,
+    priority: i64,
+    sink: Arc<dyn DeliverySink>,
+) -> Consumer {
     Consumer {
         id,
         tag: spec.tag,
@@ -210,6 +278,7 @@ fn consumer(id: ConsumerId, spec: ConsumeSpec, sink: Arc<dyn DeliverySink>) -> C
         exclusive: spec.exclusive,
         prefetch: spec.prefetch,
         in_flight: 0,
+        priority,
         pool: spec.shared_credit,
         sink,
     }
@@ -218,65 +287,10 @@ fn consumer(id: ConsumerId, spec: ConsumeSpec, sink: Arc<dyn DeliverySink>) -> C
 /// Unacked messages stay: their settlement still has credit to give back.
 fn mark_deleted(state: &mut QueueState) -> (u32, Vec<Cancelled>) {
     state.deleted = true;
-    let n = count(state.ready.len());
-    state.ready.clear();
+    let n = count(state.clear());
     let cancelled = state.consumers.drain(..).map(|c| Cancelled {
         sink: c.sink,
         tag: c.tag,
     });
     (n, cancelled.collect())
-}
-
-/// Where rejected messages go. Dead-lettering plugs in here; until then they are dropped.
-fn discard(messages: Vec<Arc<Message>>) {
-    drop(messages);
-}
-
-impl QueueHandle for Queue {
-    fn name(&self) -> &QueueName {
-        &self.name
-    }
-
-    fn settle(&self, seqs: &[QueueSeq], how: Settlement) {
-        let mut discarded = Vec::new();
-        {
-            let mut state = self.state();
-            for &seq in seqs {
-                let Some(unacked) = state.take_unacked(seq) else {
-                    continue;
-                };
-                match how {
-                    Settlement::Ack => {}
-                    Settlement::Requeue if !state.deleted => state.requeue(seq, unacked.message),
-                    Settlement::Requeue => {}
-                    Settlement::Discard => discarded.push(unacked.message),
-                }
-            }
-        }
-        discard(discarded);
-        self.dispatch();
-    }
-
-    fn cancel(&self, consumer: ConsumerId) {
-        let unused = {
-            let mut state = self.state();
-            if state.remove_consumer(consumer).is_none() {
-                return;
-            }
-            self.def.auto_delete && state.consumers.is_empty() && !state.deleted
-        };
-        if unused {
-            if let (Some(events), Some(me)) = (self.events.upgrade(), self.me.upgrade()) {
-                events.unused(&me);
-            }
-        }
-    }
-
-    fn kick(&self) {
-        self.dispatch();
-    }
-
-    fn message_count(&self) -> u32 {
-        self.counts().0
-    }
 }

@@ -1,25 +1,52 @@
 //! A queue's mutable state, only ever touched under the queue's mutex.
 //!
-//! Invariants: a message is in at most one of `ready` and `unacked`, under the seq it was
-//! enqueued with; `ready` iterates in seq order, so a requeued message returns to its
-//! original place; every unacked message sent to a consumer holds one unit of that
-//! consumer's credit and, if it had one, one of its shared pool's, both returned on
+//! Invariants: a message is in at most one of `ready` and `unacked`, under the key it was
+//! enqueued with; `ready` iterates by priority (highest first) then seq, so a requeued message
+//! returns to its original place; `expiry` indexes exactly the ready messages with a deadline,
+//! and `ready_bytes` sums their bodies; every unacked message sent to a consumer holds one unit
+//! of that consumer's credit and, if it had one, one of its shared pool's, both returned on
 //! settlement.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, QueueSeq};
 
-/// A message waiting for a consumer.
-pub(crate) struct Ready {
+/// A ready message's place: priority rank first (0 is the highest priority), then seq.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) struct ReadyKey {
+    pub rank: u8,
+    pub seq: QueueSeq,
+}
+
+/// A message in the queue, ready or handed out.
+pub(crate) struct Entry {
     pub message: Arc<Message>,
-    pub redelivered: bool,
+    /// When it expires, if it does.
+    pub deadline: Option<Instant>,
+    /// Enqueued with a TTL of 0: deliverable only at once, on arrival.
+    pub zero_ttl: bool,
+    /// Times it was handed out and came back.
+    pub returns: u64,
+}
+
+impl Entry {
+    /// Expired by `now`. A zero-TTL message may still go to a consumer on arrival: only the
+    /// arrival sweep and the timer expire it.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| d <= now) && !(self.zero_ttl && self.returns == 0)
+    }
+
+    fn size(&self) -> u64 {
+        self.message.body.len() as u64
+    }
 }
 
 /// A message handed out and not yet settled.
 pub(crate) struct Unacked {
-    pub message: Arc<Message>,
+    pub key: ReadyKey,
+    pub entry: Entry,
     pub consumer: Option<ConsumerId>,
     /// Kept here, not looked up, so credit returns even after the consumer is cancelled.
     pub pool: Option<Arc<CreditPool>>,
@@ -33,6 +60,8 @@ pub(crate) struct Consumer {
     pub exclusive: bool,
     pub prefetch: u32,
     pub in_flight: u32,
+    /// `x-priority`: higher goes first while it has credit.
+    pub priority: i64,
     pub pool: Option<Arc<CreditPool>>,
     pub sink: Arc<dyn DeliverySink>,
 }
@@ -61,11 +90,15 @@ impl Consumer {
 }
 
 /// Everything a queue holds.
-#[derive(Default)]
 pub(crate) struct QueueState {
-    pub ready: BTreeMap<QueueSeq, Ready>,
+    ready: BTreeMap<ReadyKey, Entry>,
+    /// Ready messages with a deadline, earliest first.
+    expiry: BTreeSet<(Instant, ReadyKey)>,
+    ready_bytes: u64,
     pub unacked: HashMap<QueueSeq, Unacked>,
     pub consumers: Vec<Consumer>,
+    /// Only the first consumer gets messages (`x-single-active-consumer`).
+    pub single_active: bool,
     /// Where the round-robin resumes.
     cursor: usize,
     next_seq: u64,
@@ -74,9 +107,31 @@ pub(crate) struct QueueState {
     pub dispatching: bool,
     /// Work arrived while a dispatcher ran: it must go round again.
     pub redo: bool,
+    /// Last consume, get or declare, for `x-expires`.
+    pub last_used: Instant,
+    /// The deadline registered with the timer service, if any.
+    pub armed: Option<Instant>,
 }
 
 impl QueueState {
+    pub fn new(single_active: bool) -> Self {
+        Self {
+            ready: BTreeMap::new(),
+            expiry: BTreeSet::new(),
+            ready_bytes: 0,
+            unacked: HashMap::new(),
+            consumers: Vec::new(),
+            single_active,
+            cursor: 0,
+            next_seq: 0,
+            deleted: false,
+            dispatching: false,
+            redo: false,
+            last_used: Instant::now(),
+            armed: None,
+        }
+    }
+
     /// Claims the dispatcher role, or leaves the running dispatcher a note to go round again.
     pub fn begin_dispatch(&mut self) -> bool {
         if self.dispatching {
@@ -87,14 +142,79 @@ impl QueueState {
         true
     }
 
-    pub fn push(&mut self, message: Arc<Message>) {
+    /// The key a new message of priority `rank` gets.
+    pub fn next_key(&mut self, rank: u8) -> ReadyKey {
         let seq = QueueSeq(self.next_seq);
         self.next_seq += 1;
-        let ready = Ready {
-            message,
-            redelivered: false,
-        };
-        self.ready.insert(seq, ready);
+        ReadyKey { rank, seq }
+    }
+
+    /// Puts a message into the ready set (new or requeued).
+    pub fn insert(&mut self, key: ReadyKey, entry: Entry) {
+        if let Some(deadline) = entry.deadline {
+            self.expiry.insert((deadline, key));
+        }
+        self.ready_bytes += entry.size();
+        self.ready.insert(key, entry);
+    }
+
+    /// Takes a ready message out.
+    pub fn remove(&mut self, key: ReadyKey) -> Option<Entry> {
+        let entry = self.ready.remove(&key)?;
+        self.forget(key, &entry);
+        Some(entry)
+    }
+
+    /// Takes the first ready message out.
+    pub fn pop_first(&mut self) -> Option<(ReadyKey, Entry)> {
+        let (key, entry) = self.ready.pop_first()?;
+        self.forget(key, &entry);
+        Some((key, entry))
+    }
+
+    fn forget(&mut self, key: ReadyKey, entry: &Entry) {
+        if let Some(deadline) = entry.deadline {
+            self.expiry.remove(&(deadline, key));
+        }
+        self.ready_bytes -= entry.size();
+    }
+
+    /// Takes out every ready message whose deadline is at or before `now`.
+    pub fn take_expired(&mut self, now: Instant) -> Vec<Entry> {
+        let mut out = Vec::new();
+        while let Some(&(deadline, key)) = self.expiry.first() {
+            if deadline > now {
+                break;
+            }
+            out.extend(self.remove(key));
+        }
+        out
+    }
+
+    /// The earliest message deadline.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.expiry.first().map(|(d, _)| *d)
+    }
+
+    /// Drops every ready message, returning how many.
+    pub fn clear(&mut self) -> usize {
+        let n = self.ready.len();
+        self.ready.clear();
+        self.expiry.clear();
+        self.ready_bytes = 0;
+        n
+    }
+
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub fn ready_bytes(&self) -> u64 {
+        self.ready_bytes
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// Takes an unacked message out, returning its credit.
@@ -110,29 +230,42 @@ impl QueueState {
         Some(unacked)
     }
 
-    pub fn requeue(&mut self, seq: QueueSeq, message: Arc<Message>) {
-        self.ready.insert(
-            seq,
-            Ready {
-                message,
-                redelivered: true,
-            },
-        );
-    }
-
-    /// The next consumer allowed (by `allowed`, sorted) and with credit, in round-robin
-    /// order; its credit is taken.
+    /// The next consumer allowed (by `allowed`, sorted) and with credit: the highest
+    /// priority first, round-robin among equals; its credit is taken. With a single active
+    /// consumer, only the first registered one qualifies.
     pub fn next_consumer(&mut self, allowed: &[ConsumerId]) -> Option<usize> {
-        let n = self.consumers.len();
-        for step in 0..n {
-            let at = (self.cursor + step) % n;
+        let n = if self.single_active {
+            self.consumers.len().min(1)
+        } else {
+            self.consumers.len()
+        };
+        let mut skip = Vec::new();
+        loop {
+            let at = self.best_candidate(n, allowed, &skip)?;
             let c = self.consumers.get_mut(at)?;
-            if allowed.binary_search(&c.id).is_ok() && c.try_credit() {
+            if c.try_credit() {
                 self.cursor = (at + 1) % n;
                 return Some(at);
             }
+            skip.push(at);
         }
-        None
+    }
+
+    /// The first candidate of the highest priority in round-robin order from the cursor.
+    fn best_candidate(&self, n: usize, allowed: &[ConsumerId], skip: &[usize]) -> Option<usize> {
+        let mut best: Option<(usize, i64)> = None;
+        for step in 0..n {
+            let at = (self.cursor + step) % n;
+            let Some(c) = self.consumers.get(at) else {
+                continue;
+            };
+            let eligible =
+                !skip.contains(&at) && c.may_take() && allowed.binary_search(&c.id).is_ok();
+            if eligible && best.is_none_or(|(_, p)| c.priority > p) {
+                best = Some((at, c.priority));
+            }
+        }
+        best.map(|(at, _)| at)
     }
 
     pub fn remove_consumer(&mut self, id: ConsumerId) -> Option<Consumer> {
@@ -156,37 +289,26 @@ impl QueueState {
 pub(crate) type Outgoing = (Arc<dyn DeliverySink>, warren_model::Delivery);
 
 impl QueueState {
-    /// Gives `ready` to consumer `at` (whose credit is already taken), tracking it as
-    /// unacked unless the consumer acks on send.
+    /// Gives `entry` to consumer `at` (whose credit is already taken) as `delivery`,
+    /// tracking it as unacked unless the consumer acks on send.
     pub fn hand_out(
         &mut self,
         at: usize,
-        seq: QueueSeq,
-        ready: Ready,
-        queue: &Arc<dyn warren_model::QueueHandle>,
+        key: ReadyKey,
+        entry: Entry,
+        mut delivery: warren_model::Delivery,
     ) -> Option<Outgoing> {
         let c = self.consumers.get(at)?;
-        let (sink, tag, id, no_ack, pool) = (
-            c.sink.clone(),
-            c.tag.clone(),
-            c.id,
-            c.no_ack,
-            c.pool.clone(),
-        );
-        let delivery = warren_model::Delivery {
-            queue: Arc::clone(queue),
-            seq,
-            message: Arc::clone(&ready.message),
-            redelivered: ready.redelivered,
-            consumer: Some(tag),
-        };
+        let (sink, id, no_ack, pool) = (c.sink.clone(), c.id, c.no_ack, c.pool.clone());
+        delivery.consumer = Some(c.tag.clone());
         if !no_ack {
             let unacked = Unacked {
-                message: ready.message,
+                key,
+                entry,
                 consumer: Some(id),
                 pool,
             };
-            self.unacked.insert(seq, unacked);
+            self.unacked.insert(key.seq, unacked);
         }
         Some((sink, delivery))
     }

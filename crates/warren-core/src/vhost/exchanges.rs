@@ -8,7 +8,7 @@ use std::sync::Arc;
 use warren_model::{BindingSpec, ConnectionId, CoreError, Destination, ExchangeName, ExchangeSpec};
 
 use super::{Topology, VHostCore};
-use crate::exchange::{Binding, Exchange};
+use crate::exchange::{Binding, Exchange, ExchangeType, DELAYED_TYPE};
 use crate::sync::write;
 use crate::text;
 
@@ -25,10 +25,7 @@ impl VHostCore {
             let found = self.exchange(&spec.name).map(|_| ());
             return found.ok_or_else(|| text::no_exchange(&spec.name, &self.name));
         }
-        let kind = self.registry.get(&spec.kind).ok_or_else(|| {
-            let msg = format!("unknown exchange type '{}'", spec.kind);
-            CoreError::command_invalid(msg)
-        })?;
+        let kind = self.exchange_type(&spec)?;
         let _topology = self.topology();
         if let Some(existing) = self.exchange(&spec.name) {
             return existing.check_equivalent(&spec, &self.name);
@@ -39,6 +36,34 @@ impl VHostCore {
         let exchange = Arc::new(Exchange::new(spec, kind));
         write(&self.exchanges).insert(exchange.name.clone(), exchange);
         Ok(())
+    }
+
+    /// The type whose table the exchange routes with; a delayed exchange's is its
+    /// `x-delayed-type` (errors as the plugin words them).
+    fn exchange_type(&self, spec: &ExchangeSpec) -> Result<Arc<dyn ExchangeType>, CoreError> {
+        let name =
+            if spec.kind == DELAYED_TYPE {
+                let inner = spec
+                    .arguments
+                    .get("x-delayed-type")
+                    .and_then(|v| v.as_str());
+                match inner {
+                    Some(DELAYED_TYPE) => return Err(CoreError::precondition(
+                        "Invalid argument, 'x-delayed-type' can't be of type 'x-delayed-message'",
+                    )),
+                    Some(inner) => inner,
+                    None => {
+                        return Err(CoreError::precondition(
+                            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+                        ))
+                    }
+                }
+            } else {
+                spec.kind.as_str()
+            };
+        self.registry
+            .get(name)
+            .ok_or_else(|| CoreError::command_invalid(format!("unknown exchange type '{name}'")))
     }
 
     pub(super) fn delete_exchange_impl(

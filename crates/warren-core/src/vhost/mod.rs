@@ -15,16 +15,22 @@ use warren_model::{
     QueueSpec, VHost, VHostName,
 };
 
+use crate::deadletter::DeadLetter;
 use crate::exchange::{Exchange, ExchangeRegistry};
-use crate::queue::{Queue, QueueEvents};
+use crate::queue::{DeadLetterTarget, Queue, QueueEvents};
 use crate::sync::{lock, read};
 use crate::text;
+use crate::timer::Timers;
 
+mod deadletters;
+mod delayed;
 mod exchanges;
 mod publish;
 mod queues;
 mod topology;
 
+pub(crate) use delayed::DelayedStore;
+pub use delayed::{DelayId, DelayedLog};
 use topology::Topology;
 
 /// Exchanges every vhost starts with: name and type.
@@ -44,6 +50,8 @@ pub struct VHostCore {
     exchanges: RwLock<HashMap<ExchangeName, Arc<Exchange>>>,
     queues: RwLock<HashMap<QueueName, Arc<Queue>>>,
     topology: Mutex<Topology>,
+    timers: Arc<Timers>,
+    delayed: Arc<DelayedStore>,
     me: Weak<VHostCore>,
 }
 
@@ -53,6 +61,7 @@ impl VHostCore {
         name: VHostName,
         registry: Arc<ExchangeRegistry>,
         consumer_ids: Arc<AtomicU64>,
+        timers: Arc<Timers>,
     ) -> Arc<Self> {
         let exchanges = predeclared(&registry);
         Arc::new_cyclic(|me| Self {
@@ -62,6 +71,8 @@ impl VHostCore {
             exchanges: RwLock::new(exchanges),
             queues: RwLock::default(),
             topology: Mutex::default(),
+            delayed: DelayedStore::new(Arc::clone(&timers), me.clone()),
+            timers,
             me: me.clone(),
         })
     }
@@ -79,6 +90,26 @@ impl VHostCore {
     }
 
     /// The queue `name`, if `conn` may use it (404 when missing, 405 when locked).
+    /// Messages waiting in this vhost's delayed-message exchanges.
+    pub fn delayed_count(&self) -> usize {
+        self.delayed.len()
+    }
+
+    /// Keeps persistent delayed messages in `log` from now on (the storage layer's seam).
+    pub fn attach_delayed_log(&self, log: Arc<dyn DelayedLog>) {
+        self.delayed.attach(log);
+    }
+
+    /// Puts back a delayed message `log` kept, at start.
+    pub fn restore_delayed(
+        &self,
+        due: std::time::SystemTime,
+        exchange: ExchangeName,
+        message: Arc<Message>,
+    ) {
+        self.delayed.restore(due, exchange, message);
+    }
+
     fn owned_queue(&self, name: &QueueName, conn: ConnectionId) -> Result<Arc<Queue>, CoreError> {
         let queue = self
             .queue(name)
@@ -113,6 +144,14 @@ fn predeclared(registry: &ExchangeRegistry) -> HashMap<ExchangeName, Arc<Exchang
 impl QueueEvents for VHostCore {
     fn unused(&self, queue: &Arc<Queue>) {
         self.auto_delete_queue(queue);
+    }
+
+    fn expired(&self, queue: &Arc<Queue>) {
+        self.auto_delete_queue(queue);
+    }
+
+    fn dead_letter(&self, from: &QueueName, target: &DeadLetterTarget, dead: Vec<DeadLetter>) {
+        self.dead_letter_impl(from, target, dead);
     }
 }
 

@@ -2,16 +2,19 @@
 //! in each distinct queue reached.
 //!
 //! Exchange-to-exchange bindings are followed breadth-first with a visited set, so cycles
-//! end and each exchange routes a message once; queue names are deduplicated before any
-//! enqueue, so a queue reached along several paths gets one copy.
+//! end and each exchange routes a message once; an exchange that routes a message nowhere
+//! hands it to its alternate exchange, if it names one. Queue names are deduplicated before
+//! any enqueue, so a queue reached along several paths gets one copy. A delayed-message
+//! exchange holds a message with an `x-delay` first (see `delayed`).
 
 use std::sync::Arc;
 
 use warren_model::{CoreError, Destination, ExchangeName, Message, PublishOutcome, QueueName};
 
+use super::delayed::requested_delay;
 use super::VHostCore;
 use crate::exchange::Exchange;
-use crate::queue::Queue;
+use crate::queue::{Enqueued, Queue};
 use crate::sync::read;
 use crate::text;
 
@@ -21,26 +24,10 @@ impl VHostCore {
         exchange: &ExchangeName,
         message: Arc<Message>,
     ) -> Result<PublishOutcome, CoreError> {
-        let targets = self.route(exchange, &message)?;
-        let queues = targets
-            .iter()
-            .filter(|q| q.enqueue(Arc::clone(&message)))
-            .count();
-        Ok(PublishOutcome { queues })
-    }
-
-    /// The queues a message published to `exchange` goes to.
-    fn route(
-        &self,
-        exchange: &ExchangeName,
-        message: &Message,
-    ) -> Result<Vec<Arc<Queue>>, CoreError> {
-        let key = &message.annotations.routing_key;
+        check_expiration(&message)?;
         if exchange.is_default() {
-            let Ok(name) = QueueName::try_from(key.as_str()) else {
-                return Ok(Vec::new());
-            };
-            return Ok(self.queue(&name).into_iter().collect());
+            let targets = self.default_route(&message);
+            return Ok(self.deliver(&targets, &message));
         }
         let start = self
             .exchange(exchange)
@@ -52,12 +39,56 @@ impl VHostCore {
             );
             return Err(CoreError::access_refused(msg));
         }
-        let names = self.queue_names(start, message);
-        let map = read(&self.queues);
-        Ok(names.iter().filter_map(|n| map.get(n).cloned()).collect())
+        if let Some(delay) = requested_delay(&message).filter(|_| start.delayed) {
+            self.delayed.hold(start.name.clone(), message, delay);
+            return Ok(PublishOutcome {
+                delayed: true,
+                ..PublishOutcome::default()
+            });
+        }
+        let targets = self.route_from(start, &message);
+        Ok(self.deliver(&targets, &message))
     }
 
-    /// Distinct queue names reached from `start`, following exchange bindings.
+    /// A delayed message's time came: route it from its exchange, if that still exists.
+    pub(crate) fn release_delayed(&self, exchange: &ExchangeName, message: Arc<Message>) {
+        if let Some(start) = self.exchange(exchange) {
+            let targets = self.route_from(start, &message);
+            self.deliver(&targets, &message);
+        }
+    }
+
+    /// Offers the message to each target, counting who took and who refused it.
+    pub(super) fn deliver(&self, targets: &[Arc<Queue>], message: &Arc<Message>) -> PublishOutcome {
+        let mut outcome = PublishOutcome::default();
+        for queue in targets {
+            match queue.enqueue(Arc::clone(message)) {
+                Enqueued::Accepted => outcome.queues += 1,
+                Enqueued::Rejected => outcome.rejected += 1,
+                Enqueued::Gone => {}
+            }
+        }
+        outcome
+    }
+
+    /// The default exchange: the queue named by the routing key.
+    pub(super) fn default_route(&self, message: &Message) -> Vec<Arc<Queue>> {
+        let key = &message.annotations.routing_key;
+        let Ok(name) = QueueName::try_from(key.as_str()) else {
+            return Vec::new();
+        };
+        self.queue(&name).into_iter().collect()
+    }
+
+    /// The queues a message routed from `start` reaches.
+    pub(super) fn route_from(&self, start: Arc<Exchange>, message: &Message) -> Vec<Arc<Queue>> {
+        let names = self.queue_names(start, message);
+        let map = read(&self.queues);
+        names.iter().filter_map(|n| map.get(n).cloned()).collect()
+    }
+
+    /// Distinct queue names reached from `start`, following exchange bindings and
+    /// alternate exchanges.
     fn queue_names(&self, start: Arc<Exchange>, message: &Message) -> Vec<QueueName> {
         let key = &message.annotations.routing_key;
         let headers = message.properties.headers.as_ref();
@@ -67,6 +98,9 @@ impl VHostCore {
         let mut hits = Vec::new();
         while let Some(exchange) = pending.pop() {
             exchange.route(key, headers, &mut hits);
+            if hits.is_empty() {
+                hits.extend(exchange.alternate.clone().map(Destination::Exchange));
+            }
             for destination in hits.drain(..) {
                 match destination {
                     Destination::Queue(q) => queues.push(q),
@@ -82,4 +116,30 @@ impl VHostCore {
         queues.dedup();
         queues
     }
+}
+
+/// 406 for an `expiration` that is not a non-negative integer, worded as RabbitMQ.
+fn check_expiration(message: &Message) -> Result<(), CoreError> {
+    let Some(text) = message.properties.expiration.as_deref() else {
+        return Ok(());
+    };
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let why = match digits.get(..end).unwrap_or("") {
+        "" => "no_integer".to_owned(),
+        _ if end < digits.len() => {
+            format!(
+                "{{leftover_string,\"{}\"}}",
+                digits.get(end..).unwrap_or("")
+            )
+        }
+        _ if text.starts_with('-') => format!("{{value_negative,{text}}}"),
+        _ if text.parse::<u64>().is_err() => "no_integer".to_owned(),
+        _ => return Ok(()),
+    };
+    Err(CoreError::precondition(format!(
+        "invalid expiration '{text}': {why}"
+    )))
 }

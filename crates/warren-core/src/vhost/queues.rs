@@ -12,7 +12,7 @@ use warren_model::{
 };
 
 use super::{Topology, VHostCore};
-use crate::queue::{Cancelled, Queue, QueueDef, QueueEvents};
+use crate::queue::{Cancelled, Queue, QueueArgs, QueueDef, QueueEvents};
 use crate::sync::{read, write};
 use crate::text;
 
@@ -43,11 +43,14 @@ impl VHostCore {
             Some(name) => name,
             None => self.fresh_name(),
         };
+        let args = QueueArgs::parse(&spec.arguments, &name, &self.name)?;
         if let Some(existing) = self.queue(&name) {
             self.check_equivalent(&existing, &spec, owner)?;
+            existing.touch();
             return Ok(declare_ok(&existing));
         }
-        let queue = Queue::new(name.clone(), queue_def(&spec, owner), self.events());
+        let def = queue_def(&spec, owner, args);
+        let queue = Queue::new(name.clone(), def, self.events(), Arc::clone(&self.timers));
         write(&self.queues).insert(name.clone(), queue);
         Ok(QueueDeclareOk {
             name,
@@ -194,8 +197,9 @@ fn queue_name(queue: &Queue) -> &QueueName {
     warren_model::QueueHandle::name(queue)
 }
 
-fn queue_def(spec: &QueueSpec, owner: ConnectionId) -> QueueDef {
+fn queue_def(spec: &QueueSpec, owner: ConnectionId, args: QueueArgs) -> QueueDef {
     QueueDef {
+        args,
         durable: spec.durable,
         exclusive: spec.exclusive.then_some(owner),
         auto_delete: spec.auto_delete,

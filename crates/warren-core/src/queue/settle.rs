@@ -1,0 +1,87 @@
+//! Settlement and the rest of [`QueueHandle`]: ack, requeue (counted against
+//! `x-delivery-limit`), reject (dead-lettered), cancel.
+
+use std::time::Instant;
+
+use warren_model::{ConsumerId, QueueHandle, QueueName, QueueSeq, Settlement};
+
+use super::state::{QueueState, Unacked};
+use super::{died, Queue};
+use crate::deadletter::{DeadLetter, DeathReason};
+
+impl Queue {
+    /// Puts a returned message back, or lets it die when it came back too often.
+    fn requeue(&self, state: &mut QueueState, unacked: Unacked, dead: &mut Vec<DeadLetter>) {
+        let Unacked { key, mut entry, .. } = unacked;
+        entry.returns += 1;
+        if self
+            .def
+            .args
+            .delivery_limit
+            .is_some_and(|limit| entry.returns > limit)
+        {
+            dead.push(died(entry, DeathReason::DeliveryLimit));
+            return;
+        }
+        state.insert(key, entry);
+    }
+}
+
+impl QueueHandle for Queue {
+    fn name(&self) -> &QueueName {
+        &self.name
+    }
+
+    fn settle(&self, seqs: &[QueueSeq], how: Settlement) {
+        let mut dead = Vec::new();
+        {
+            let mut state = self.state();
+            for &seq in seqs {
+                let Some(unacked) = state.take_unacked(seq) else {
+                    continue;
+                };
+                match how {
+                    Settlement::Ack => {}
+                    Settlement::Requeue if !state.deleted => {
+                        self.requeue(&mut state, unacked, &mut dead);
+                    }
+                    Settlement::Requeue => {}
+                    Settlement::Discard => dead.push(died(unacked.entry, DeathReason::Rejected)),
+                }
+            }
+            self.arm(&mut state);
+        }
+        self.dead_letter(dead);
+        self.dispatch();
+    }
+
+    fn cancel(&self, consumer: ConsumerId) {
+        let unused = {
+            let mut state = self.state();
+            if state.remove_consumer(consumer).is_none() {
+                return;
+            }
+            if state.consumers.is_empty() {
+                state.last_used = Instant::now();
+                self.arm(&mut state);
+            }
+            self.def.auto_delete && state.consumers.is_empty() && !state.deleted
+        };
+        if unused {
+            if let (Some(events), Some(me)) = (self.events.upgrade(), self.me.upgrade()) {
+                events.unused(&me);
+            }
+        } else {
+            // A single active consumer's successor may now take messages.
+            self.dispatch();
+        }
+    }
+
+    fn kick(&self) {
+        self.dispatch();
+    }
+
+    fn message_count(&self) -> u32 {
+        self.counts().0
+    }
+}
