@@ -6,7 +6,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use warren_server::{Config, RunningServer};
+use warren_server::RunningServer;
+
+/// The broker configuration, for [`TestBroker::start_with`].
+pub use warren_server::Config;
 
 /// A broker running on its own runtime thread, listening on loopback port 0.
 pub struct TestBroker {
