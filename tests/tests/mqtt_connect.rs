@@ -126,6 +126,31 @@ async fn reserved_connect_flag_closes_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v311_password_without_user_name_closes_without_connack() {
+    let Some(t) = target() else { return };
+    let mut raw = t.raw().await;
+    let mut connect = Connect::new(V311, &name("pwonly"));
+    connect.username = None;
+    raw.send(&connect.encode()).await;
+    // MQTT-3.1.2-22, and MQTT-3.1.4-1: close without CONNACK.
+    let got = raw.expect_close(DEADLINE).await;
+    assert!(
+        got.iter().all(|p| p.kind() != kind::CONNACK),
+        "answered a CONNECT with a password but no user name: {got:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_password_without_user_name_is_allowed() {
+    let Some(t) = warren_only() else { return };
+    let mut connect = Connect::new(V5, &name("pw5"));
+    connect.username = None;
+    // MQTT 5 section 3.1.2.9 allows it; anonymous login as the default user.
+    let (_raw, ack) = Raw::open(t.mqtt_addr(), &connect).await;
+    assert_eq!(ack.connack().1, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v311_bad_password_is_refused_with_code_4() {
     let Some(t) = target() else { return };
     if !t.checks_credentials() {

@@ -106,6 +106,13 @@ pub fn connect(
     if c.auth_method.is_some() {
         return Err(MqttError::AuthMethod);
     }
+    if c.version.is_v3() && c.username.is_none() && c.password.is_some() {
+        // 3.x forbids a password without a user name (MQTT-3.1.2-22); a CONNECT that breaks
+        // section 3.1 is closed without CONNACK (MQTT-3.1.4-1). MQTT 5 allows it.
+        return Err(MqttError::Protocol(
+            "password without a user name (MQTT-3.1.2-22)".into(),
+        ));
+    }
     let (id, assigned) = client_id(&c)?;
     let will = c.will.clone().map(Will::try_from).transpose()?;
     let (_user, vhost) = login(session, &c)?;
