@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::cli_tls::TlsArgs;
 use crate::config::{Config, ConfigError};
 
 /// Warren: one broker for AMQP 0-9-1, MQTT and STOMP.
@@ -26,6 +27,9 @@ pub struct Cli {
     /// Directory for durable state.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// TLS and WebSocket overrides.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 impl Cli {
@@ -47,6 +51,7 @@ impl Cli {
         if let Some(dir) = &self.data_dir {
             config.data_dir.clone_from(dir);
         }
+        self.tls.apply(&mut config);
         Ok(config)
     }
 }

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::config_mqtt::MqttSection;
 use crate::config_stomp::StompSection;
+use crate::config_tls::{AmqpsListener, MqttsListener, StompsListener, TlsSection, WsListener};
 
 /// Errors reading the configuration.
 #[derive(Debug, Error)]
@@ -45,6 +46,8 @@ pub struct Config {
     pub mqtt: MqttSection,
     /// STOMP settings.
     pub stomp: StompSection,
+    /// TLS settings shared by the TLS listeners.
+    pub tls: TlsSection,
     /// Users; the default is RabbitMQ's guest/guest, loopback only.
     pub users: Vec<UserSection>,
     /// Virtual hosts; the default is `/`.
@@ -61,6 +64,14 @@ pub struct Listeners {
     pub mqtt: SocketAddr,
     /// STOMP 1.0, 1.1 and 1.2.
     pub stomp: SocketAddr,
+    /// AMQP over TLS (off by default).
+    pub amqps: AmqpsListener,
+    /// MQTT over TLS (off by default).
+    pub mqtts: MqttsListener,
+    /// STOMP over TLS (off by default).
+    pub stomps: StompsListener,
+    /// MQTT and STOMP over WebSocket (off by default).
+    pub ws: WsListener,
 }
 
 /// Logging settings.
@@ -108,6 +119,7 @@ impl Default for Config {
             amqp: AmqpSection::default(),
             mqtt: MqttSection::default(),
             stomp: StompSection::default(),
+            tls: TlsSection::default(),
             users: vec![UserSection {
                 name: "guest".into(),
                 password: "guest".into(),
@@ -124,6 +136,10 @@ impl Default for Listeners {
             amqp: SocketAddr::from(([0, 0, 0, 0], 5672)),
             mqtt: SocketAddr::from(([0, 0, 0, 0], 1883)),
             stomp: SocketAddr::from(([0, 0, 0, 0], 61613)),
+            amqps: AmqpsListener::default(),
+            mqtts: MqttsListener::default(),
+            stomps: StompsListener::default(),
+            ws: WsListener::default(),
         }
     }
 }

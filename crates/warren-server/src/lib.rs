@@ -5,13 +5,22 @@
 //! it builds the pieces from [`Config`] and starts them.
 
 mod cli;
+mod cli_tls;
 mod config;
 mod config_mqtt;
 mod config_stomp;
+mod config_tls;
 mod server;
+mod tls;
 
 pub use cli::Cli;
+pub use cli_tls::{TlsArgs, VerifyArg};
 pub use config::{AmqpSection, Config, ConfigError, Listeners, LogConfig, UserSection};
 pub use config_mqtt::{MqttSection, TopicMappingSection};
 pub use config_stomp::StompSection;
+pub use config_tls::{
+    AmqpsListener, AmqpsPort, CertLoginSection, DefaultPort, MqttsListener, MqttsPort,
+    SanTypeSection, StompsListener, StompsPort, TlsListener, TlsSection, VerifySection,
+    VersionSection, WsListener,
+};
 pub use server::{RunningServer, ServerError};

@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
         println!("warren listening {protocol} {addr}");
         tracing::info!(protocol, %addr, "listening");
     }
-    wait_for_signal().await?;
+    wait_for_signal(&server).await?;
     tracing::info!("shutting down");
     server.shutdown().await;
     tracing::info!("stopped");
@@ -34,11 +34,17 @@ fn init_logging(config: &Config) {
         .init();
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
+/// Waits for SIGINT or SIGTERM; SIGHUP reloads the TLS certificates meanwhile.
+async fn wait_for_signal(server: &RunningServer) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => return Ok(result?),
+            _ = terminate.recv() => return Ok(()),
+            // reload_tls logs each listener's outcome; a failure keeps the old certificates.
+            _ = hangup.recv() => { let _ = server.reload_tls(); }
+        }
     }
-    Ok(())
 }

@@ -10,11 +10,13 @@ use warren_core::{Core, CoreConfig, UserConfig};
 use warren_model::{Broker, CoreError, SessionFactory, UserName, VHostName};
 use warren_mqtt::MqttSessionFactory;
 use warren_net::{
-    bind_tcp, spawn_tcp_listener, ListenerError, Shutdown, ShutdownSignal, TokioScheduler,
+    bind_tcp, spawn_listener, ListenerError, ListenerSpec, Service, Shutdown, ShutdownSignal,
+    TlsContext, TlsError, TokioScheduler,
 };
 use warren_stomp::StompSessionFactory;
 
 use crate::config::{Config, ConfigError};
+use crate::tls;
 
 /// Errors starting the server.
 #[derive(Debug, Error)]
@@ -31,6 +33,14 @@ pub enum ServerError {
     /// A configuration value is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A TLS listener's certificate, key or CA could not be loaded.
+    #[error("listener {listener}: {source}")]
+    Tls {
+        /// The listener.
+        listener: String,
+        /// Why.
+        source: TlsError,
+    },
 }
 
 /// A started broker. Dropping it without [`RunningServer::shutdown`] leaves its tasks running
@@ -40,6 +50,7 @@ pub struct RunningServer {
     listening: Vec<(&'static str, SocketAddr)>,
     shutdown: Shutdown,
     listeners: Vec<JoinHandle<()>>,
+    tls: Vec<(&'static str, Arc<TlsContext>)>,
 }
 
 impl RunningServer {
@@ -54,13 +65,14 @@ impl RunningServer {
             listening: Vec::new(),
             shutdown,
             listeners: Vec::new(),
+            tls: Vec::new(),
         };
         let amqp = Arc::new(AmqpSessionFactory::new(
             Arc::clone(&core),
             amqp_config(config),
         ));
         server
-            .listen("amqp", config.listeners.amqp, amqp, &signal)
+            .listen("amqp", config.listeners.amqp, amqp.clone(), &signal)
             .await?;
         let mqtt = Arc::new(MqttSessionFactory::new(
             Arc::clone(&core),
@@ -68,15 +80,21 @@ impl RunningServer {
             Arc::new(TokioScheduler::current()),
         ));
         server
-            .listen("mqtt", config.listeners.mqtt, mqtt, &signal)
+            .listen("mqtt", config.listeners.mqtt, mqtt.clone(), &signal)
             .await?;
         let stomp = Arc::new(StompSessionFactory::new(
             Arc::clone(&core),
             config.stomp.to_adapter()?,
         ));
         server
-            .listen("stomp", config.listeners.stomp, stomp, &signal)
+            .listen("stomp", config.listeners.stomp, stomp.clone(), &signal)
             .await?;
+        let factories = tls::Factories { amqp, mqtt, stomp };
+        for planned in tls::plan(config, &factories)? {
+            server
+                .listen_with(planned.addr, planned.spec, &signal)
+                .await?;
+        }
         Ok(server)
     }
 
@@ -87,18 +105,39 @@ impl RunningServer {
         factory: Arc<dyn SessionFactory>,
         signal: &ShutdownSignal,
     ) -> Result<(), ServerError> {
+        let service = Service::Session(factory);
+        let spec = ListenerSpec {
+            name: protocol,
+            service,
+            tls: None,
+        };
+        self.listen_with(addr, spec, signal).await
+    }
+
+    async fn listen_with(
+        &mut self,
+        addr: SocketAddr,
+        spec: ListenerSpec,
+        signal: &ShutdownSignal,
+    ) -> Result<(), ServerError> {
         let listener = bind_tcp(addr).await?;
         let bound = listener
             .local_addr()
             .map_err(|source| ListenerError::Bind { addr, source })?;
-        self.listening.push((protocol, bound));
-        self.listeners.push(spawn_tcp_listener(
-            listener,
-            protocol,
-            factory,
-            signal.clone(),
-        ));
+        self.listening.push((spec.name, bound));
+        if let Some(tls) = &spec.tls {
+            self.tls.push((spec.name, Arc::clone(tls)));
+        }
+        self.listeners
+            .push(spawn_listener(listener, spec, signal.clone()));
         Ok(())
+    }
+
+    /// Reads every TLS listener's certificate, key and CA files again; connections accepted
+    /// afterwards use them. A listener whose files are bad keeps its old ones (the error is
+    /// returned and logged).
+    pub fn reload_tls(&self) -> Result<(), ServerError> {
+        tls::reload(&self.tls)
     }
 
     /// The bound address of `protocol`'s listener (the real port when configured with port 0).

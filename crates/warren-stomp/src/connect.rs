@@ -26,6 +26,15 @@ pub fn negotiate(accept: Option<&str>) -> Result<Version, StompError> {
 
 fn authenticate(s: &StompSession, frame: &Frame) -> Result<UserName, StompError> {
     let config = &s.shared.config;
+    let loopback = s.peer.remote.ip().is_loopback();
+    if let (None, Some(certified)) = (frame.get("login"), s.peer.certificate_login.as_deref()) {
+        // RabbitMQ's ssl_cert_login: no login header, so the verified certificate names the user.
+        return s
+            .shared
+            .broker
+            .authenticate_external(certified, loopback)
+            .map_err(|_| StompError::BadConnect(format!("Access refused for user '{certified}'")));
+    }
     let (user, password) = match frame.get("login") {
         Some(user) => (user, frame.get("passcode").unwrap_or_default()),
         None if config.allow_anonymous => (
@@ -38,7 +47,6 @@ fn authenticate(s: &StompSession, frame: &Frame) -> Result<UserName, StompError>
             ))
         }
     };
-    let loopback = s.peer.remote.ip().is_loopback();
     s.shared
         .broker
         .authenticate(user, password, loopback)

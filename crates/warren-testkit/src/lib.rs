@@ -1,6 +1,8 @@
 //! Test support: an in-process broker on port 0 that stops when dropped, and polling helpers
 //! so tests wait for conditions with a deadline instead of sleeping.
 
+mod certs;
+
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use tokio::sync::oneshot;
 use warren_server::RunningServer;
 
 /// The broker configuration, for [`TestBroker::start_with`].
+pub use certs::TestCerts;
 pub use warren_server::Config;
 
 /// A broker running on its own runtime thread, listening on loopback port 0.
@@ -33,6 +36,11 @@ impl TestBroker {
         config.listeners.amqp = loopback;
         config.listeners.mqtt = loopback;
         config.listeners.stomp = loopback;
+        // The TLS and WebSocket listeners stay off unless the test turned them on.
+        config.listeners.amqps.address = loopback;
+        config.listeners.mqtts.address = loopback;
+        config.listeners.stomps.address = loopback;
+        config.listeners.ws.address = loopback;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::spawn(move || run_broker(&config, ready_tx, stop_rx));
@@ -72,6 +80,26 @@ impl TestBroker {
     /// The STOMP listener's address.
     pub fn stomp_addr(&self) -> SocketAddr {
         self.addr("stomp")
+    }
+
+    /// The AMQPS listener's address (the test must have enabled it).
+    pub fn amqps_addr(&self) -> SocketAddr {
+        self.addr("amqps")
+    }
+
+    /// The MQTTS listener's address (the test must have enabled it).
+    pub fn mqtts_addr(&self) -> SocketAddr {
+        self.addr("mqtts")
+    }
+
+    /// The STOMPS listener's address (the test must have enabled it).
+    pub fn stomps_addr(&self) -> SocketAddr {
+        self.addr("stomps")
+    }
+
+    /// The WebSocket listener's address (the test must have enabled it).
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.addr("ws")
     }
 
     /// An AMQP URL for guest on vhost `/`.
@@ -149,15 +177,16 @@ struct TempDir(std::path::PathBuf);
 
 impl TempDir {
     fn new() -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let unique = format!(
-            "warren-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        Self(std::env::temp_dir().join(unique))
+        Self(unique_temp_dir("warren-test"))
     }
+}
+
+/// A path under the temporary directory that no other test of this process uses.
+fn unique_temp_dir(prefix: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()))
 }
 
 impl Drop for TempDir {
