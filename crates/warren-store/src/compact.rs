@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use crate::format::{self, Decoded, Record, HEADER_LEN};
 use crate::ids::{Keyspace, Location, MessageId, QueueId, SegmentId};
 use crate::shared::{Inner, Shared};
+use crate::writer;
 
 /// What one compaction pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,24 +46,41 @@ pub(crate) fn run(inner: Arc<Inner>) {
     }
 }
 
-/// Rewrites every sparse sealed segment and waits until the copies are durable.
+/// Rewrites every sparse sealed segment, waits until the copies are durable and deletes the
+/// dead segments. Repeats (a few times at most) because deleting a segment unpins the later
+/// segments whose acks referred to it, which may then be rewritten in turn.
 pub(crate) fn compact(inner: &Inner) -> Result<CompactReport, StoreError> {
+    let mut report = CompactReport::default();
+    for _ in 0..MAX_PASSES {
+        let before = report.segments;
+        compact_pass(inner, &mut report)?;
+        writer::delete_dead_segments(inner)?;
+        if report.segments == before {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+const MAX_PASSES: usize = 8;
+
+fn compact_pass(inner: &Inner, report: &mut CompactReport) -> Result<(), StoreError> {
     let candidates = {
         let shared = inner.lock();
         shared
             .index
             .compact_candidates(shared.durable_pos.0, inner.config.compact_ratio)
     };
-    let mut report = CompactReport::default();
+    let before = report.segments;
     let mut last_seq = 0;
     for segment in candidates {
-        last_seq = copy_segment(inner, segment, &mut report)?;
+        last_seq = copy_segment(inner, segment, report)?;
     }
-    if report.segments > 0 {
+    if report.segments > before {
         inner.work.notify_one();
         inner.wait_durable(last_seq)?;
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Copies the live records of `segment` to the head; returns the sequence of the last copy.
