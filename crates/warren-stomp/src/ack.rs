@@ -33,19 +33,16 @@ pub fn deliver(live: &mut Live, shared: &Shared, out: &mut BytesMut, d: Delivery
     live.next_delivery += 1;
     let message_id = format!("{}@@{}@@{n}", sub.tag, live.session_id);
     let annotations = &d.message.annotations;
-    let destination = sub.fixed_destination.clone().unwrap_or_else(|| {
-        Destination::of_message(
-            &annotations.exchange,
-            &annotations.routing_key,
-            TOPIC_EXCHANGE,
-        )
-        .to_string()
-    });
+    let destination = Destination::of_message(
+        &annotations.exchange,
+        &annotations.routing_key,
+        TOPIC_EXCHANGE,
+    );
     let mut frame = Frame::new(Command::Message);
     if sub.has_id {
         frame.headers.push("subscription", sub.id.as_str());
     }
-    frame.headers.push("destination", destination);
+    frame.headers.push("destination", destination.to_string());
     frame.headers.push("message-id", message_id.as_str());
     frame.headers.push("redelivered", d.redelivered.to_string());
     if live.version == Version::V1_2 && sub.ack != AckMode::Auto {

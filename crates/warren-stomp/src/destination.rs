@@ -41,7 +41,7 @@ impl Destination {
     /// Parses a `destination` header.
     pub fn parse(text: &str) -> Result<Self, StompError> {
         let invalid = || {
-            StompError::Destination(format!(
+            StompError::UnknownDestination(format!(
                 "'{text}' is not a valid destination.\nValid destination types are: {KINDS}."
             ))
         };

@@ -28,7 +28,10 @@ pub enum StompError {
     /// A required header is missing or invalid.
     #[error("{0}")]
     Header(String),
-    /// A destination that does not parse, or is not allowed for the frame.
+    /// A destination that does not parse.
+    #[error("{0}")]
+    UnknownDestination(String),
+    /// A destination not allowed for the frame.
     #[error("{0}")]
     Destination(String),
     /// An unknown or repeated transaction.
@@ -61,6 +64,7 @@ impl StompError {
             Self::Version => "Version mismatch",
             Self::BadConnect(_) => "Bad CONNECT",
             Self::Header(_) => "Invalid header",
+            Self::UnknownDestination(_) => "Unknown destination",
             Self::Destination(_) => "Invalid destination",
             Self::Transaction(_) => "Bad transaction",
             Self::UnknownAck(_) => "precondition_failed",

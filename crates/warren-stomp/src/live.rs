@@ -41,9 +41,6 @@ pub struct Subscription {
     pub id: String,
     /// Whether the client gave an `id`: only then do MESSAGEs carry `subscription`.
     pub has_id: bool,
-    /// The destination to show on MESSAGE when it is not derived from the message (temp
-    /// queues).
-    pub fixed_destination: Option<String>,
     /// Acknowledgement mode.
     pub ack: AckMode,
     /// The consumer tag, which starts every message id.

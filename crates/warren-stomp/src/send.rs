@@ -127,9 +127,8 @@ fn temp_queue(
     add(
         live,
         Subscription {
-            id: id.clone(),
+            id,
             has_id: true,
-            fixed_destination: Some(id),
             ack: AckMode::Auto,
             tag,
             consumption,

@@ -82,7 +82,6 @@ pub fn subscribe(
     let sub = Subscription {
         id: id.to_owned(),
         has_id,
-        fixed_destination: None,
         ack,
         tag,
         consumption,
