@@ -111,12 +111,14 @@ impl StompSession {
         let Some(live) = self.live.as_deref_mut() else {
             return Ok(());
         };
-        let receipt = frame.get("receipt").map(str::to_owned);
+        let mut receipt = frame.get("receipt").map(str::to_owned);
         let mut disconnect = false;
         match frame.command {
             Command::Send | Command::Ack | Command::Nack => {
                 match tx::of(&frame).map(str::to_owned) {
                     Some(t) => {
+                        // Its RECEIPT follows when it takes effect, at COMMIT (as RabbitMQ).
+                        receipt = None;
                         let max = shared.config.max_transaction_bytes;
                         live.txs.buffer(&t, frame, max)?;
                     }
@@ -128,7 +130,12 @@ impl StompSession {
             Command::Begin => live.txs.begin(&frame, shared.config.max_transactions)?,
             Command::Commit => {
                 for buffered in live.txs.end(&frame)? {
+                    let inner = buffered.get("receipt").map(str::to_owned);
                     apply(live, &shared, &self.outbox, buffered)?;
+                    if let Some(inner) = inner {
+                        let receipt = Frame::new(Command::Receipt).header("receipt-id", inner);
+                        write(out, &receipt, live.version);
+                    }
                 }
             }
             Command::Abort => drop(live.txs.end(&frame)?),

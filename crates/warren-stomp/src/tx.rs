@@ -1,5 +1,6 @@
 //! BEGIN, COMMIT and ABORT: SEND, ACK and NACK frames naming a transaction are buffered and
-//! applied in order on COMMIT, or dropped on ABORT. Open transactions and their buffered bytes
+//! applied in order on COMMIT, or dropped on ABORT. A buffered frame's RECEIPT is sent when it
+//! is applied, and never for a dropped one, as RabbitMQ does. Open transactions and their buffered bytes
 //! are bounded; a connection that closes aborts its transactions.
 
 use std::collections::BTreeMap;
