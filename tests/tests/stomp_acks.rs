@@ -79,7 +79,7 @@ async fn auto_mode_messages_are_gone_once_sent() {
     let mut c = target.client().await;
     let q = format!("/queue/{}", unique("auto"));
     fill(&mut c, &q, &["x"]).await;
-    c.subscribe(&"s", &q).await;
+    c.subscribe("s", &q).await;
     let m = c.message().await;
     assert_eq!(m.header("ack"), None);
     c.disconnect().await;

@@ -70,7 +70,7 @@ pub fn refuse(event: OutEvent) {
 
 /// The number ending a message id.
 fn delivery_number(frame: &Frame) -> Result<u64, StompError> {
-    let invalid = || StompError::missing(frame.command, "id");
+    let invalid = || StompError::invalid(frame.command, "id");
     let id = frame
         .get("id")
         .or_else(|| frame.get("message-id"))

@@ -75,8 +75,16 @@ impl StompError {
         }
     }
 
-    /// A missing header on `command`.
+    /// A missing header on `command` (RabbitMQ's words).
     pub fn missing(command: Command, header: &str) -> Self {
+        Self::Header(format!(
+            "\"{}\" must include a '{header}' header",
+            command.name()
+        ))
+    }
+
+    /// An unusable header on `command` (RabbitMQ's words).
+    pub fn invalid(command: Command, header: &str) -> Self {
         Self::Header(format!(
             "\"{}\" must include a valid \"{header}\" header",
             command.name()
