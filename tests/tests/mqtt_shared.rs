@@ -295,3 +295,61 @@ async fn shared_filter_wildcards_apply_within_the_group() {
     );
     m.assert_no_publish(QUIET).await;
 }
+
+/// A shared subscription is part of each member's session (MQTT 5 section 4.8.2): while a
+/// persistent member is away, the group keeps collecting and the member gets the messages
+/// when it returns. Once the last session holding the subscription ends, the group is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_offline_persistent_members_keeps_its_messages() {
+    let Some(t) = warren_only() else { return };
+    let root = topic("away");
+    let group = name("g");
+    let share = format!("$share/{group}/{root}");
+    let id = name("away");
+    let mut connect = Connect::new(V5, &id);
+    connect.clean = false;
+    connect.props = Props::new().u32(prop::SESSION_EXPIRY, 300);
+    let (mut raw, _) = Raw::open(t.mqtt_addr(), &connect).await;
+    assert_eq!(raw_subscribe(&mut raw, 1, &share, 1, true).await, 1);
+    raw.send(&disconnect(Some((0, &Props::new())))).await;
+    raw.expect_close(DEADLINE).await;
+
+    publish_n(&t, &root, 3).await;
+    let (mut raw, ack) = Raw::open(t.mqtt_addr(), &connect).await;
+    assert_eq!(ack.connack(), (true, 0), "the session was kept");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let p = raw.recv_kind(kind::PUBLISH).await.publish(true);
+        raw.send(&ack_packet(p.pkid)).await;
+        got.push(p.payload);
+    }
+    assert_eq!(got, [b"0", b"1", b"2"].map(|b| b.to_vec()));
+
+    // Ending the session (clean start, then a normal DISCONNECT) ends the group.
+    drop(raw);
+    let mut clean = Connect::new(V5, &id);
+    clean.clean = true;
+    let (mut raw, ack) = Raw::open(t.mqtt_addr(), &clean).await;
+    assert_eq!(ack.connack(), (false, 0));
+    raw.send(&disconnect(Some((0, &Props::new())))).await;
+    raw.expect_close(DEADLINE).await;
+    let amqp = t.amqp().await;
+    let channel = amqp.create_channel().await.expect("channel");
+    let queue = format!("mqtt-share/{group}/{}", root.replace('/', "."));
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let declared = channel
+        .queue_declare(
+            queue.as_str().into(),
+            passive,
+            lapin::types::FieldTable::default(),
+        )
+        .await;
+    assert!(declared.is_err(), "the group queue is gone: {declared:?}");
+}
+
+fn ack_packet(pkid: u16) -> Vec<u8> {
+    ack(kind::PUBACK, pkid)
+}

@@ -137,9 +137,15 @@ pub fn connect(
     let queue = session_queue(&id)?;
     let handle = Arc::new(LiveHandle::new(conn, Arc::clone(&session.waker)));
     let attached = shared.registry.attach(&key, Arc::clone(&handle));
-    let resumed = attached.state.filter(|_| !c.clean_start);
+    let owner = attached.previous.as_ref().map_or(conn, |p| p.conn);
+    let (resumed, discarded) = match attached.state {
+        Some(state) if c.clean_start => (None, Some(state)),
+        state => (state, None),
+    };
+    if let Some(old) = discarded {
+        crate::groups::leave_all(&shared, &vhost, &old, owner);
+    }
     if resumed.is_none() {
-        let owner = attached.previous.as_ref().map_or(conn, |p| p.conn);
         let _ = vhost.delete_queue(&queue, false, false, owner);
     }
     let session_present = resumed.is_some();
@@ -288,6 +294,7 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
     }
     if !live.persistent {
         shared.registry.set_state(&live.key, live.generation, None);
+        crate::groups::leave_all(shared, &live.vhost, &live.state, live.conn);
     }
     let owned = shared.registry.detach(&live.key, live.generation);
     if owned && live.persistent {
@@ -329,7 +336,10 @@ fn schedule_expiry(live: &Live, shared: &Arc<Shared>, will: Option<(Will, Owner)
     shared.scheduler.schedule(
         at,
         Box::new(move || {
-            if registry_owner.registry.expire(&key, generation) {
+            if let Some(state) = registry_owner.registry.expire(&key, generation) {
+                if let Some(state) = state {
+                    crate::groups::leave_all(&registry_owner, &vhost, &state, conn);
+                }
                 let _ = vhost.delete_queue(&queue, false, false, conn);
                 if let Some((will, owner)) = will {
                     will::publish(&will, &owner, &registry_owner);

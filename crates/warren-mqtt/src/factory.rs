@@ -7,6 +7,7 @@ use std::time::Instant;
 use warren_model::{Broker, PeerInfo, Scheduler, Session, SessionFactory, Wake};
 
 use crate::config::MqttConfig;
+use crate::groups::Groups;
 use crate::registry::Registry;
 use crate::retained::RetainedStore;
 use crate::session::MqttSession;
@@ -23,6 +24,8 @@ pub struct Shared {
     pub registry: Registry,
     /// Retained messages.
     pub retained: RetainedStore,
+    /// Sessions holding each shared subscription group.
+    pub groups: Groups,
 }
 
 /// Makes an MQTT session for each accepted connection.
@@ -40,6 +43,7 @@ impl MqttSessionFactory {
                 scheduler,
                 registry: Registry::default(),
                 retained: RetainedStore::default(),
+                groups: Groups::default(),
             }),
         }
     }

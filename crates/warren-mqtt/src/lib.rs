@@ -40,6 +40,7 @@ pub mod convert;
 mod deliver;
 pub mod errors;
 mod factory;
+mod groups;
 mod inflight;
 mod outbox;
 mod publish;

@@ -183,15 +183,16 @@ impl Registry {
             .is_some_and(|e| e.generation != generation)
     }
 
-    /// Ends a persistent session of `generation` whose client stayed away; true when it did.
-    pub fn expire(&self, key: &SessionKey, generation: u64) -> bool {
+    /// Ends a persistent session of `generation` whose client stayed away: `Some` with its
+    /// state (if it kept one) when it did.
+    pub fn expire(&self, key: &SessionKey, generation: u64) -> Option<Option<SharedState>> {
         let mut entries = self.lock();
         let expired = entries
             .get(key)
             .is_some_and(|e| e.generation == generation && e.live.is_none());
-        if expired {
-            entries.remove(key);
+        if !expired {
+            return None;
         }
-        expired
+        entries.remove(key).map(|e| e.state)
     }
 }

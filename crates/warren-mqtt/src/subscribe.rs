@@ -3,8 +3,8 @@
 //! messages are replayed into the session's queue.
 //!
 //! A shared subscription `$share/g/f` is the queue `mqtt-share/g/<binding key of f>`:
-//! non-durable, deleted when its last consumer goes; an AMQP or STOMP consumer of that queue is
-//! one more member. Retained messages are not sent for shared subscriptions (MQTT 5 section
+//! non-durable, kept while any session holds the subscription, connected or not (see
+//! `groups`); an AMQP or STOMP consumer of that queue is one more member. Retained messages are not sent for shared subscriptions (MQTT 5 section
 //! 4.8.2), and No Local on one is a Protocol Error (MQTT-3.8.3-4).
 
 use std::sync::Arc;
@@ -107,7 +107,7 @@ fn join_share(
         name: Some(queue.clone()),
         durable: false,
         exclusive: false,
-        auto_delete: true,
+        auto_delete: false,
         arguments: FieldTable::new(),
     };
     live.vhost.declare_queue(spec, false, live.conn)?;
@@ -183,8 +183,13 @@ fn add(
                     "no local on a shared subscription (MQTT-3.8.3-4)".into(),
                 ));
             }
-            join_share(live, shared, outbox, &group, &filter).map(|()| {
-                lock(&live.state).shares.insert((group, filter), sub);
+            join_share(live, shared, outbox, &group, &filter).and_then(|()| {
+                let queue = share_queue(&group, &filter, shared)?;
+                let added = lock(&live.state).shares.insert((group, filter), sub);
+                if added.is_none() {
+                    shared.groups.joined(live.vhost.name(), &queue);
+                }
+                Ok(())
             })
         }
     };
@@ -276,6 +281,7 @@ fn remove(live: &mut Live, shared: &Shared, spec: FilterSpec) -> u8 {
                 if let Some((_, c)) = live.shares.remove(&queue) {
                     c.queue.cancel(c.id);
                 }
+                crate::groups::leave(shared, &live.vhost, &queue, live.conn);
             }
             0
         }
