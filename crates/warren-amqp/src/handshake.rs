@@ -57,6 +57,7 @@ fn server_properties() -> AmqpTable {
         "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",
+        "consumer_priorities",
     ] {
         caps.insert(short(cap), AMQPValue::Boolean(true));
     }
