@@ -110,7 +110,15 @@ fn join_share(
         auto_delete: false,
         arguments: FieldTable::new(),
     };
-    live.vhost.declare_queue(spec, false, live.conn)?;
+    // A group queue declared beforehand (say by AMQP, with TTL, a length limit or a dead
+    // letter exchange) is used as it is: its arguments are the operator's choice.
+    if live
+        .vhost
+        .declare_queue(spec.clone(), true, live.conn)
+        .is_err()
+    {
+        live.vhost.declare_queue(spec, false, live.conn)?;
+    }
     bind(live, shared, &queue, filter)?;
     if !live.shares.contains_key(&queue) {
         let tag = format!("mqtt-share-{}", live.shares.len() + 1);
