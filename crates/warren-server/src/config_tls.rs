@@ -279,7 +279,9 @@ mod tests {
 
     #[test]
     fn settings_need_a_certificate_and_a_ca_for_verification() {
-        let empty = TlsSection::default().to_settings("listeners.amqps").unwrap_err();
+        let empty = TlsSection::default()
+            .to_settings("listeners.amqps")
+            .unwrap_err();
         assert!(empty.to_string().contains("listeners.amqps"), "{empty}");
         let mut section = TlsSection {
             cert: "s.pem".into(),
@@ -293,7 +295,10 @@ mod tests {
         section.cert_login_san_type = SanTypeSection::Email;
         let settings = section.to_settings("x").unwrap();
         assert_eq!(settings.verify, ClientVerify::Required);
-        assert_eq!(settings.cert_login, CertLogin::SubjectAltName(SanType::Email));
+        assert_eq!(
+            settings.cert_login,
+            CertLogin::SubjectAltName(SanType::Email)
+        );
         assert_eq!(settings.versions, vec![TlsVersion::V1_2, TlsVersion::V1_3]);
     }
 }
