@@ -57,6 +57,8 @@ pub struct Confirms {
     pub routed: u64,
     /// The highest sequence number acknowledged to the client.
     pub acked: u64,
+    /// Publishes after `routed` whose confirm waits (for the disk, or behind one that does).
+    pub waiting: crate::confirms::Waiting,
 }
 
 /// One channel's state.

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use amq_protocol::frame::AMQPContentHeader;
 use amq_protocol::protocol::{basic, confirm, AMQPClass};
 use bytes::{Bytes, BytesMut};
-use warren_model::{Annotations, ExchangeName, Message, Properties, RoutingKey};
+use warren_model::{Annotations, DurableWrite, ExchangeName, Message, Properties, RoutingKey};
 
 use crate::channel::{Channel, Confirms};
 use crate::channel_tx::HeldPublish;
+use crate::confirms::{Ready, Wait};
 use crate::convert::{properties_from_amqp, properties_to_amqp, short};
 use crate::env::{Env, Out};
 use crate::errors::{
@@ -186,23 +187,46 @@ pub fn route(
     }
     if let Some(seq) = seq {
         match outcome.rejected {
-            0 => confirm_routed(channel, seq),
+            0 => confirm_routed(channel, seq, outcome.durable, env),
             _ => nack(channel, seq, out),
         }
     }
     Ok(())
 }
 
-fn confirm_routed(channel: &mut Channel, seq: u64) {
-    if let Some(confirms) = channel.confirms.as_mut() {
-        confirms.routed = seq;
+/// The publish may be acked: now, or once its write (and every one before it) is on disk.
+fn confirm_routed(
+    channel: &mut Channel,
+    seq: u64,
+    durable: Option<Box<dyn DurableWrite>>,
+    env: &Env<'_>,
+) {
+    let Some(confirms) = channel.confirms.as_mut() else {
+        return;
+    };
+    match durable {
+        Some(write) => confirms
+            .waiting
+            .push_durable(seq, write, env.outbox.waker()),
+        None if confirms.waiting.is_empty() => confirms.routed = seq,
+        None => confirms.waiting.push(seq, Wait::Ack),
     }
 }
 
 /// A queue refused the message (`x-overflow` `reject-publish`): acks owed so far go first,
 /// so the nack is for this one publish alone.
 fn nack(channel: &mut Channel, seq: u64, out: &mut Out<'_>) {
-    flush_confirms(channel, out);
+    if let Some(confirms) = channel.confirms.as_mut() {
+        if !confirms.waiting.is_empty() {
+            confirms.waiting.push(seq, Wait::Nack);
+            return;
+        }
+    }
+    send_nack(channel, seq, out);
+}
+
+fn send_nack(channel: &mut Channel, seq: u64, out: &mut Out<'_>) {
+    flush_routed(channel, out);
     let Some(confirms) = channel.confirms.as_mut() else {
         return;
     };
@@ -257,8 +281,23 @@ pub fn confirm_select(
     Ok(())
 }
 
-/// Sends one ack covering every publish routed since the last one.
+/// Sends the confirms that are ready: one ack covering every publish routed (and, for
+/// persistent ones, written) since the last one, and nacks in their turn.
 pub fn flush_confirms(channel: &mut Channel, out: &mut Out<'_>) {
+    loop {
+        let Some(confirms) = channel.confirms.as_mut() else {
+            return;
+        };
+        match confirms.waiting.next_ready() {
+            Some(Ready::Ack(seq)) => confirms.routed = seq,
+            Some(Ready::Nack(seq)) => send_nack(channel, seq, out),
+            None => break,
+        }
+    }
+    flush_routed(channel, out);
+}
+
+fn flush_routed(channel: &mut Channel, out: &mut Out<'_>) {
     let Some(confirms) = channel.confirms.as_mut() else {
         return;
     };

@@ -35,6 +35,7 @@ mod channel_consume;
 mod channel_declare;
 mod channel_publish;
 mod channel_tx;
+mod confirms;
 mod connection;
 pub mod convert;
 mod env;

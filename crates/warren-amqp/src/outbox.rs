@@ -117,6 +117,11 @@ impl Outbox {
         self.waker.wake();
     }
 
+    /// The session's waker, for work that completes elsewhere (a durable write).
+    pub fn waker(&self) -> Arc<dyn Wake> {
+        Arc::clone(&self.waker)
+    }
+
     /// Whether a queue was told "no room" since the last call.
     pub fn take_refused(&self) -> bool {
         self.refused.swap(false, Ordering::AcqRel)

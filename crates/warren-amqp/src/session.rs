@@ -113,6 +113,8 @@ impl Session for AmqpSession {
     fn on_wake(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
         let before = output.len();
         self.drain_outbox(output);
+        // Confirms that waited for the disk are sent when their write completes.
+        self.flush_confirms(output);
         self.wrote_since(before, output, now);
         self.status()
     }

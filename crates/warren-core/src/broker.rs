@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use warren_model::{Broker, ConnectionId, CoreError, Scheduler, UserName, VHost, VHostName};
 
+use warren_store::{Recovered, Store, StoreConfig, StoreError};
+
 use crate::config::{CoreConfig, UserConfig};
+use crate::durable::{recover, Durable};
 use crate::exchange::ExchangeRegistry;
 use crate::timer::Timers;
 use crate::vhost::VHostCore;
@@ -16,6 +19,7 @@ pub struct Core {
     users: HashMap<UserName, UserConfig>,
     vhosts: HashMap<VHostName, Arc<VHostCore>>,
     next_connection: AtomicU64,
+    durable: Option<Arc<Durable>>,
 }
 
 impl Core {
@@ -41,6 +45,45 @@ impl Core {
         registry: ExchangeRegistry,
         scheduler: Option<Arc<dyn Scheduler>>,
     ) -> Arc<Self> {
+        Self::assemble(config, registry, scheduler, None)
+    }
+
+    /// A broker that keeps durable definitions and persistent messages in `store`, starting
+    /// from what the store recovered.
+    pub fn build_durable(
+        config: CoreConfig,
+        registry: ExchangeRegistry,
+        scheduler: Option<Arc<dyn Scheduler>>,
+        store: Store,
+        recovered: &Recovered,
+    ) -> Arc<Self> {
+        let durable = Durable::new(store, recover::next_queue_id(recovered));
+        let core = Self::assemble(config, registry, scheduler, Some(Arc::clone(&durable)));
+        recover::restore(&durable, recovered, &core.vhosts);
+        core
+    }
+
+    /// Opens (recovering) the store in `dir` and builds a durable broker with the standard
+    /// exchange types on it.
+    pub fn open_durable(
+        config: CoreConfig,
+        scheduler: Option<Arc<dyn Scheduler>>,
+        dir: &std::path::Path,
+        store_config: StoreConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        let (store, recovered) = Store::open(dir, store_config)?;
+        let registry = ExchangeRegistry::standard();
+        Ok(Self::build_durable(
+            config, registry, scheduler, store, &recovered,
+        ))
+    }
+
+    fn assemble(
+        config: CoreConfig,
+        registry: ExchangeRegistry,
+        scheduler: Option<Arc<dyn Scheduler>>,
+        durable: Option<Arc<Durable>>,
+    ) -> Arc<Self> {
         let timers = Timers::new(scheduler);
         let registry = Arc::new(registry);
         let consumer_ids = Arc::new(AtomicU64::new(1));
@@ -53,6 +96,7 @@ impl Core {
                     registry.clone(),
                     consumer_ids.clone(),
                     Arc::clone(&timers),
+                    durable.clone(),
                 );
                 (name, vhost)
             })
@@ -66,7 +110,21 @@ impl Core {
             users,
             vhosts,
             next_connection: AtomicU64::new(1),
+            durable,
         })
+    }
+
+    /// The store, when the broker has one.
+    pub fn durable(&self) -> Option<&Arc<Durable>> {
+        self.durable.as_ref()
+    }
+
+    /// Closes the store cleanly (at shutdown, after the connections are gone): what the
+    /// queues still hold stays on disk and nothing more is written.
+    pub fn close_store(&self) {
+        if let Some(durable) = &self.durable {
+            durable.close();
+        }
     }
 
     /// The vhost `name`, bypassing login (for tests and in-process tools).

@@ -20,6 +20,7 @@
 mod broker;
 mod config;
 mod deadletter;
+mod durable;
 pub mod exchange;
 mod queue;
 mod sync;
@@ -29,5 +30,7 @@ mod vhost;
 
 pub use broker::Core;
 pub use config::{CoreConfig, UserConfig};
+pub use durable::Durable;
+pub use warren_store::{StoreConfig, StoreError};
 pub use exchange::{Binding, BindingTable, ExchangeRegistry, ExchangeType};
 pub use vhost::{DelayId, DelayedLog, VHostCore};

@@ -115,8 +115,19 @@ pub struct BindingSpec {
     pub arguments: FieldTable,
 }
 
+/// A write the core started for a publish (a persistent message reached a durable queue).
+/// Adapters hold it back from the publisher's confirm (AMQP `basic.ack`, MQTT PUBACK/PUBREC,
+/// STOMP RECEIPT) until it completes, so nothing is confirmed before it is on disk.
+pub trait DurableWrite: Send {
+    /// Calls `done` once: with `Ok` when the message is durable, with an error when it never
+    /// will be (the store failed). Writes complete in the order they were made. `done` may run
+    /// at once or on another thread; it must be quick and must not block (queue the confirm,
+    /// wake the connection).
+    fn on_durable(self: Box<Self>, done: Box<dyn FnOnce(Result<(), CoreError>) + Send>);
+}
+
 /// What a publish did.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Default)]
 pub struct PublishOutcome {
     /// How many queues received the message; 0 means unroutable.
     pub queues: usize,
@@ -127,6 +138,19 @@ pub struct PublishOutcome {
     /// Held by a delayed-message exchange: it is routed when its delay ends, so it is
     /// neither routed nor unroutable yet.
     pub delayed: bool,
+    /// Set when the message is being written to disk: confirm only once it completes.
+    pub durable: Option<Box<dyn DurableWrite>>,
+}
+
+impl std::fmt::Debug for PublishOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishOutcome")
+            .field("queues", &self.queues)
+            .field("rejected", &self.rejected)
+            .field("delayed", &self.delayed)
+            .field("durable", &self.durable.is_some())
+            .finish()
+    }
 }
 
 impl PublishOutcome {

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::config_mqtt::MqttSection;
 use crate::config_stomp::StompSection;
+use crate::config_storage::StorageSection;
 use crate::config_tls::{AmqpsListener, MqttsListener, StompsListener, TlsSection, WsListener};
 
 /// Errors reading the configuration.
@@ -38,6 +39,8 @@ pub struct Config {
     pub listeners: Listeners,
     /// Where durable state lives.
     pub data_dir: PathBuf,
+    /// How the message store is sized.
+    pub storage: StorageSection,
     /// Logging.
     pub log: LogConfig,
     /// AMQP 0-9-1 protocol limits.
@@ -115,6 +118,7 @@ impl Default for Config {
         Self {
             listeners: Listeners::default(),
             data_dir: PathBuf::from("data"),
+            storage: StorageSection::default(),
             log: LogConfig::default(),
             amqp: AmqpSection::default(),
             mqtt: MqttSection::default(),

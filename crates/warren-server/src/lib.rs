@@ -9,6 +9,7 @@ mod cli_tls;
 mod config;
 mod config_mqtt;
 mod config_stomp;
+mod config_storage;
 mod config_tls;
 mod server;
 mod tls;
@@ -18,6 +19,7 @@ pub use cli_tls::{TlsArgs, VerifyArg};
 pub use config::{AmqpSection, Config, ConfigError, Listeners, LogConfig, UserSection};
 pub use config_mqtt::{MqttSection, TopicMappingSection};
 pub use config_stomp::StompSection;
+pub use config_storage::StorageSection;
 pub use config_tls::{
     AmqpsListener, AmqpsPort, CertLoginSection, DefaultPort, MqttsListener, MqttsPort,
     SanTypeSection, StompsListener, StompsPort, TlsListener, TlsSection, VerifySection,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use warren_amqp::{AmqpConfig, AmqpSessionFactory};
-use warren_core::{Core, CoreConfig, UserConfig};
-use warren_model::{Broker, CoreError, SessionFactory, UserName, VHostName};
+use warren_core::{Core, CoreConfig, StoreError, UserConfig};
+use warren_model::{Broker, CoreError, Scheduler, SessionFactory, UserName, VHostName};
 use warren_mqtt::MqttSessionFactory;
 use warren_net::{
     bind_tcp, spawn_listener, ListenerError, ListenerSpec, Service, Shutdown, ShutdownSignal,
@@ -30,6 +30,9 @@ pub enum ServerError {
     /// The data directory could not be created.
     #[error("cannot create data directory: {0}")]
     DataDir(std::io::Error),
+    /// The message store could not be opened.
+    #[error("cannot open the message store: {0}")]
+    Store(#[from] StoreError),
     /// A configuration value is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -47,6 +50,7 @@ pub enum ServerError {
 /// until the runtime stops.
 #[derive(Debug)]
 pub struct RunningServer {
+    core: Arc<Core>,
     listening: Vec<(&'static str, SocketAddr)>,
     shutdown: Shutdown,
     listeners: Vec<JoinHandle<()>>,
@@ -58,10 +62,17 @@ impl RunningServer {
     /// run inside a tokio runtime (timers and connection tasks are spawned on it).
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(ServerError::DataDir)?;
-        let scheduler = Arc::new(TokioScheduler::current());
-        let core: Arc<dyn Broker> = Core::with_scheduler(core_config(config)?, scheduler);
+        let scheduler: Arc<dyn Scheduler> = Arc::new(TokioScheduler::current());
+        let durable = Core::open_durable(
+            core_config(config)?,
+            Some(scheduler),
+            &config.data_dir,
+            config.storage.store_config(),
+        )?;
+        let core: Arc<dyn Broker> = durable.clone();
         let (shutdown, signal) = Shutdown::new();
         let mut server = Self {
+            core: durable,
             listening: Vec::new(),
             shutdown,
             listeners: Vec::new(),
@@ -165,6 +176,8 @@ impl RunningServer {
         for listener in self.listeners {
             let _ = listener.await;
         }
+        // Every connection is gone, so nothing more is settled: what the queues hold stays.
+        self.core.close_store();
     }
 }
 

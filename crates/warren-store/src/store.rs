@@ -47,7 +47,7 @@ pub struct StoreStats {
 /// and (optionally) one compactor thread.
 pub struct Store {
     inner: Arc<Inner>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Store {
@@ -126,7 +126,13 @@ impl Store {
             config,
         });
         let threads = spawn_threads(&inner)?;
-        Ok((Store { inner, threads }, recovered))
+        Ok((
+            Store {
+                inner,
+                threads: Mutex::new(threads),
+            },
+            recovered,
+        ))
     }
 
     /// Stores a message held by `queues` (one record, so all or nothing survives a crash).
@@ -290,7 +296,9 @@ impl Store {
     }
 
     /// Writes the clean-shutdown marker, waits for it to be durable and stops the threads.
-    pub fn close(mut self) -> Result<(), StoreError> {
+    /// Later appends fail with [`StoreError::Closed`]. It takes `&self` so an owner shared
+    /// by many threads (the broker core) can close it while others still hold it.
+    pub fn close(&self) -> Result<(), StoreError> {
         let result = self.write_shutdown();
         self.stop();
         result
@@ -313,12 +321,13 @@ impl Store {
 
     /// Stops the threads after the writer drains what is buffered. No shutdown marker: to
     /// the next open this looks like a crash (everything recovered is marked redelivered).
-    fn stop(&mut self) {
+    fn stop(&self) {
         self.inner.lock().closed = true;
         self.inner.work.notify_all();
         self.inner.compact.notify_all();
         self.inner.progress.notify_all();
-        for thread in self.threads.drain(..) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
             let _ = thread.join();
         }
     }

@@ -19,7 +19,29 @@ pub struct TestBroker {
     listening: Vec<(&'static str, SocketAddr)>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
-    _data_dir: TempDir,
+    _data_dir: Option<TempDir>,
+}
+
+/// A data directory that outlives the brokers started on it (with [`TestBroker::start_in`]),
+/// so a test can stop a broker and start another on the same state. Removed on drop.
+pub struct DataDir(TempDir);
+
+impl DataDir {
+    /// A fresh, empty directory under the temporary directory.
+    pub fn new() -> Self {
+        Self(TempDir::new())
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0 .0
+    }
+}
+
+impl Default for DataDir {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl TestBroker {
@@ -32,6 +54,16 @@ impl TestBroker {
     pub fn start_with(mut config: Config) -> Self {
         let data_dir = TempDir::new();
         config.data_dir = data_dir.0.clone();
+        Self::run(config, Some(data_dir))
+    }
+
+    /// Starts a broker with `config` on `dir`, which it leaves in place when stopped.
+    pub fn start_in(mut config: Config, dir: &DataDir) -> Self {
+        config.data_dir = dir.path().to_path_buf();
+        Self::run(config, None)
+    }
+
+    fn run(mut config: Config, data_dir: Option<TempDir>) -> Self {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         config.listeners.amqp = loopback;
         config.listeners.mqtt = loopback;

@@ -9,15 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use warren_model::{Delivery, FieldValue, Message, QueueHandle, QueueSeq};
+use warren_store::MessageId;
 
 use super::state::{Entry, QueueState, ReadyKey};
 use super::{died, Enqueued, Overflow, Queue};
 use crate::deadletter::{DeadLetter, DeathReason};
 
 impl Queue {
-    /// Offers a message to the queue.
-    pub fn enqueue(&self, message: Arc<Message>) -> Enqueued {
-        let entry = self.new_entry(message, Instant::now());
+    /// Offers a message to the queue; `stored` is its id in the store when it was written
+    /// there for this queue.
+    pub fn enqueue(&self, message: Arc<Message>, stored: Option<MessageId>) -> Enqueued {
+        let mut entry = self.new_entry(message, Instant::now());
+        entry.stored = self.stored(stored);
         let rank = self.rank(&entry.message);
         let zero_ttl = entry.zero_ttl;
         let (key, start) = {
@@ -97,7 +100,7 @@ impl Queue {
 
     /// The entry for a new message: its deadline is the sooner of the queue's TTL and its
     /// own `expiration`.
-    fn new_entry(&self, message: Arc<Message>, now: Instant) -> Entry {
+    pub(super) fn new_entry(&self, message: Arc<Message>, now: Instant) -> Entry {
         let own = message_ttl(&message);
         let ttl = match (self.def.args.message_ttl, own) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -108,6 +111,8 @@ impl Queue {
             deadline: ttl.map(|t| now + t),
             zero_ttl: ttl == Some(Duration::ZERO),
             returns: 0,
+            recovered_redelivered: false,
+            stored: None,
         }
     }
 
@@ -128,6 +133,9 @@ impl Queue {
         seq: QueueSeq,
         entry: &Entry,
     ) -> Delivery {
+        if let Some(stored) = &entry.stored {
+            stored.delivered();
+        }
         let message = match self.def.args.delivery_limit {
             Some(_) if entry.returns > 0 => with_delivery_count(&entry.message, entry.returns),
             _ => Arc::clone(&entry.message),
@@ -136,7 +144,7 @@ impl Queue {
             queue: Arc::clone(queue),
             seq,
             message,
-            redelivered: entry.returns > 0,
+            redelivered: entry.returns > 0 || entry.recovered_redelivered,
             consumer: None,
         }
     }

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use warren_model::{
-    ConnectionId, ConsumeSpec, ConsumerId, CoreError, Delivery, DeliverySink, FieldTable,
+    ConnectionId, ConsumeSpec, ConsumerId, CoreError, Delivery, DeliverySink, FieldTable, Message,
     QueueHandle, QueueName, VHostName,
 };
+use warren_store::MessageId;
 
 mod args;
 mod arrival;
@@ -26,6 +27,7 @@ pub(crate) use args::{DeadLetterTarget, Overflow, QueueArgs};
 use state::{Consumer, QueueState, Unacked};
 
 use crate::deadletter::{DeadLetter, DeathReason};
+use crate::durable::{QueueStore, Stored};
 use crate::sync::{count, lock};
 use crate::text;
 use crate::timer::Timers;
@@ -83,6 +85,8 @@ pub(crate) struct Queue {
     me: Weak<Queue>,
     events: Weak<dyn QueueEvents>,
     timers: Arc<Timers>,
+    /// Set for a durable queue when the broker has a store.
+    store: Option<QueueStore>,
 }
 
 impl Queue {
@@ -91,6 +95,7 @@ impl Queue {
         def: QueueDef,
         events: Weak<dyn QueueEvents>,
         timers: Arc<Timers>,
+        store: Option<QueueStore>,
     ) -> Arc<Self> {
         let state = QueueState::new(def.args.single_active_consumer);
         let queue = Arc::new_cyclic(|me| Self {
@@ -100,9 +105,33 @@ impl Queue {
             me: me.clone(),
             events,
             timers,
+            store,
         });
         queue.arm(&mut queue.state());
         queue
+    }
+
+    /// Its link to the store, when it is durable there.
+    pub fn store(&self) -> Option<&QueueStore> {
+        self.store.as_ref()
+    }
+
+    /// This queue's claim on stored message `id`.
+    fn stored(&self, id: Option<MessageId>) -> Option<Stored> {
+        let store = self.store.as_ref()?;
+        Some(Stored::new(Arc::clone(&store.durable), store.id, id?))
+    }
+
+    /// Puts back a message recovered from the store, after any already there.
+    pub fn restore(&self, message: Arc<Message>, id: MessageId, redelivered: bool) {
+        let mut entry = self.new_entry(message, Instant::now());
+        entry.stored = self.stored(Some(id));
+        entry.recovered_redelivered = redelivered;
+        let rank = self.rank(&entry.message);
+        let mut state = self.state();
+        let key = state.next_key(rank);
+        state.insert(key, entry);
+        self.arm(&mut state);
     }
 
     fn state(&self) -> MutexGuard<'_, QueueState> {

@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, QueueSeq};
 
+use crate::durable::Stored;
+
 /// A ready message's place: priority rank first (0 is the highest priority), then seq.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct ReadyKey {
@@ -29,6 +31,11 @@ pub(crate) struct Entry {
     pub zero_ttl: bool,
     /// Times it was handed out and came back.
     pub returns: u64,
+    /// Recovered from disk as possibly delivered before the restart.
+    pub recovered_redelivered: bool,
+    /// This queue's claim on the message in the store (a persistent message in a durable
+    /// queue); dropping the entry acknowledges it there.
+    pub stored: Option<Stored>,
 }
 
 impl Entry {

@@ -33,6 +33,7 @@ impl VHostCore {
         if spec.name.as_str().starts_with("amq.") {
             return Err(text::reserved("exchange", &spec.name));
         }
+        self.save_exchange(&spec)?;
         let exchange = Arc::new(Exchange::new(spec, kind));
         write(&self.exchanges).insert(exchange.name.clone(), exchange);
         Ok(())
@@ -40,7 +41,10 @@ impl VHostCore {
 
     /// The type whose table the exchange routes with; a delayed exchange's is its
     /// `x-delayed-type` (errors as the plugin words them).
-    fn exchange_type(&self, spec: &ExchangeSpec) -> Result<Arc<dyn ExchangeType>, CoreError> {
+    pub(super) fn exchange_type(
+        &self,
+        spec: &ExchangeSpec,
+    ) -> Result<Arc<dyn ExchangeType>, CoreError> {
         let name =
             if spec.kind == DELAYED_TYPE {
                 let inner = spec
@@ -100,6 +104,7 @@ impl VHostCore {
         let mut topology = self.topology();
         let source = self.binding_ends(&spec, owner)?;
         source.kind.validate_binding(&spec.arguments)?;
+        self.save_binding(&source, &spec)?;
         let binding = to_binding(spec);
         let destination = binding.destination.clone();
         if source.add(binding) {
@@ -119,6 +124,7 @@ impl VHostCore {
         if !source.remove(&binding) {
             return Ok(());
         }
+        self.forget_binding(&source, &binding);
         topology.removed(&source.name, &binding.destination);
         if source.auto_delete && source.binding_count() == 0 {
             self.remove_exchanges(&mut topology, vec![source]);
@@ -153,7 +159,9 @@ impl VHostCore {
             if !self.unregister_exchange(&exchange) {
                 continue;
             }
+            self.forget_exchange(&exchange);
             for binding in exchange.bindings() {
+                self.forget_binding(&exchange, &binding);
                 topology.removed(&exchange.name, &binding.destination);
             }
             let gone = Destination::Exchange(exchange.name.clone());
@@ -172,6 +180,11 @@ impl VHostCore {
             let Some(source) = self.exchange(&name) else {
                 continue;
             };
+            for binding in source.bindings() {
+                if binding.destination == *destination {
+                    self.forget_binding(&source, &binding);
+                }
+            }
             source.remove_destination(destination);
             if source.auto_delete && source.binding_count() == 0 {
                 doomed.push(source);

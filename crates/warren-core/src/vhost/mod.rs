@@ -16,6 +16,7 @@ use warren_model::{
 };
 
 use crate::deadletter::DeadLetter;
+use crate::durable::Durable;
 use crate::exchange::{Exchange, ExchangeRegistry};
 use crate::queue::{DeadLetterTarget, Queue, QueueEvents};
 use crate::sync::{lock, read};
@@ -24,6 +25,7 @@ use crate::timer::Timers;
 
 mod deadletters;
 mod delayed;
+mod durability;
 mod exchanges;
 mod publish;
 mod queues;
@@ -52,6 +54,8 @@ pub struct VHostCore {
     topology: Mutex<Topology>,
     timers: Arc<Timers>,
     delayed: Arc<DelayedStore>,
+    /// The store, when the broker keeps durable state.
+    durable: Option<Arc<Durable>>,
     me: Weak<VHostCore>,
 }
 
@@ -62,6 +66,7 @@ impl VHostCore {
         registry: Arc<ExchangeRegistry>,
         consumer_ids: Arc<AtomicU64>,
         timers: Arc<Timers>,
+        durable: Option<Arc<Durable>>,
     ) -> Arc<Self> {
         let exchanges = predeclared(&registry);
         Arc::new_cyclic(|me| Self {
@@ -73,6 +78,7 @@ impl VHostCore {
             topology: Mutex::default(),
             delayed: DelayedStore::new(Arc::clone(&timers), me.clone()),
             timers,
+            durable,
             me: me.clone(),
         })
     }

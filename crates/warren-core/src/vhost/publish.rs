@@ -61,8 +61,11 @@ impl VHostCore {
     /// Offers the message to each target, counting who took and who refused it.
     pub(super) fn deliver(&self, targets: &[Arc<Queue>], message: &Arc<Message>) -> PublishOutcome {
         let mut outcome = PublishOutcome::default();
+        let (id, durable) = self.persist(targets, message).unzip();
+        let id = id.flatten();
+        outcome.durable = durable;
         for queue in targets {
-            match queue.enqueue(Arc::clone(message)) {
+            match queue.enqueue(Arc::clone(message), id) {
                 Enqueued::Accepted => outcome.queues += 1,
                 Enqueued::Rejected => outcome.rejected += 1,
                 Enqueued::Gone => {}

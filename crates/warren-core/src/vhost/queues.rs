@@ -49,8 +49,10 @@ impl VHostCore {
             existing.touch();
             return Ok(declare_ok(&existing));
         }
+        let store = self.new_queue_store(&name, &spec)?;
         let def = queue_def(&spec, owner, args);
-        let queue = Queue::new(name.clone(), def, self.events(), Arc::clone(&self.timers));
+        let timers = Arc::clone(&self.timers);
+        let queue = Queue::new(name.clone(), def, self.events(), timers, store);
         write(&self.queues).insert(name.clone(), queue);
         Ok(QueueDeclareOk {
             name,
@@ -59,7 +61,7 @@ impl VHostCore {
         })
     }
 
-    fn events(&self) -> Weak<dyn QueueEvents> {
+    pub(super) fn events(&self) -> Weak<dyn QueueEvents> {
         self.me.clone()
     }
 
@@ -185,6 +187,7 @@ impl VHostCore {
             let mut map = write(&self.queues);
             if map.get(&name).is_some_and(|q| Arc::ptr_eq(q, queue)) {
                 map.remove(&name);
+                self.forget_queue_store(queue);
             }
         }
         let mut doomed = Vec::new();
@@ -197,7 +200,7 @@ fn queue_name(queue: &Queue) -> &QueueName {
     warren_model::QueueHandle::name(queue)
 }
 
-fn queue_def(spec: &QueueSpec, owner: ConnectionId, args: QueueArgs) -> QueueDef {
+pub(super) fn queue_def(spec: &QueueSpec, owner: ConnectionId, args: QueueArgs) -> QueueDef {
     QueueDef {
         args,
         durable: spec.durable,

@@ -1,0 +1,394 @@
+//! The bytes the core hands the store: message properties with their annotations, and the
+//! declarations of durable exchanges, queues and bindings.
+//!
+//! Grammar (integers little-endian; `str` = u32 length + UTF-8; `opt<T>` = u8 0/1 + T):
+//! ```text
+//! message    = version u8 (=1) | exchange str | routing key str | properties
+//! properties = content type opt<str> | content encoding opt<str> | headers opt<table>
+//!              | delivery mode u8 (0 none, 1 transient, 2 persistent) | priority opt<u8>
+//!              | correlation id, reply to, expiration, message id opt<str> each
+//!              | timestamp opt<u64> | type, user id, app id, cluster id opt<str> each
+//! table      = count u32 | (key str | value)*
+//! value      = tag u8 (the AMQP type letter) | payload
+//! ```
+//! Decoding is total: any bytes give a value or `None`, never a panic; nesting is checked
+//! against `MAX_TABLE_DEPTH` before recursing.
+
+use bytes::Bytes;
+use warren_model::{
+    Annotations, DeliveryMode, ExchangeName, FieldTable, FieldValue, Message, Properties,
+    RoutingKey, MAX_TABLE_DEPTH,
+};
+
+const MESSAGE_VERSION: u8 = 1;
+
+/// Appends values to a byte buffer.
+#[derive(Default)]
+pub(crate) struct Writer {
+    pub out: Vec<u8>,
+}
+
+impl Writer {
+    pub fn u8(&mut self, v: u8) {
+        self.out.push(v);
+    }
+
+    pub fn u32(&mut self, v: u32) {
+        self.out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn u64(&mut self, v: u64) {
+        self.out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+        self.out.extend_from_slice(v);
+    }
+
+    pub fn str(&mut self, v: &str) {
+        self.bytes(v.as_bytes());
+    }
+
+    pub fn opt_str(&mut self, v: Option<&str>) {
+        self.u8(u8::from(v.is_some()));
+        if let Some(v) = v {
+            self.str(v);
+        }
+    }
+
+    pub fn bool(&mut self, v: bool) {
+        self.u8(u8::from(v));
+    }
+
+    pub fn table(&mut self, table: &FieldTable) {
+        self.u32(u32::try_from(table.len()).unwrap_or(u32::MAX));
+        for (key, value) in table.iter() {
+            self.str(key);
+            self.value(value);
+        }
+    }
+
+    fn value(&mut self, value: &FieldValue) {
+        match value {
+            FieldValue::Bool(v) => self.tagged(b't', &[u8::from(*v)]),
+            FieldValue::I8(v) => self.tagged(b'b', &v.to_le_bytes()),
+            FieldValue::U8(v) => self.tagged(b'B', &[*v]),
+            FieldValue::I16(v) => self.tagged(b's', &v.to_le_bytes()),
+            FieldValue::U16(v) => self.tagged(b'u', &v.to_le_bytes()),
+            FieldValue::I32(v) => self.tagged(b'I', &v.to_le_bytes()),
+            FieldValue::U32(v) => self.tagged(b'i', &v.to_le_bytes()),
+            FieldValue::I64(v) => self.tagged(b'l', &v.to_le_bytes()),
+            FieldValue::F32(v) => self.tagged(b'f', &v.to_le_bytes()),
+            FieldValue::F64(v) => self.tagged(b'd', &v.to_le_bytes()),
+            FieldValue::Decimal(scale, v) => {
+                self.tagged(b'D', &[*scale]);
+                self.u32(*v);
+            }
+            FieldValue::LongString(v) => self.tagged_bytes(b'S', v),
+            FieldValue::Bytes(v) => self.tagged_bytes(b'x', v),
+            FieldValue::Timestamp(v) => self.tagged(b'T', &v.to_le_bytes()),
+            FieldValue::Table(t) => {
+                self.u8(b'F');
+                self.table(t);
+            }
+            FieldValue::Array(items) => {
+                self.u8(b'A');
+                self.u32(u32::try_from(items.len()).unwrap_or(u32::MAX));
+                for item in items {
+                    self.value(item);
+                }
+            }
+            FieldValue::Void => self.u8(b'V'),
+        }
+    }
+
+    fn tagged(&mut self, tag: u8, payload: &[u8]) {
+        self.u8(tag);
+        self.out.extend_from_slice(payload);
+    }
+
+    fn tagged_bytes(&mut self, tag: u8, payload: &[u8]) {
+        self.u8(tag);
+        self.bytes(payload);
+    }
+}
+
+/// Reads values back; every read returns `None` past the end.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.buf.split_at_checked(n)?;
+        self.buf = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    pub fn u8(&mut self) -> Option<u8> {
+        Some(self.array::<1>()?[0])
+    }
+
+    pub fn u32(&mut self) -> Option<u32> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    pub fn u64(&mut self) -> Option<u64> {
+        self.array().map(u64::from_le_bytes)
+    }
+
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        self.take(len)
+    }
+
+    pub fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    pub fn opt_str(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.str()?.to_owned())),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    pub fn table(&mut self, depth: usize) -> Option<FieldTable> {
+        if depth > MAX_TABLE_DEPTH {
+            return None;
+        }
+        let count = self.u32()?;
+        let mut table = FieldTable::new();
+        for _ in 0..count {
+            let key = self.str()?.to_owned();
+            let value = self.value(depth)?;
+            table.insert(key, value);
+        }
+        Some(table)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<FieldValue> {
+        Some(match self.u8()? {
+            b't' => FieldValue::Bool(self.bool()?),
+            b'b' => FieldValue::I8(i8::from_le_bytes(self.array()?)),
+            b'B' => FieldValue::U8(self.u8()?),
+            b's' => FieldValue::I16(i16::from_le_bytes(self.array()?)),
+            b'u' => FieldValue::U16(u16::from_le_bytes(self.array()?)),
+            b'I' => FieldValue::I32(i32::from_le_bytes(self.array()?)),
+            b'i' => FieldValue::U32(self.u32()?),
+            b'l' => FieldValue::I64(i64::from_le_bytes(self.array()?)),
+            b'f' => FieldValue::F32(f32::from_le_bytes(self.array()?)),
+            b'd' => FieldValue::F64(f64::from_le_bytes(self.array()?)),
+            b'D' => FieldValue::Decimal(self.u8()?, self.u32()?),
+            b'S' => FieldValue::LongString(Bytes::copy_from_slice(self.bytes()?)),
+            b'x' => FieldValue::Bytes(Bytes::copy_from_slice(self.bytes()?)),
+            b'T' => FieldValue::Timestamp(self.u64()?),
+            b'F' => FieldValue::Table(self.table(depth + 1)?),
+            b'A' => self.array_value(depth + 1)?,
+            b'V' => FieldValue::Void,
+            _ => return None,
+        })
+    }
+
+    fn array_value(&mut self, depth: usize) -> Option<FieldValue> {
+        if depth > MAX_TABLE_DEPTH {
+            return None;
+        }
+        let count = self.u32()?;
+        // Each value takes at least its tag byte, so a huge count on short input stops early.
+        let mut items = Vec::with_capacity(count.min(1024) as usize);
+        for _ in 0..count {
+            items.push(self.value(depth)?);
+        }
+        Some(FieldValue::Array(items))
+    }
+}
+
+/// The stored form of a message's annotations and properties (the body is stored beside it).
+pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u8(MESSAGE_VERSION);
+    w.str(message.annotations.exchange.as_str());
+    w.str(message.annotations.routing_key.as_str());
+    encode_properties(&mut w, &message.properties);
+    w.out
+}
+
+fn encode_properties(w: &mut Writer, p: &Properties) {
+    w.opt_str(p.content_type.as_deref());
+    w.opt_str(p.content_encoding.as_deref());
+    w.u8(u8::from(p.headers.is_some()));
+    if let Some(headers) = &p.headers {
+        w.table(headers);
+    }
+    w.u8(match p.delivery_mode {
+        None => 0,
+        Some(DeliveryMode::Transient) => 1,
+        Some(DeliveryMode::Persistent) => 2,
+    });
+    w.u8(u8::from(p.priority.is_some()));
+    if let Some(priority) = p.priority {
+        w.u8(priority);
+    }
+    for text in [&p.correlation_id, &p.reply_to, &p.expiration, &p.message_id] {
+        w.opt_str(text.as_deref());
+    }
+    w.u8(u8::from(p.timestamp.is_some()));
+    if let Some(ts) = p.timestamp {
+        w.u64(ts);
+    }
+    for text in [&p.kind, &p.user_id, &p.app_id, &p.cluster_id] {
+        w.opt_str(text.as_deref());
+    }
+}
+
+/// The message again from its stored properties and body; `None` if they do not decode.
+pub(crate) fn decode_message(stored: &[u8], body: Bytes) -> Option<Message> {
+    let mut r = Reader::new(stored);
+    if r.u8()? != MESSAGE_VERSION {
+        return None;
+    }
+    let exchange = ExchangeName::try_from(r.str()?).ok()?;
+    let routing_key = RoutingKey::try_from(r.str()?).ok()?;
+    let properties = decode_properties(&mut r)?;
+    Some(Message {
+        annotations: Annotations {
+            exchange,
+            routing_key,
+            publisher: None,
+        },
+        properties,
+        body,
+    })
+}
+
+fn decode_properties(r: &mut Reader<'_>) -> Option<Properties> {
+    let content_type = r.opt_str()?;
+    let content_encoding = r.opt_str()?;
+    let headers = match r.u8()? {
+        0 => None,
+        1 => Some(r.table(0)?),
+        _ => return None,
+    };
+    let delivery_mode = match r.u8()? {
+        0 => None,
+        1 => Some(DeliveryMode::Transient),
+        2 => Some(DeliveryMode::Persistent),
+        _ => return None,
+    };
+    let priority = match r.u8()? {
+        0 => None,
+        _ => Some(r.u8()?),
+    };
+    let correlation_id = r.opt_str()?;
+    let reply_to = r.opt_str()?;
+    let expiration = r.opt_str()?;
+    let message_id = r.opt_str()?;
+    let timestamp = match r.u8()? {
+        0 => None,
+        _ => Some(r.u64()?),
+    };
+    Some(Properties {
+        content_type,
+        content_encoding,
+        headers,
+        delivery_mode,
+        priority,
+        correlation_id,
+        reply_to,
+        expiration,
+        message_id,
+        timestamp,
+        kind: r.opt_str()?,
+        user_id: r.opt_str()?,
+        app_id: r.opt_str()?,
+        cluster_id: r.opt_str()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Message {
+        let mut headers = FieldTable::new();
+        headers.insert("a", FieldValue::I64(-3));
+        headers.insert(
+            "nested",
+            FieldValue::Array(vec![FieldValue::string("x"), FieldValue::Void]),
+        );
+        headers.insert("t", FieldValue::Table(headers.clone()));
+        Message {
+            annotations: Annotations {
+                exchange: ExchangeName::try_from("amq.topic").unwrap(),
+                routing_key: RoutingKey::try_from("a.b").unwrap(),
+                publisher: None,
+            },
+            properties: Properties {
+                content_type: Some("text/plain".into()),
+                headers: Some(headers),
+                delivery_mode: Some(DeliveryMode::Persistent),
+                priority: Some(7),
+                expiration: Some("1000".into()),
+                timestamp: Some(42),
+                app_id: Some("app".into()),
+                ..Properties::default()
+            },
+            body: Bytes::from_static(b"hello"),
+        }
+    }
+
+    #[test]
+    fn message_round_trips() {
+        let m = sample();
+        let stored = encode_message(&m);
+        assert_eq!(decode_message(&stored, m.body.clone()), Some(m));
+    }
+
+    #[test]
+    fn every_truncation_is_refused_without_panic() {
+        let stored = encode_message(&sample());
+        for cut in 0..stored.len() {
+            assert_eq!(
+                decode_message(&stored[..cut], Bytes::new()),
+                None,
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut w = Writer::default();
+        w.u32(1);
+        w.str("k");
+        for _ in 0..100 {
+            w.u8(b'A');
+            w.u32(1);
+        }
+        w.u8(b'V');
+        assert!(Reader::new(&w.out).table(0).is_none());
+    }
+}

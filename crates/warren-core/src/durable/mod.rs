@@ -1,0 +1,184 @@
+//! The core's use of the store: persistent messages in durable queues, durable definitions,
+//! and the blobs adapters keep (sessions, retained messages).
+//!
+//! A message is written once per publish, with every durable queue it reached, and each of
+//! those queues holds a [`Stored`] for it. Dropping a `Stored` acknowledges the message for its
+//! queue in the store, so every way a message leaves a queue (ack, reject, expiry, overflow,
+//! dead-lettering, purge) is recorded without each path having to remember it.
+//!
+//! Invariants: a queue id is allocated from a counter kept in the metadata and never reused;
+//! after [`Durable::close`] nothing is written, so the drops of a shutting-down broker cannot
+//! acknowledge what it still holds.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use warren_model::{CoreError, DurableWrite, ErrorKind, Message};
+use warren_store::{Keyspace, MessageId, QueueId, Store, StoreError, StoredMessage, Ticket};
+
+pub(crate) mod codec;
+pub(crate) mod meta;
+pub(crate) mod recover;
+
+/// Where the counter of queue ids lives.
+const COUNTERS: Keyspace = Keyspace(4);
+const NEXT_QUEUE: &[u8] = b"next-queue";
+
+/// The store as the core uses it.
+pub struct Durable {
+    store: Store,
+    next_queue: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Durable {
+    pub(crate) fn new(store: Store, next_queue: u64) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            next_queue: AtomicU64::new(next_queue),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// A fresh queue id; the counter is durable before the id is used.
+    pub(crate) fn allocate_queue(&self) -> Result<QueueId, CoreError> {
+        let id = self.next_queue.fetch_add(1, Ordering::Relaxed);
+        self.put(COUNTERS, NEXT_QUEUE, &(id + 1).to_le_bytes())?;
+        Ok(QueueId(id))
+    }
+
+    /// Stores a message held by `queues`.
+    pub(crate) fn publish(
+        &self,
+        queues: &[QueueId],
+        message: &Message,
+    ) -> Result<(MessageId, Ticket), CoreError> {
+        let properties = codec::encode_message(message);
+        self.store
+            .publish(queues, &properties, &message.body)
+            .map_err(store_error)
+    }
+
+    /// Reads a message back (recovery, lazy bodies).
+    pub(crate) fn read(&self, id: MessageId) -> Result<StoredMessage, StoreError> {
+        self.store.read(id)
+    }
+
+    pub(crate) fn mark_delivered(&self, queue: QueueId, id: MessageId) {
+        if !self.closed.load(Ordering::Relaxed) {
+            let _ = self.store.mark_delivered(queue, id);
+        }
+    }
+
+    fn ack(&self, queue: QueueId, id: MessageId) {
+        // Acks are not waited for: one lost in a crash means a redelivery, never a loss.
+        if !self.closed.load(Ordering::Relaxed) {
+            let _ = self.store.ack(queue, id);
+        }
+    }
+
+    /// Forgets every message of a deleted queue.
+    pub(crate) fn drop_queue(&self, queue: QueueId) {
+        if !self.closed.load(Ordering::Relaxed) {
+            let _ = self.store.drop_queue(queue);
+        }
+    }
+
+    /// Sets a metadata value and waits until it is on disk (declarations are rare; their
+    /// `-ok` must not come before the definition is durable).
+    pub(crate) fn put(&self, space: Keyspace, key: &[u8], value: &[u8]) -> Result<(), CoreError> {
+        let ticket = self
+            .store
+            .put_meta(space, key, value)
+            .map_err(store_error)?;
+        ticket.wait().map_err(store_error)
+    }
+
+    /// Deletes a metadata value with the next batch, without waiting: a deletion lost in a
+    /// crash brings back an object the client may delete again, which loses nothing.
+    pub(crate) fn delete(&self, space: Keyspace, key: &[u8]) {
+        if !self.closed.load(Ordering::Relaxed) {
+            let _ = self.store.delete_meta(space, key);
+        }
+    }
+
+    /// Writes the clean-shutdown marker; nothing is written afterwards.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(err) = self.store.close() {
+            tracing::error!(%err, "closing the store failed");
+        }
+    }
+
+    /// The store's size and health.
+    pub fn stats(&self) -> warren_store::StoreStats {
+        self.store.stats()
+    }
+}
+
+/// The core's claim on one queue's copy of a stored message. Dropping it acknowledges the
+/// message for that queue in the store.
+pub(crate) struct Stored {
+    durable: Arc<Durable>,
+    queue: QueueId,
+    id: MessageId,
+}
+
+impl Stored {
+    pub fn new(durable: Arc<Durable>, queue: QueueId, id: MessageId) -> Self {
+        Self { durable, queue, id }
+    }
+
+    /// Records that the message was handed to a consumer.
+    pub fn delivered(&self) {
+        self.durable.mark_delivered(self.queue, self.id);
+    }
+}
+
+impl Drop for Stored {
+    fn drop(&mut self) {
+        self.durable.ack(self.queue, self.id);
+    }
+}
+
+/// A durable queue's link to the store.
+#[derive(Clone)]
+pub(crate) struct QueueStore {
+    pub durable: Arc<Durable>,
+    pub id: QueueId,
+}
+
+/// The model's view of a pending write.
+struct PendingTicket(Ticket);
+
+impl DurableWrite for PendingTicket {
+    fn on_durable(self: Box<Self>, done: Box<dyn FnOnce(Result<(), CoreError>) + Send>) {
+        self.0
+            .on_durable(move |result| done(result.map_err(store_error)));
+    }
+}
+
+/// Wraps a store ticket for an adapter.
+pub(crate) fn pending(ticket: Ticket) -> Box<dyn DurableWrite> {
+    Box::new(PendingTicket(ticket))
+}
+
+fn store_error(err: StoreError) -> CoreError {
+    CoreError::new(ErrorKind::Internal, format!("message store failed: {err}"))
+}
+
+/// A write that failed before it started (the store refused it): never confirmed.
+struct Refused(CoreError);
+
+impl DurableWrite for Refused {
+    fn on_durable(self: Box<Self>, done: Box<dyn FnOnce(Result<(), CoreError>) + Send>) {
+        done(Err(self.0));
+    }
+}
+
+/// A pending write that will never complete successfully.
+pub(crate) fn refused(err: CoreError) -> Box<dyn DurableWrite> {
+    Box::new(Refused(err))
+}

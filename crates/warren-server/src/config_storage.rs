@@ -1,0 +1,31 @@
+//! The `[storage]` section: how the message store under `data_dir` is sized.
+
+use serde::Deserialize;
+use warren_core::StoreConfig;
+
+/// Storage settings; see `config/warren.toml` for each key.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// A segment file is sealed and a new one started at this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        let store = StoreConfig::default();
+        Self {
+            segment_bytes: store.segment_bytes,
+        }
+    }
+}
+
+impl StorageSection {
+    /// The store's settings.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            segment_bytes: self.segment_bytes.max(1 << 20),
+            ..StoreConfig::default()
+        }
+    }
+}
