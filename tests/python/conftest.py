@@ -137,3 +137,6 @@ def wait_until(condition, deadline=10.0, connection=None):
 
 # Fixtures of the paho-mqtt suites (their own broker handle; the fixtures above are unchanged).
 from mqtt_conftest_helpers import mqtt, mqtt_broker  # noqa: E402,F401
+
+# Fixtures of the stomp.py suites.
+from stomp_conftest_helpers import stomp_broker, stomp_client  # noqa: E402,F401

@@ -5,7 +5,8 @@
 //! | `content-type`, `content-encoding` | content type, content encoding |
 //! | `persistent` (`true`) | delivery mode 2 (persistent) |
 //! | `priority` | priority (0-255) |
-//! | `correlation-id`, `reply-to`, `type`, `user-id`, `app-id` | the same properties |
+//! | `correlation-id`, `type`, `user-id`, `app-id` | the same properties |
+//! | `reply-to` | reply to; outbound a value without a leading `/` shows as `/reply-queue/<it>` |
 //! | `expiration` | expiration (milliseconds, digits only) |
 //! | `timestamp` | timestamp (seconds) |
 //! | `amqp-message-id` | message id (`message-id` is the broker's own on MESSAGE) |
@@ -182,7 +183,12 @@ pub fn message_headers(message: &Message, out: &mut Headers) {
     put("content-type", &p.content_type);
     put("content-encoding", &p.content_encoding);
     put("correlation-id", &p.correlation_id);
-    put("reply-to", &p.reply_to);
+    // A bare queue name (an AMQP reply address) is shown as a destination, as RabbitMQ does.
+    let reply_to = p.reply_to.as_ref().map(|r| match r.starts_with('/') {
+        true => r.clone(),
+        false => format!("/reply-queue/{r}"),
+    });
+    put("reply-to", &reply_to);
     put("expiration", &p.expiration);
     put("amqp-message-id", &p.message_id);
     put("type", &p.kind);
@@ -278,6 +284,30 @@ mod tests {
             );
         }
         assert!(queue_arguments(&headers(&[("x-max-length", "ten")])).is_err());
+    }
+
+    #[test]
+    fn a_bare_reply_to_shows_as_a_reply_queue() {
+        let shown = |reply_to: &str| {
+            let mut message = Message {
+                annotations: warren_model::Annotations {
+                    exchange: warren_model::ExchangeName::default_exchange(),
+                    routing_key: warren_model::RoutingKey::empty(),
+                    publisher: None,
+                },
+                properties: Properties::default(),
+                body: Bytes::new(),
+            };
+            message.properties.reply_to = Some(reply_to.into());
+            let mut out = Headers::new();
+            message_headers(&message, &mut out);
+            out.get("reply-to").map(str::to_owned)
+        };
+        assert_eq!(
+            shown("amq.gen-1").as_deref(),
+            Some("/reply-queue/amq.gen-1")
+        );
+        assert_eq!(shown("/queue/back").as_deref(), Some("/queue/back"));
     }
 
     #[test]

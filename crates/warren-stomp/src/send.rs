@@ -1,7 +1,9 @@
 //! SEND: the destination picks the exchange and routing key (see [`crate::destination`]), the
 //! headers become properties, and the message is published. A `/temp-queue/n` in `reply-to`
 //! makes (once) an exclusive server-named queue consumed by this connection under the
-//! subscription `/temp-queue/n`, and the header is rewritten to `/reply-queue/<queue>`.
+//! subscription `/temp-queue/n`, and `reply_to` becomes the queue's bare name, as RabbitMQ does:
+//! an AMQP replier publishes to it on the default exchange, and a STOMP replier sees it as
+//! `/reply-queue/<queue>`.
 //!
 //! An unroutable SEND is dropped without error, as in RabbitMQ. The RECEIPT of a persistent
 //! SEND follows the publish, which returns once every target queue holds the message; with no
@@ -52,7 +54,7 @@ pub fn send(
     if let Some(reply_to) = props.reply_to.as_deref() {
         if let Ok(Destination::TempQueue(name)) = Destination::parse(reply_to) {
             let queue = temp_queue(live, shared, outbox, &name)?;
-            props.reply_to = Some(Destination::ReplyQueue(queue.to_string()).to_string());
+            props.reply_to = Some(queue.to_string());
         }
     }
     let (exchange, key) = route(live, shared, outbox, &destination, &frame)?;
