@@ -100,6 +100,7 @@ pub fn connect(
         next_delivery: 1,
         txs: Default::default(),
         temp_queues: Default::default(),
+        receipts: Default::default(),
     }));
     s.state = State::Connected;
     Ok(())

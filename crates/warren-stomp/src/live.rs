@@ -10,6 +10,7 @@ use warren_model::{
 };
 
 use crate::frame::Version;
+use crate::receipts::Receipts;
 use crate::tx::Transactions;
 
 /// How a subscription's messages are acknowledged.
@@ -92,6 +93,8 @@ pub struct Live {
     pub txs: Transactions,
     /// Temporary queues by their `/temp-queue/` name.
     pub temp_queues: BTreeMap<String, QueueName>,
+    /// RECEIPTs owed, in order.
+    pub receipts: Receipts,
 }
 
 impl Live {

@@ -5,15 +5,15 @@
 //! an AMQP replier publishes to it on the default exchange, and a STOMP replier sees it as
 //! `/reply-queue/<queue>`.
 //!
-//! An unroutable SEND is dropped without error, as in RabbitMQ. The RECEIPT of a persistent
-//! SEND follows the publish, which returns once every target queue holds the message; with no
-//! durable store yet, that is as safe as the message gets.
+//! An unroutable SEND is dropped without error, as in RabbitMQ. A persistent SEND into a
+//! durable queue returns the core's write to disk, and its RECEIPT waits for it (see
+//! [`crate::receipts`]).
 
 use std::sync::Arc;
 
 use warren_model::{
-    Annotations, ConsumeSpec, ConsumerTag, CoreError, ExchangeName, FieldTable, Message, QueueName,
-    QueueSpec, RoutingKey,
+    Annotations, ConsumeSpec, ConsumerTag, CoreError, DurableWrite, ExchangeName, FieldTable,
+    Message, QueueName, QueueSpec, RoutingKey,
 };
 
 use crate::convert::properties;
@@ -31,7 +31,7 @@ pub fn send(
     shared: &Shared,
     outbox: &Arc<Outbox>,
     frame: Frame,
-) -> Result<(), StompError> {
+) -> Result<Option<Box<dyn DurableWrite>>, StompError> {
     if frame.get("message-id").is_some() {
         return Err(StompError::Header(
             "'message-id' is not allowed on 'SEND'.".into(),
@@ -68,8 +68,7 @@ pub fn send(
         body: frame.body,
     };
     let exchange = message.annotations.exchange.clone();
-    live.vhost.publish(&exchange, Arc::new(message))?;
-    Ok(())
+    Ok(live.vhost.publish(&exchange, Arc::new(message))?.durable)
 }
 
 /// The exchange and routing key a SEND to `destination` publishes with.

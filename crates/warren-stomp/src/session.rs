@@ -9,16 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use warren_model::{PeerInfo, Session, SessionStatus, Settlement, Wake};
+use warren_model::{PeerInfo, Session, SessionStatus, Wake};
 
 use crate::codec::{encode, Codec};
+use crate::connected::{self, Step};
 use crate::errors::StompError;
 use crate::factory::Shared;
 use crate::frame::{Command, Frame, Version};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::live::Live;
 use crate::outbox::{OutEvent, Outbox};
-use crate::{ack, connect, send, subscribe, tx};
+use crate::{ack, connect, subscribe};
 
 /// Where the connection is in its life.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -41,6 +42,8 @@ pub struct StompSession {
     pub(crate) live: Option<Box<Live>>,
     pub(crate) heartbeat: Heartbeat,
     output_full: bool,
+    /// DISCONNECT received: no more input; close once every RECEIPT owed is sent.
+    disconnecting: bool,
     connect_deadline: Instant,
     input_seen: usize,
 }
@@ -64,6 +67,7 @@ impl StompSession {
             live: None,
             heartbeat: Heartbeat::off(now),
             output_full: false,
+            disconnecting: false,
             connect_deadline: now + timeout,
             input_seen: 0,
         }
@@ -82,7 +86,7 @@ impl StompSession {
     }
 
     fn read_frames(&mut self, input: &mut BytesMut, out: &mut BytesMut, now: Instant) {
-        while self.state != State::Closed && out.len() < self.shared.config.max_outbox_bytes {
+        while self.reading() && out.len() < self.shared.config.max_outbox_bytes {
             let frame = match self.codec.decode(input) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
@@ -111,54 +115,19 @@ impl StompSession {
         let Some(live) = self.live.as_deref_mut() else {
             return Ok(());
         };
-        let mut receipt = frame.get("receipt").map(str::to_owned);
-        let mut disconnect = false;
-        match frame.command {
-            Command::Send | Command::Ack | Command::Nack => {
-                match tx::of(&frame).map(str::to_owned) {
-                    Some(t) => {
-                        // Its RECEIPT follows when it takes effect, at COMMIT (as RabbitMQ).
-                        receipt = None;
-                        let max = shared.config.max_transaction_bytes;
-                        live.txs.buffer(&t, frame, max)?;
-                    }
-                    None => apply(live, &shared, &self.outbox, frame)?,
-                }
-            }
-            Command::Subscribe => subscribe::subscribe(live, &shared, &self.outbox, &frame)?,
-            Command::Unsubscribe => subscribe::unsubscribe(live, &frame)?,
-            Command::Begin => live.txs.begin(&frame, shared.config.max_transactions)?,
-            Command::Commit => {
-                for buffered in live.txs.end(&frame)? {
-                    let inner = buffered.get("receipt").map(str::to_owned);
-                    apply(live, &shared, &self.outbox, buffered)?;
-                    if let Some(inner) = inner {
-                        let receipt = Frame::new(Command::Receipt).header("receipt-id", inner);
-                        write(out, &receipt, live.version);
-                    }
-                }
-            }
-            Command::Abort => drop(live.txs.end(&frame)?),
-            Command::Disconnect => disconnect = true,
-            Command::Connect | Command::Stomp => {
-                return Err(StompError::Protocol("Already connected".into()))
-            }
-            Command::Connected | Command::Message | Command::Receipt | Command::Error => {
-                return Err(StompError::Protocol(format!(
-                    "{} is a frame only a server sends",
-                    frame.command.name()
-                )))
-            }
+        if connected::handle(live, &shared, &self.outbox, frame)? == Step::Disconnect {
+            self.disconnecting = true;
         }
-        if let Some(receipt) = receipt {
-            let version = self.codec.version();
-            write(
-                out,
-                &Frame::new(Command::Receipt).header("receipt-id", receipt),
-                version,
-            );
-        }
-        if disconnect {
+        self.flush_receipts(out)
+    }
+
+    /// Sends the RECEIPTs that are ready; after DISCONNECT, closes once none is owed.
+    fn flush_receipts(&mut self, out: &mut BytesMut) -> Result<(), StompError> {
+        let Some(live) = self.live.as_deref_mut() else {
+            return Ok(());
+        };
+        live.receipts.flush(out, live.version)?;
+        if self.disconnecting && live.receipts.is_empty() {
             self.close();
         }
         Ok(())
@@ -180,6 +149,10 @@ impl StompSession {
             live.release();
         }
         self.state = State::Closed;
+    }
+
+    fn reading(&self) -> bool {
+        self.state != State::Closed && !self.disconnecting
     }
 
     fn drain_outbox(&mut self, out: &mut BytesMut) {
@@ -217,28 +190,6 @@ impl StompSession {
     }
 }
 
-/// A SEND, ACK or NACK, outside a transaction or at its COMMIT.
-fn apply(
-    live: &mut Live,
-    shared: &Shared,
-    outbox: &Arc<Outbox>,
-    frame: Frame,
-) -> Result<(), StompError> {
-    match frame.command {
-        Command::Send => send::send(live, shared, outbox, frame),
-        Command::Ack => ack::settle(live, &frame, Settlement::Ack),
-        _ => {
-            let requeue = frame.get("requeue") != Some("false");
-            let how = if requeue {
-                Settlement::Requeue
-            } else {
-                Settlement::Discard
-            };
-            ack::settle(live, &frame, how)
-        }
-    }
-}
-
 impl Session for StompSession {
     fn on_input(
         &mut self,
@@ -260,6 +211,9 @@ impl Session for StompSession {
         let before = output.len();
         if self.state != State::Closed {
             self.drain_outbox(output);
+        }
+        if let Err(e) = self.flush_receipts(output) {
+            self.fail(e, None, output);
         }
         self.traffic(None, output, before, now);
         self.status()
@@ -305,7 +259,7 @@ impl Session for StompSession {
     }
 
     fn wants_input(&self) -> bool {
-        !self.output_full && self.outbox.has_room() && self.state != State::Closed
+        !self.output_full && self.outbox.has_room() && self.reading()
     }
 
     fn on_close(&mut self) {
