@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use proptest::prelude::*;
 use warren_core::{Core, CoreConfig};
-use warren_model::{Broker, PeerInfo, Session, SessionFactory, SessionStatus, Wake};
+use warren_model::{Broker, PeerInfo, SessionFactory, SessionStatus, Wake};
 use warren_stomp::codec::{Codec, Limits};
 use warren_stomp::{Command, StompConfig, StompSessionFactory, Version};
 
