@@ -1,0 +1,230 @@
+//! The measurement window: start every client, sample while it runs, stop and drain.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use super::{Errors, STALL};
+use crate::clients::{Consumer, Publisher};
+use crate::control::{Control, Counter};
+use crate::dest::Route;
+use crate::io::ClientError;
+use crate::options::Options;
+use crate::report::{BrokerUsage, Latency};
+use crate::sampler::Sampler;
+
+/// How often the broker's RSS is sampled during the window.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+type ConsumerTask = JoinHandle<(Result<(), ClientError>, Latency)>;
+
+/// A running publisher: its destination and counters.
+struct RunningPublisher {
+    dest: usize,
+    sent: Counter,
+    confirmed: Counter,
+    task: JoinHandle<Result<(), ClientError>>,
+}
+
+/// A running consumer.
+struct RunningConsumer {
+    dest: usize,
+    received: Counter,
+    task: ConsumerTask,
+}
+
+/// What the window measured.
+pub(super) struct Measured {
+    pub seconds: f64,
+    pub published: u64,
+    pub consumed: u64,
+}
+
+/// Totals after the drain.
+pub(super) struct Totals {
+    pub published: u64,
+    pub confirmed: u64,
+    pub consumed: u64,
+    pub expected: u64,
+    pub latency: Latency,
+}
+
+/// Every client of a run, running.
+pub(super) struct Window {
+    start: Instant,
+    cpu_start: Option<f64>,
+    publishers: Vec<RunningPublisher>,
+    consumers: Vec<RunningConsumer>,
+}
+
+impl Window {
+    /// Starts the consumers, then the publishers; the window opens now.
+    pub fn start(
+        options: &Options,
+        ctl: &Arc<Control>,
+        sampler: Option<Sampler>,
+        consumers: Vec<Option<Consumer>>,
+        publishers: Vec<Option<Publisher>>,
+    ) -> Self {
+        let destinations = options.destinations.max(1);
+        let consumers = consumers
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i % destinations, c?)))
+            .map(|(dest, c)| start_consumer(dest, c, ctl))
+            .collect();
+        let active = publishers.iter().flatten().count().max(1);
+        let rate = options.rate as f64 / active as f64;
+        let publishers = publishers
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i % destinations, p?)))
+            .map(|(dest, p)| start_publisher(dest, p, ctl, rate))
+            .collect();
+        Self {
+            start: Instant::now(),
+            cpu_start: sampler.and_then(|s| s.cpu_seconds()),
+            publishers,
+            consumers,
+        }
+    }
+
+    /// Waits out the window, sampling the broker; counts what happened in it.
+    pub async fn measure(
+        &self,
+        options: &Options,
+        sampler: Option<Sampler>,
+        usage: &mut BrokerUsage,
+    ) -> Measured {
+        let end = self.start + Duration::from_secs_f64(options.duration.max(0.0));
+        loop {
+            if let Some(kib) = sampler.and_then(|s| s.rss_kib()) {
+                usage.rss_peak_kib = usage.rss_peak_kib.max(kib);
+            }
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            tokio::time::sleep(SAMPLE_EVERY.min(end - now)).await;
+        }
+        let seconds = self.start.elapsed().as_secs_f64();
+        let published = self.publishers.iter().map(|p| p.sent.get()).sum();
+        let consumed = self.consumers.iter().map(|c| c.received.get()).sum();
+        if let (Some(before), Some(after)) = (self.cpu_start, sampler.and_then(|s| s.cpu_seconds()))
+        {
+            usage.cpu_percent = 100.0 * (after - before) / seconds;
+        }
+        Measured {
+            seconds,
+            published,
+            consumed,
+        }
+    }
+
+    /// Stops the publishers, lets the consumers catch up, stops them and collects.
+    pub async fn finish(self, options: &Options, ctl: &Control, errors: &mut Errors) -> Totals {
+        ctl.stop_publishing();
+        self.drain(options).await;
+        ctl.stop_consuming();
+        let mut totals = Totals {
+            published: self.publishers.iter().map(|p| p.sent.get()).sum(),
+            confirmed: self.publishers.iter().map(|p| p.confirmed.get()).sum(),
+            consumed: 0,
+            expected: self.expected(options),
+            latency: Latency::new(),
+        };
+        for p in self.publishers {
+            match p.task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.add(format!("publisher: {e}")),
+                Err(e) => errors.add(format!("publisher task: {e}")),
+            }
+        }
+        for c in self.consumers {
+            totals.consumed += c.received.get();
+            match c.task.await {
+                Ok((result, latency)) => {
+                    totals.latency.merge(&latency);
+                    if let Err(e) = result {
+                        errors.add(format!("consumer: {e}"));
+                    }
+                }
+                Err(e) => errors.add(format!("consumer task: {e}")),
+            }
+        }
+        totals
+    }
+
+    /// Waits until consumers have every copy and publishers every confirm, nothing moved for
+    /// [`STALL`], or the drain time is up.
+    async fn drain(&self, options: &Options) {
+        let deadline = Instant::now() + Duration::from_secs_f64(options.drain.max(0.0));
+        let mut last = (u64::MAX, Instant::now());
+        while Instant::now() < deadline {
+            let consumed: u64 = self.consumers.iter().map(|c| c.received.get()).sum();
+            let confirmed: u64 = self.publishers.iter().map(|p| p.confirmed.get()).sum();
+            let done = consumed >= self.expected(options)
+                && self.publishers.iter().all(|p| p.task.is_finished());
+            if done {
+                return;
+            }
+            let progress = consumed + confirmed;
+            if progress != last.0 {
+                last = (progress, Instant::now());
+            } else if last.1.elapsed() >= STALL {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Copies the consumers should receive: on a queue one per message, on a topic one per
+    /// consumer of the destination.
+    fn expected(&self, options: &Options) -> u64 {
+        let competing = Route::of(options) == Route::Queue;
+        let mut expected = 0;
+        for d in 0..options.destinations.max(1) {
+            let sent: u64 = self
+                .publishers
+                .iter()
+                .filter(|p| p.dest == d)
+                .map(|p| p.sent.get())
+                .sum();
+            let subs = self.consumers.iter().filter(|c| c.dest == d).count() as u64;
+            expected += sent * if competing { subs.min(1) } else { subs };
+        }
+        expected
+    }
+}
+
+fn start_consumer(dest: usize, consumer: Consumer, ctl: &Arc<Control>) -> RunningConsumer {
+    let received = Counter::default();
+    let (ctl, counter) = (ctl.clone(), received.clone());
+    let task = tokio::spawn(async move {
+        let mut latency = Latency::new();
+        let result = consumer.run(ctl, counter, &mut latency).await;
+        (result, latency)
+    });
+    RunningConsumer {
+        dest,
+        received,
+        task,
+    }
+}
+
+fn start_publisher(
+    dest: usize,
+    publisher: Publisher,
+    ctl: &Arc<Control>,
+    rate: f64,
+) -> RunningPublisher {
+    let (sent, confirmed) = (Counter::default(), Counter::default());
+    let task = tokio::spawn(publisher.run(ctl.clone(), rate, sent.clone(), confirmed.clone()));
+    RunningPublisher {
+        dest,
+        sent,
+        confirmed,
+        task,
+    }
+}
