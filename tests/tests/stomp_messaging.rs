@@ -351,3 +351,35 @@ async fn durable_topic_subscriptions_keep_messages_while_away() {
     c.subscribe_with("dur-1", &dest, &durable).await;
     c.assert_quiet().await;
 }
+
+#[tokio::test]
+async fn queue_argument_headers_declare_the_queue_with_them() {
+    let target = target();
+    let mut c = target.client().await;
+    let q = format!("/queue/{}", unique("args"));
+    for body in ["1", "2", "3"] {
+        c.send_sync(&q, &[("x-max-length", "1")], body).await;
+    }
+    c.subscribe_with("s", &q, &[("x-max-length", "1")]).await;
+    // The default overflow drops from the head: only the newest is left.
+    assert_eq!(c.message().await.text(), "3");
+    c.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn redeclaring_a_queue_with_other_arguments_is_refused() {
+    // RabbitMQ 3.10 ignores the difference here (it does refuse another durability).
+    let Some(target) = warren_only() else { return };
+    let mut c = target.client().await;
+    let q = format!("/queue/{}", unique("args-differ"));
+    c.send_sync(&q, &[("x-max-length", "1")], "x").await;
+    c.frame(
+        "SUBSCRIBE",
+        &[("id", "s"), ("destination", &q), ("x-max-length", "2")],
+        b"",
+    )
+    .await;
+    let e = c.error().await;
+    assert_eq!(e.header("message"), Some("precondition_failed"));
+    assert!(e.text().contains("x-max-length"), "{}", e.text());
+}
