@@ -8,8 +8,8 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use warren_core::{Core, CoreConfig};
 use warren_model::{
-    Annotations, Broker, ExchangeName, Message, PeerInfo, Properties, RoutingKey, Session,
-    SessionFactory, Wake,
+    Annotations, Broker, ExchangeName, Message, PeerInfo, Properties, RoutingKey, SessionFactory,
+    Wake,
 };
 use warren_stomp::{StompConfig, StompSessionFactory};
 
