@@ -11,7 +11,6 @@ use warren_model::{Delivery, Settlement};
 use crate::convert::message_headers;
 use crate::destination::Destination;
 use crate::errors::StompError;
-use crate::factory::Shared;
 use crate::frame::{Command, Frame, Version};
 use crate::live::{AckMode, Live, Unacked};
 use crate::outbox::OutEvent;
@@ -19,8 +18,7 @@ use crate::session::write;
 use crate::subscribe::TOPIC_EXCHANGE;
 
 /// Writes one delivery as a MESSAGE.
-pub fn deliver(live: &mut Live, shared: &Shared, out: &mut BytesMut, d: Delivery) {
-    let _ = shared;
+pub fn deliver(live: &mut Live, out: &mut BytesMut, d: Delivery) {
     let sub = d
         .consumer
         .as_ref()

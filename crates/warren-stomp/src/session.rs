@@ -165,7 +165,7 @@ impl StompSession {
                 continue;
             };
             match event {
-                OutEvent::Deliver(d) => ack::deliver(live, &self.shared, out, d),
+                OutEvent::Deliver(d) => ack::deliver(live, out, d),
                 OutEvent::Cancelled(tag) => {
                     if let Some(e) = subscribe::cancelled(live, &tag) {
                         return self.fail(e, None, out);
