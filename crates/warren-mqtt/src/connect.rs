@@ -16,6 +16,7 @@ use warren_model::{ConnectionId, FieldTable, QueueName, QueueSpec, Settlement, U
 
 use crate::alias::OutboundAliases;
 use crate::codec::{ConnAckPacket, ConnectPacket, Outbound, Version};
+use crate::durable_acks::DurableAcks;
 use crate::errors::MqttError;
 use crate::factory::Shared;
 use crate::inflight::{Inflight, Stage};
@@ -192,6 +193,7 @@ pub fn connect(
         keep_alive,
         will,
         handle,
+        acks: DurableAcks::default(),
     });
     let connack = ConnAckPacket {
         session_present,

@@ -38,6 +38,7 @@ mod config;
 mod connect;
 pub mod convert;
 mod deliver;
+mod durable_acks;
 pub mod errors;
 mod factory;
 mod groups;

@@ -4,15 +4,17 @@
 //! QoS 2 is exactly-once (MQTT 5 section 4.3.3, method B): the message is routed on the first
 //! PUBLISH and its packet id kept until PUBREL; a PUBLISH with a kept id is acknowledged but
 //! not routed again. Kept ids count against our Receive Maximum (MQTT-3.3.4-9: exceeding it is
-//! DISCONNECT 0x93). QoS 1 is acknowledged once the core routed the message.
+//! DISCONNECT 0x93). QoS 1 is acknowledged once the core routed the message and, when the core
+//! writes it to disk, once that write is done (`durable_acks`).
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use warren_model::RoutingKey;
+use warren_model::{DurableWrite, RoutingKey};
 
 use crate::codec::{Codec, Outbound, Publish, QoS, Version};
 use crate::convert::{to_message, Origin};
+use crate::durable_acks::Reply;
 use crate::errors::{core_reason, MqttError, NO_SUBSCRIBERS, PACKET_ID_NOT_FOUND};
 use crate::factory::Shared;
 use crate::registry::lock;
@@ -57,27 +59,32 @@ pub fn inbound(
     let topic = resolve_topic(live, shared.config.topic_alias_maximum, &p)?;
     let id = p.packet_id.map_or(0, |n| n.get());
     if p.qos == QoS::ExactlyOnce && !admit_qos2(live, shared, id)? {
-        send(codec, out, Outbound::PubRec(id, 0));
+        let handle = Arc::clone(&live.handle);
+        live.acks
+            .reply(Reply::PubRec(id, 0), None, &handle, codec, out);
         return Ok(());
     }
     let routed = route(live, shared, &topic, p);
     let reply = |code| match routed.1 {
         QoS::AtMostOnce => None,
-        QoS::AtLeastOnce => Some(Outbound::PubAck(id, code)),
-        QoS::ExactlyOnce => Some(Outbound::PubRec(id, code)),
+        QoS::AtLeastOnce => Some(Reply::PubAck(id, code)),
+        QoS::ExactlyOnce => Some(Reply::PubRec(id, code)),
     };
     match routed.0 {
-        Ok(queues) => {
+        Ok((queues, durable)) => {
             let code = if queues == 0 { NO_SUBSCRIBERS } else { 0 };
             if let Some(packet) = reply(code) {
-                send(codec, out, packet);
+                let handle = Arc::clone(&live.handle);
+                live.acks.reply(packet, durable, &handle, codec, out);
             }
             Ok(())
         }
         Err(e) if live.version == Version::V5 && routed.1 != QoS::AtMostOnce => {
             forget_qos2(live, id);
-            let packet = reply(core_reason(&e));
-            packet.map(|pk| send(codec, out, pk));
+            if let Some(packet) = reply(core_reason(&e)) {
+                let handle = Arc::clone(&live.handle);
+                live.acks.reply(packet, None, &handle, codec, out);
+            }
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -101,12 +108,7 @@ fn forget_qos2(live: &Live, id: u16) {
     lock(&live.state).qos2_in.remove(&id);
 }
 
-fn route(
-    live: &Live,
-    shared: &Shared,
-    topic: &TopicName,
-    p: Publish,
-) -> (Result<usize, warren_model::CoreError>, QoS) {
+fn route(live: &Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Routed, QoS) {
     let config = &shared.config;
     let key = match RoutingKey::try_from(mqtt_to_key(topic.as_str(), config.topic_mapping)) {
         Ok(k) => k,
@@ -134,9 +136,12 @@ fn route(
     let outcome = live
         .vhost
         .publish(&config.exchange, message)
-        .map(|o| o.queues);
+        .map(|o| (o.queues, o.durable));
     (outcome, p.qos)
 }
+
+/// How many queues took the message, and the disk write its acknowledgement waits for.
+type Routed = Result<(usize, Option<Box<dyn DurableWrite>>), warren_model::CoreError>;
 
 /// PUBREL: the QoS 2 packet id is released; PUBCOMP (0x92 when it was unknown, MQTT 5).
 pub fn pubrel(

@@ -17,6 +17,7 @@ use warren_model::{
 
 use crate::alias::OutboundAliases;
 use crate::codec::{unsupported_version_connack, Codec, ConnAckPacket, Inbound, Outbound, Version};
+use crate::durable_acks::DurableAcks;
 use crate::errors::{MqttError, KEEP_ALIVE_TIMEOUT, SHUTTING_DOWN, TAKEN_OVER};
 use crate::factory::Shared;
 use crate::inflight::Inflight;
@@ -76,6 +77,8 @@ pub struct Live {
     pub will: Option<Will>,
     /// Our registry handle.
     pub handle: Arc<LiveHandle>,
+    /// PUBACKs and PUBRECs waiting for the disk.
+    pub acks: DurableAcks,
 }
 
 /// One MQTT connection.
@@ -312,6 +315,9 @@ impl Session for MqttSession {
         self.check_takeover(output);
         if let Some(live) = self.live.as_deref_mut() {
             connect::resend_pubrel(live, &mut self.codec, output);
+            if let Err(err) = live.acks.flush(&mut self.codec, output) {
+                self.fail(err, output);
+            }
         }
         if self.state != State::Closed {
             self.drain_outbox(output);
