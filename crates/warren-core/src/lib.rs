@@ -31,6 +31,6 @@ mod vhost;
 pub use broker::Core;
 pub use config::{CoreConfig, UserConfig};
 pub use durable::Durable;
-pub use warren_store::{StoreConfig, StoreError};
 pub use exchange::{Binding, BindingTable, ExchangeRegistry, ExchangeType};
 pub use vhost::{DelayId, DelayedLog, VHostCore};
+pub use warren_store::{StoreConfig, StoreError};
