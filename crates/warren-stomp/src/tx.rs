@@ -71,7 +71,9 @@ impl Transactions {
     pub fn end(&mut self, frame: &Frame) -> Result<Vec<Frame>, StompError> {
         let tx = name(frame)?;
         let frames = self.open.remove(tx).ok_or_else(|| unknown(tx))?;
-        self.bytes = self.bytes.saturating_sub(frames.iter().map(cost).sum::<usize>());
+        self.bytes = self
+            .bytes
+            .saturating_sub(frames.iter().map(cost).sum::<usize>());
         Ok(frames)
     }
 }
