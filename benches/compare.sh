@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Runs every scenario of the performance issue against Warren (release build) and the peers
+# (RabbitMQ, Mosquitto) on loopback, one broker at a time, and writes the table into
+# docs/benchmarks.md between the "compare" markers.
+#
+# usage: benches/compare.sh [-d SECONDS] [-o PATTERN] [-n]
+#   -d  measurement window per run (default 5)
+#   -o  only scenarios whose label matches PATTERN (a grep -E regex)
+#   -n  do not touch docs/benchmarks.md (print the table only)
+#
+# Warren is restarted, with an empty data directory, before every run so that one run's
+# backlog cannot weigh on the next; the peers are started once by the peers script.
+# Results go to target/bench/results.jsonl, one warren-bench JSON report per line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=5
+ONLY=.
+WRITE=1
+while getopts "d:o:n" opt; do
+  case $opt in
+    d) DURATION=$OPTARG ;;
+    o) ONLY=$OPTARG ;;
+    n) WRITE=0 ;;
+    *) sed -n 5,9p "$0" >&2; exit 2 ;;
+  esac
+done
+COMMAND="benches/compare.sh $*"
+PEERS=${PEERS_SCRIPT:-$ROOT/../shared/tools/peers.sh}
+PEERS_RUN=${PEERS_DIR:-/tmp/warren-peers}/run
+OUT=$ROOT/target/bench
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+
+# Ports of each broker: amqp mqtt stomp ("-" where it has none).
+declare -A PORTS=(
+  [warren]="35672 31883 36613"
+  [rabbitmq]="5673 1884 61614"
+  [mosquitto]="- 1885 -"
+)
+
+# label | brokers | warren-bench arguments
+SCENARIOS=(
+  "amqp 1:1 16 B|warren rabbitmq|--protocol amqp --size 16"
+  "amqp 1:1 1 KiB|warren rabbitmq|--protocol amqp --size 1024"
+  "amqp 1:1 1 KiB confirms, manual ack, prefetch 100|warren rabbitmq|--protocol amqp --size 1024 --confirms --ack manual --prefetch 100"
+  "amqp fan-out 1:10 16 B|warren rabbitmq|--protocol amqp --size 16 --fanout --consumers 10"
+  "amqp 1,000 queues, 1 consumer each, 16 B|warren rabbitmq|--protocol amqp --size 16 --publishers 1000 --consumers 1000 --destinations 1000"
+  "mqtt qos0 1:1 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16"
+  "mqtt qos1 1:1 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 1 --size 16"
+  "mqtt qos0 fan-out 1:10 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16 --consumers 10"
+  "mqtt qos1 fan-out 1:10 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 1 --size 16 --consumers 10"
+  "stomp 1:1 16 B|warren rabbitmq|--protocol stomp --size 16"
+  "mqtt to amqp 1:1 16 B|warren rabbitmq|--protocol mqtt --consume-protocol amqp --size 16"
+  "latency amqp 10k msg/s 16 B|warren rabbitmq|--protocol amqp --size 16 --rate 10000"
+  "latency mqtt qos0 10k msg/s 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16 --rate 10000"
+  "idle mqtt 10,000 connections|warren rabbitmq mosquitto|--protocol mqtt --idle 10000 --publishers 0 --consumers 0"
+  "idle amqp 10,000 connections|warren rabbitmq|--protocol amqp --idle 10000 --publishers 0 --consumers 0"
+  "idle stomp 10,000 connections|warren rabbitmq|--protocol stomp --idle 10000 --publishers 0 --consumers 0"
+)
+
+log() { echo "compare: $*" >&2; }
+
+WARREN_PID=
+start_warren() {
+  local data=$OUT/warren-data
+  rm -rf "$data"
+  read -r amqp mqtt stomp <<<"${PORTS[warren]}"
+  "$ROOT/target/release/warren" --amqp-listen "127.0.0.1:$amqp" --mqtt-listen "127.0.0.1:$mqtt" \
+    --stomp-listen "127.0.0.1:$stomp" --data-dir "$data" >"$OUT/warren.log" 2>&1 &
+  WARREN_PID=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$stomp") 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  log "warren did not start; see $OUT/warren.log"; exit 1
+}
+stop_warren() {
+  if [[ -n $WARREN_PID ]]; then
+    kill "$WARREN_PID" 2>/dev/null || true
+    wait "$WARREN_PID" 2>/dev/null || true
+    WARREN_PID=
+  fi
+}
+trap stop_warren EXIT
+
+broker_pid() {
+  case $1 in
+    warren) echo "$WARREN_PID" ;;
+    rabbitmq) cat "$PEERS_RUN/rabbitmq.pid" ;;
+    mosquitto) cat "$PEERS_RUN/mosquitto.pid" ;;
+  esac
+}
+
+# The --port/--consume-port arguments for a broker and a scenario's protocols.
+port_args() {
+  local broker=$1 args=$2 amqp mqtt stomp
+  read -r amqp mqtt stomp <<<"${PORTS[$broker]}"
+  port_of() { case $1 in amqp) echo "$amqp" ;; mqtt) echo "$mqtt" ;; stomp) echo "$stomp" ;; esac; }
+  local pub con
+  pub=$(grep -oP '(?<=--protocol )\w+' <<<"$args")
+  con=$(grep -oP '(?<=--consume-protocol )\w+' <<<"$args" || echo "$pub")
+  echo "--port $(port_of "$pub") --consume-port $(port_of "$con")"
+}
+
+log "building the release binaries"
+cargo build --release -q -p warren-server -p warren-bench
+"$PEERS" start >&2
+# 10,000 idle connections need more descriptors than the usual 1,024 (both ends are here).
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+for scenario in "${SCENARIOS[@]}"; do
+  IFS='|' read -r label brokers args <<<"$scenario"
+  grep -qE "$ONLY" <<<"$label" || continue
+  for broker in $brokers; do
+    [[ $broker == warren ]] && start_warren
+    duration=$DURATION
+    [[ $label == idle* ]] && duration=2
+    log "$label: $broker"
+    # shellcheck disable=SC2046,SC2086
+    "$ROOT/target/release/warren-bench" $args $(port_args "$broker" "$args") --duration "$duration" \
+      --label "$label" --broker-pid "$(broker_pid "$broker")" --json \
+      | python3 -c 'import json,sys; r=json.load(sys.stdin); r["broker_name"]=sys.argv[1]; print(json.dumps(r))' "$broker" \
+      >>"$RESULTS" || log "$label on $broker reported errors (kept in the results)"
+    [[ $broker == warren ]] && stop_warren
+  done
+done
+
+if ((WRITE)); then
+  python3 "$ROOT/benches/compare/render.py" "$RESULTS" "$COMMAND" "$ROOT/docs/benchmarks.md"
+else
+  python3 "$ROOT/benches/compare/render.py" "$RESULTS" "$COMMAND" -
+fi
