@@ -47,13 +47,20 @@ async fn serve_plain(
     spec: &ListenerSpec,
     shutdown: ShutdownSignal,
 ) {
-    // Silence is left to the session, which has its own handshake timeout.
-    if sniff::opening(&stream, HANDSHAKE_TIMEOUT).await == Opening::Tls {
-        tracing::warn!(listener = spec.name, remote = %peer.remote,
-            "TLS handshake on a plaintext port: closing (is the client using the TLS port?)");
-        return;
+    // Every protocol here has the client speak first, so a client silent for the whole
+    // opening deadline is closed here rather than handed to a session whose own handshake
+    // timeout would only start now.
+    match sniff::opening(&stream, HANDSHAKE_TIMEOUT).await {
+        Opening::Plain => serve_stream(stream, peer, &spec.service, shutdown).await,
+        Opening::Tls => {
+            tracing::warn!(listener = spec.name, remote = %peer.remote,
+                "TLS handshake on a plaintext port: closing (is the client using the TLS port?)");
+        }
+        Opening::Nothing => {
+            tracing::debug!(listener = spec.name, remote = %peer.remote,
+                "no bytes before the opening deadline: closing");
+        }
     }
-    serve_stream(stream, peer, &spec.service, shutdown).await;
 }
 
 async fn serve_tls(
