@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use warren_model::{Broker, ConnectionId, CoreError, Scheduler, UserName, VHost, VHostName};
+use warren_model::{Blobs, Broker, ConnectionId, CoreError, Scheduler, UserName, VHost, VHostName};
 
 use warren_store::{Recovered, Store, StoreConfig, StoreError};
 
@@ -57,7 +57,7 @@ impl Core {
         store: Store,
         recovered: &Recovered,
     ) -> Arc<Self> {
-        let durable = Durable::new(store, recover::next_queue_id(recovered));
+        let durable = Durable::new(store, recovered);
         let core = Self::assemble(config, registry, scheduler, Some(Arc::clone(&durable)));
         recover::restore(&durable, recovered, &core.vhosts);
         core
@@ -205,5 +205,10 @@ impl Broker for Core {
 
     fn next_connection_id(&self) -> ConnectionId {
         ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn blobs(&self) -> Option<Arc<dyn Blobs>> {
+        let durable: Arc<dyn Blobs> = self.durable.clone()?;
+        Some(durable)
     }
 }

@@ -48,6 +48,25 @@ pub trait Broker: Send + Sync {
             "Login was refused using authentication mechanism EXTERNAL.",
         ))
     }
+    /// Where an adapter keeps state across restarts (MQTT sessions and retained messages);
+    /// `None` when the broker keeps nothing on disk.
+    fn blobs(&self) -> Option<Arc<dyn Blobs>> {
+        None
+    }
+}
+
+/// Small values an adapter keeps across restarts, by namespace (`space`) and key. Writes are
+/// not waited for, but they reach the disk in the order they were made together with the
+/// broker's message writes: once a later publish's [`DurableWrite`] completes, every earlier
+/// `put` and `delete` is durable too.
+pub trait Blobs: Send + Sync {
+    /// Sets `key` in `space` to `value`.
+    fn put(&self, space: &str, key: &[u8], value: &[u8]);
+    /// Removes `key` from `space`.
+    fn delete(&self, space: &str, key: &[u8]);
+    /// Hands over the values `space` had when the broker started (once; later calls get
+    /// nothing).
+    fn take_recovered(&self, space: &str) -> Vec<(Vec<u8>, bytes::Bytes)>;
 }
 
 /// An exchange declaration.

@@ -13,6 +13,7 @@ mod error;
 mod field;
 mod message;
 mod names;
+pub mod persist;
 
 pub use core_api::*;
 pub use error::{CoreError, ErrorKind};

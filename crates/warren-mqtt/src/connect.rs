@@ -156,6 +156,9 @@ pub fn connect(
         attached.generation,
         persistent.then(|| Arc::clone(&state)),
     );
+    if !persistent {
+        crate::persist::forget_session(&shared, &key);
+    }
     let window = match c.version {
         Version::V5 => u32::from(c.receive_max),
         _ => u32::from(config.max_inflight),
@@ -195,6 +198,7 @@ pub fn connect(
         handle,
         acks: DurableAcks::default(),
     });
+    crate::persist::save_session(&live, &shared);
     let connack = ConnAckPacket {
         session_present,
         code: 0,
@@ -339,6 +343,7 @@ fn schedule_expiry(live: &Live, shared: &Arc<Shared>, will: Option<(Will, Owner)
         at,
         Box::new(move || {
             if let Some(state) = registry_owner.registry.expire(&key, generation) {
+                crate::persist::forget_session(&registry_owner, &key);
                 if let Some(state) = state {
                     crate::groups::leave_all(&registry_owner, &vhost, &state, conn);
                 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use warren_model::{Broker, PeerInfo, Scheduler, Session, SessionFactory, Wake};
+use warren_model::{Blobs, Broker, PeerInfo, Scheduler, Session, SessionFactory, Wake};
 
 use crate::config::MqttConfig;
 use crate::groups::Groups;
@@ -26,6 +26,8 @@ pub struct Shared {
     pub retained: RetainedStore,
     /// Sessions holding each shared subscription group.
     pub groups: Groups,
+    /// Where persistent sessions and retained messages are kept, when the broker has a disk.
+    pub blobs: Option<Arc<dyn Blobs>>,
 }
 
 /// Makes an MQTT session for each accepted connection.
@@ -36,16 +38,17 @@ pub struct MqttSessionFactory {
 impl MqttSessionFactory {
     /// A factory serving `broker` with `config`, running timers on `scheduler`.
     pub fn new(broker: Arc<dyn Broker>, config: MqttConfig, scheduler: Arc<dyn Scheduler>) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                broker,
-                config,
-                scheduler,
-                registry: Registry::default(),
-                retained: RetainedStore::default(),
-                groups: Groups::default(),
-            }),
-        }
+        let shared = Arc::new(Shared {
+            blobs: broker.blobs(),
+            broker,
+            config,
+            scheduler,
+            registry: Registry::default(),
+            retained: RetainedStore::default(),
+            groups: Groups::default(),
+        });
+        crate::persist::restore(&shared);
+        Self { shared }
     }
 }
 

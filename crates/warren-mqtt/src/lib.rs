@@ -44,6 +44,7 @@ mod factory;
 mod groups;
 mod inflight;
 mod outbox;
+mod persist;
 mod publish;
 mod registry;
 mod retained;

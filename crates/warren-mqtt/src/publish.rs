@@ -58,11 +58,16 @@ pub fn inbound(
 ) -> Result<(), MqttError> {
     let topic = resolve_topic(live, shared.config.topic_alias_maximum, &p)?;
     let id = p.packet_id.map_or(0, |n| n.get());
-    if p.qos == QoS::ExactlyOnce && !admit_qos2(live, shared, id)? {
+    let qos2 = p.qos == QoS::ExactlyOnce;
+    if qos2 && !admit_qos2(live, shared, id)? {
         let handle = Arc::clone(&live.handle);
         live.acks
             .reply(Reply::PubRec(id, 0), None, &handle, codec, out);
         return Ok(());
+    }
+    if qos2 {
+        // Written before the message, so it is on disk when the PUBREC goes out.
+        crate::persist::save_session(live, shared);
     }
     let routed = route(live, shared, &topic, p);
     let reply = |code| match routed.1 {
@@ -129,6 +134,7 @@ fn route(live: &Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Routed
         origin,
     ));
     if p.retain {
+        crate::persist::save_retained(shared, live.vhost.name(), topic, &message);
         shared
             .retained
             .set(live.vhost.name(), topic, Arc::clone(&message));

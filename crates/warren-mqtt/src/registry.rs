@@ -137,6 +137,18 @@ impl Registry {
         }
     }
 
+    /// A persistent session recovered from disk, without a connection: its generation.
+    pub fn restore(&self, key: &SessionKey, state: SessionState) -> u64 {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let entry = Entry {
+            generation,
+            live: None,
+            state: Some(Arc::new(Mutex::new(state))),
+        };
+        self.lock().insert(key.clone(), entry);
+        generation
+    }
+
     /// Keeps `state` for the session (persistent) or nothing (clean), if still `generation`.
     pub fn set_state(&self, key: &SessionKey, generation: u64, state: Option<SharedState>) {
         if let Some(entry) = self.lock().get_mut(key) {

@@ -24,7 +24,7 @@ use crate::inflight::Inflight;
 use crate::outbox::{OutEvent, Outbox};
 use crate::registry::{LiveHandle, SessionKey, SharedState};
 use crate::will::Will;
-use crate::{connect, deliver, publish, subscribe};
+use crate::{connect, deliver, persist, publish, subscribe};
 
 /// Where the connection is in its life.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -177,15 +177,23 @@ impl MqttSession {
         let codec = &mut self.codec;
         match packet {
             Inbound::Publish(p) => publish::inbound(live, shared, codec, out, *p),
-            Inbound::PubRel(id) => publish::pubrel(live, codec, out, id),
+            Inbound::PubRel(id) => {
+                let done = publish::pubrel(live, codec, out, id);
+                persist::save_session(live, shared);
+                done
+            }
             Inbound::PubAck(id) => deliver::puback(live, id),
             Inbound::PubRec(id) => deliver::pubrec(live, codec, out, id),
             Inbound::PubComp(id) => deliver::pubcomp(live, id),
             Inbound::Subscribe(s) => {
-                subscribe::subscribe(live, shared, &self.outbox, codec, out, s)
+                let done = subscribe::subscribe(live, shared, &self.outbox, codec, out, s);
+                persist::save_session(live, shared);
+                done
             }
             Inbound::Unsubscribe { id, filters } => {
-                subscribe::unsubscribe(live, shared, codec, out, id, &filters)
+                let done = subscribe::unsubscribe(live, shared, codec, out, id, &filters);
+                persist::save_session(live, shared);
+                done
             }
             Inbound::PingReq => {
                 send(codec, out, Outbound::PingResp);

@@ -15,7 +15,7 @@ use warren_model::{
 };
 use warren_store::{Keyspace, QueueId};
 
-use super::codec::{Reader, Writer};
+use warren_model::persist::{Reader, Writer};
 
 /// Durable exchanges.
 pub(crate) const EXCHANGES: Keyspace = Keyspace(1);

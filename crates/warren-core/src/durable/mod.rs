@@ -10,18 +10,25 @@
 //! after [`Durable::close`] nothing is written, so the drops of a shutting-down broker cannot
 //! acknowledge what it still holds.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use warren_model::{CoreError, DurableWrite, ErrorKind, Message};
-use warren_store::{Keyspace, MessageId, QueueId, Store, StoreError, StoredMessage, Ticket};
+use bytes::Bytes;
 
-pub(crate) mod codec;
+use warren_model::persist::Writer;
+use warren_model::{Blobs, CoreError, DurableWrite, ErrorKind, Message};
+use warren_store::{
+    Keyspace, MessageId, QueueId, Recovered, Store, StoreError, StoredMessage, Ticket,
+};
+
 pub(crate) mod meta;
 pub(crate) mod recover;
 
 /// Where the counter of queue ids lives.
 const COUNTERS: Keyspace = Keyspace(4);
+/// Adapters' blobs: key = space (`str`) followed by the adapter's key.
+const BLOBS: Keyspace = Keyspace(5);
 const NEXT_QUEUE: &[u8] = b"next-queue";
 
 /// The store as the core uses it.
@@ -29,14 +36,17 @@ pub struct Durable {
     store: Store,
     next_queue: AtomicU64,
     closed: AtomicBool,
+    /// Adapters' blobs as recovered, until each adapter takes its space.
+    recovered_blobs: Mutex<BTreeMap<(String, Vec<u8>), Bytes>>,
 }
 
 impl Durable {
-    pub(crate) fn new(store: Store, next_queue: u64) -> Arc<Self> {
+    pub(crate) fn new(store: Store, recovered: &Recovered) -> Arc<Self> {
         Arc::new(Self {
             store,
-            next_queue: AtomicU64::new(next_queue),
+            next_queue: AtomicU64::new(recover::next_queue_id(recovered)),
             closed: AtomicBool::new(false),
+            recovered_blobs: Mutex::new(recover::blobs(recovered)),
         })
     }
 
@@ -53,7 +63,7 @@ impl Durable {
         queues: &[QueueId],
         message: &Message,
     ) -> Result<(MessageId, Ticket), CoreError> {
-        let properties = codec::encode_message(message);
+        let properties = warren_model::persist::encode_message(message);
         self.store
             .publish(queues, &properties, &message.body)
             .map_err(store_error)
@@ -181,4 +191,40 @@ impl DurableWrite for Refused {
 /// A pending write that will never complete successfully.
 pub(crate) fn refused(err: CoreError) -> Box<dyn DurableWrite> {
     Box::new(Refused(err))
+}
+
+fn blob_key(space: &str, key: &[u8]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.str(space);
+    w.out.extend_from_slice(key);
+    w.out
+}
+
+impl Blobs for Durable {
+    fn put(&self, space: &str, key: &[u8], value: &[u8]) {
+        if !self.closed.load(Ordering::Relaxed) {
+            let _ = self.store.put_meta(BLOBS, &blob_key(space, key), value);
+        }
+    }
+
+    fn delete(&self, space: &str, key: &[u8]) {
+        if !self.closed.load(Ordering::Relaxed) {
+            let _ = self.store.delete_meta(BLOBS, &blob_key(space, key));
+        }
+    }
+
+    fn take_recovered(&self, space: &str) -> Vec<(Vec<u8>, Bytes)> {
+        let mut all = self
+            .recovered_blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<_> = all
+            .range((space.to_owned(), Vec::new())..)
+            .take_while(|((s, _), _)| s == space)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| all.remove(&k).map(|v| (k.1, v)))
+            .collect()
+    }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use warren_model::{FieldTable, QueueSpec, VHostName};
 use warren_store::{Keyspace, QueueId, Recovered};
 
-use super::{codec, meta, Durable, QueueStore, COUNTERS, NEXT_QUEUE};
+use super::{meta, Durable, QueueStore, BLOBS, COUNTERS, NEXT_QUEUE};
 use crate::queue::Queue;
 use crate::vhost::VHostCore;
 
@@ -27,6 +27,18 @@ pub(crate) fn next_queue_id(recovered: &Recovered) -> u64 {
         .max()
         .unwrap_or(1);
     counter.max(highest)
+}
+
+/// The adapters' blobs, by space and key.
+pub(crate) fn blobs(recovered: &Recovered) -> std::collections::BTreeMap<(String, Vec<u8>), Bytes> {
+    entries(recovered, BLOBS)
+        .filter_map(|(key, value)| {
+            let mut r = warren_model::persist::Reader::new(key);
+            let space = r.str()?.to_owned();
+            let rest = key.get(4 + space.len()..)?.to_vec();
+            Some(((space, rest), value.clone()))
+        })
+        .collect()
 }
 
 fn entries(recovered: &Recovered, space: Keyspace) -> impl Iterator<Item = (&[u8], &Bytes)> {
@@ -125,7 +137,7 @@ fn restore_messages(
             let message = durable
                 .read(entry.id)
                 .ok()
-                .and_then(|m| codec::decode_message(&m.properties, m.body));
+                .and_then(|m| warren_model::persist::decode_message(&m.properties, m.body));
             match message {
                 Some(message) => {
                     queue.restore(Arc::new(message), entry.id, entry.redelivered);

@@ -1,5 +1,5 @@
-//! The bytes the core hands the store: message properties with their annotations, and the
-//! declarations of durable exchanges, queues and bindings.
+//! The stored form of messages and of the small records the broker keeps on disk (durable
+//! definitions, MQTT sessions): a pure codec, no I/O.
 //!
 //! Grammar (integers little-endian; `str` = u32 length + UTF-8; `opt<T>` = u8 0/1 + T):
 //! ```text
@@ -15,7 +15,8 @@
 //! against `MAX_TABLE_DEPTH` before recursing.
 
 use bytes::Bytes;
-use warren_model::{
+
+use crate::{
     Annotations, DeliveryMode, ExchangeName, FieldTable, FieldValue, Message, Properties,
     RoutingKey, MAX_TABLE_DEPTH,
 };
@@ -23,33 +24,40 @@ use warren_model::{
 const MESSAGE_VERSION: u8 = 1;
 
 /// Appends values to a byte buffer.
-#[derive(Default)]
-pub(crate) struct Writer {
+#[derive(Default, Debug)]
+pub struct Writer {
+    /// What was written.
     pub out: Vec<u8>,
 }
 
 impl Writer {
+    /// Writes or reads one value of the grammar.
     pub fn u8(&mut self, v: u8) {
         self.out.push(v);
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn u32(&mut self, v: u32) {
         self.out.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn u64(&mut self, v: u64) {
         self.out.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn bytes(&mut self, v: &[u8]) {
         self.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
         self.out.extend_from_slice(v);
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn str(&mut self, v: &str) {
         self.bytes(v.as_bytes());
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn opt_str(&mut self, v: Option<&str>) {
         self.u8(u8::from(v.is_some()));
         if let Some(v) = v {
@@ -57,10 +65,12 @@ impl Writer {
         }
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn bool(&mut self, v: bool) {
         self.u8(u8::from(v));
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn table(&mut self, table: &FieldTable) {
         self.u32(u32::try_from(table.len()).unwrap_or(u32::MAX));
         for (key, value) in table.iter() {
@@ -115,15 +125,18 @@ impl Writer {
 }
 
 /// Reads values back; every read returns `None` past the end.
-pub(crate) struct Reader<'a> {
+#[derive(Debug)]
+pub struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
+    /// Writes or reads one value of the grammar.
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf }
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -138,27 +151,33 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().ok()
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn u8(&mut self) -> Option<u8> {
         Some(self.array::<1>()?[0])
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_le_bytes)
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn u64(&mut self) -> Option<u64> {
         self.array().map(u64::from_le_bytes)
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.u32()?).ok()?;
         self.take(len)
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn str(&mut self) -> Option<&'a str> {
         std::str::from_utf8(self.bytes()?).ok()
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn opt_str(&mut self) -> Option<Option<String>> {
         match self.u8()? {
             0 => Some(None),
@@ -167,6 +186,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn bool(&mut self) -> Option<bool> {
         match self.u8()? {
             0 => Some(false),
@@ -175,6 +195,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Writes or reads one value of the grammar.
     pub fn table(&mut self, depth: usize) -> Option<FieldTable> {
         if depth > MAX_TABLE_DEPTH {
             return None;
@@ -227,7 +248,7 @@ impl<'a> Reader<'a> {
 }
 
 /// The stored form of a message's annotations and properties (the body is stored beside it).
-pub(crate) fn encode_message(message: &Message) -> Vec<u8> {
+pub fn encode_message(message: &Message) -> Vec<u8> {
     let mut w = Writer::default();
     w.u8(MESSAGE_VERSION);
     w.str(message.annotations.exchange.as_str());
@@ -264,8 +285,38 @@ fn encode_properties(w: &mut Writer, p: &Properties) {
     }
 }
 
+/// A whole message (properties, annotations and body) in one buffer.
+pub fn encode_whole_message(message: &Message) -> Vec<u8> {
+    let mut w = Writer {
+        out: encode_message(message),
+    };
+    w.bytes(&message.body);
+    w.out
+}
+
+/// The message from [`encode_whole_message`]'s bytes.
+pub fn decode_whole_message(stored: &[u8]) -> Option<Message> {
+    let mut r = Reader::new(stored);
+    if r.u8()? != MESSAGE_VERSION {
+        return None;
+    }
+    let exchange = ExchangeName::try_from(r.str()?).ok()?;
+    let routing_key = RoutingKey::try_from(r.str()?).ok()?;
+    let properties = decode_properties(&mut r)?;
+    let body = Bytes::copy_from_slice(r.bytes()?);
+    Some(Message {
+        annotations: Annotations {
+            exchange,
+            routing_key,
+            publisher: None,
+        },
+        properties,
+        body,
+    })
+}
+
 /// The message again from its stored properties and body; `None` if they do not decode.
-pub(crate) fn decode_message(stored: &[u8], body: Bytes) -> Option<Message> {
+pub fn decode_message(stored: &[u8], body: Bytes) -> Option<Message> {
     let mut r = Reader::new(stored);
     if r.u8()? != MESSAGE_VERSION {
         return None;
