@@ -35,7 +35,7 @@ RESULTS=$OUT/results.jsonl
 
 # Ports of each broker: amqp mqtt stomp ("-" where it has none).
 declare -A PORTS=(
-  [warren]="35672 31883 36613"
+  [warren]="5680 1890 61620"
   [rabbitmq]="5673 1884 61614"
   [mosquitto]="- 1885 -"
 )

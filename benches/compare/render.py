@@ -42,7 +42,7 @@ def row(r):
         fmt_rate(r["publish_rate"]),
         fmt_rate(r["consume_rate"]),
         f"{lat['p50_us']:.0f} / {lat['p99_us']:.0f} / {lat['p999_us']:.0f}" if lat["count"] else "-",
-        f"{b.get('cpu_percent', 0):.0f}",
+        f"{b.get('cpu_percent', 0):.0f} / {r.get('client_cpu_percent', 0):.0f}",
         f"{b.get('rss_peak_kib', 0) / 1024:.0f}",
         f"{b.get('rss_per_idle_kib', 0):.1f}" if idle else "-",
         f"{lost}/{r['errors']}",
@@ -113,10 +113,11 @@ def render(results, command):
         "treat single numbers as noisy (rerun the command to check) and the ratios, taken in the",
         "same run, as the result. Rates are messages per second over the window; consumed is",
         "egress (fan-out counts every copy). Latency is end to end (publish to consume) in",
-        "microseconds; at flat out it is mostly queueing. CPU is the broker's, in % of one core;",
-        "RSS is its peak. Lost = copies expected but not consumed after the drain.",
+        "microseconds; at flat out it is mostly queueing. CPU is in % of one core, the broker's and",
+        "the load generator's; RSS is the broker's peak. Left = copies expected but not consumed",
+        "by the end of the drain (a backlog still queued, or lost).",
         "",
-        "| scenario | broker | published/s | consumed/s | latency p50 / p99 / p99.9 us | CPU % | RSS MiB | KiB per idle conn | lost/errors |",
+        "| scenario | broker | published/s | consumed/s | latency p50 / p99 / p99.9 us | CPU % broker / client | RSS MiB | KiB per idle conn | left/errors |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [row(r) for r in results]

@@ -121,6 +121,9 @@ pub struct Report {
     pub error_messages: Vec<String>,
     /// The broker's resource use, with `--broker-pid`.
     pub broker: Option<BrokerUsage>,
+    /// CPU the load generator itself used during the window, in percent of one core: with
+    /// the broker's, it shows whether the client or the broker was the limit.
+    pub client_cpu_percent: f64,
 }
 
 /// Messages per second over `seconds`.
@@ -159,6 +162,10 @@ impl Report {
         for e in &self.error_messages {
             s.push_str(&format!("  error: {e}\n"));
         }
+        s.push_str(&format!(
+            "load generator cpu {:.0}%\n",
+            self.client_cpu_percent
+        ));
         if let Some(b) = &self.broker {
             s.push_str(&format!(
                 "broker: rss start {} KiB, idle {} KiB ({:.2} KiB/idle conn), peak {} KiB, cpu {:.0}%\n",

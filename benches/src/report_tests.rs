@@ -61,11 +61,13 @@ fn report_serialises_to_json_with_its_options() {
         errors: 0,
         error_messages: vec![],
         broker: Some(BrokerUsage::default()),
+        client_cpu_percent: 50.0,
     };
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
     assert_eq!(json["options"]["protocol"], "mqtt");
     assert_eq!(json["options"]["qos"], 1);
     assert_eq!(json["consume_rate"], 9.0);
     assert_eq!(json["latency"]["p99_us"], 0.0);
+    assert_eq!(json["client_cpu_percent"], 50.0);
     assert!(report.text().contains("published 10 (10 msg/s)"));
 }

@@ -93,6 +93,7 @@ pub async fn run(options: Options) -> Report {
         errors: errors.count,
         error_messages: errors.messages,
         broker: sampler.map(|_| usage),
+        client_cpu_percent: measured.client_cpu_percent,
     }
 }
 

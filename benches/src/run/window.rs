@@ -39,6 +39,7 @@ pub(super) struct Measured {
     pub seconds: f64,
     pub published: u64,
     pub consumed: u64,
+    pub client_cpu_percent: f64,
 }
 
 /// Totals after the drain.
@@ -54,6 +55,7 @@ pub(super) struct Totals {
 pub(super) struct Window {
     start: Instant,
     cpu_start: Option<f64>,
+    client_cpu_start: Option<f64>,
     publishers: Vec<RunningPublisher>,
     consumers: Vec<RunningConsumer>,
 }
@@ -85,6 +87,7 @@ impl Window {
         Self {
             start: Instant::now(),
             cpu_start: sampler.and_then(|s| s.cpu_seconds()),
+            client_cpu_start: Sampler::new(std::process::id()).cpu_seconds(),
             publishers,
             consumers,
         }
@@ -115,10 +118,16 @@ impl Window {
         {
             usage.cpu_percent = 100.0 * (after - before) / seconds;
         }
+        let client = Sampler::new(std::process::id()).cpu_seconds();
+        let client_cpu_percent = match (self.client_cpu_start, client) {
+            (Some(before), Some(after)) => 100.0 * (after - before) / seconds,
+            _ => 0.0,
+        };
         Measured {
             seconds,
             published,
             consumed,
+            client_cpu_percent,
         }
     }
 
