@@ -56,25 +56,29 @@ impl Core {
         scheduler: Option<Arc<dyn Scheduler>>,
         store: Store,
         recovered: &Recovered,
+        queue_memory_bytes: u64,
     ) -> Arc<Self> {
-        let durable = Durable::new(store, recovered);
+        let durable = Durable::new(store, recovered, queue_memory_bytes);
         let core = Self::assemble(config, registry, scheduler, Some(Arc::clone(&durable)));
         recover::restore(&durable, recovered, &core.vhosts);
         core
     }
 
     /// Opens (recovering) the store in `dir` and builds a durable broker with the standard
-    /// exchange types on it.
+    /// exchange types on it. Each durable queue keeps up to `queue_memory_bytes` of ready
+    /// bodies in memory; persistent messages beyond that stay on disk until delivered.
     pub fn open_durable(
         config: CoreConfig,
         scheduler: Option<Arc<dyn Scheduler>>,
         dir: &std::path::Path,
         store_config: StoreConfig,
+        queue_memory_bytes: u64,
     ) -> Result<Arc<Self>, StoreError> {
         let (store, recovered) = Store::open(dir, store_config)?;
         let registry = ExchangeRegistry::standard();
+        let memory = queue_memory_bytes;
         Ok(Self::build_durable(
-            config, registry, scheduler, store, &recovered,
+            config, registry, scheduler, store, &recovered, memory,
         ))
     }
 

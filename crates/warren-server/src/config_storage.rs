@@ -9,6 +9,9 @@ use warren_core::StoreConfig;
 pub struct StorageSection {
     /// A segment file is sealed and a new one started at this many bytes.
     pub segment_bytes: u64,
+    /// Bytes of ready message bodies each durable queue keeps in memory; persistent messages
+    /// beyond them stay on disk only and are read back when delivered.
+    pub queue_memory_bytes: u64,
 }
 
 impl Default for StorageSection {
@@ -16,6 +19,7 @@ impl Default for StorageSection {
         let store = StoreConfig::default();
         Self {
             segment_bytes: store.segment_bytes,
+            queue_memory_bytes: 16 << 20,
         }
     }
 }

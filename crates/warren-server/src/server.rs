@@ -68,6 +68,7 @@ impl RunningServer {
             Some(scheduler),
             &config.data_dir,
             config.storage.store_config(),
+            config.storage.queue_memory_bytes,
         )?;
         let core: Arc<dyn Broker> = durable.clone();
         let (shutdown, signal) = Shutdown::new();

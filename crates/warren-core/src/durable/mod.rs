@@ -36,18 +36,27 @@ pub struct Durable {
     store: Store,
     next_queue: AtomicU64,
     closed: AtomicBool,
+    /// Bytes of ready message bodies a durable queue keeps in memory; beyond them persistent
+    /// messages stay on disk only and are read back when delivered.
+    queue_memory_bytes: u64,
     /// Adapters' blobs as recovered, until each adapter takes its space.
     recovered_blobs: Mutex<BTreeMap<(String, Vec<u8>), Bytes>>,
 }
 
 impl Durable {
-    pub(crate) fn new(store: Store, recovered: &Recovered) -> Arc<Self> {
+    pub(crate) fn new(store: Store, recovered: &Recovered, queue_memory_bytes: u64) -> Arc<Self> {
         Arc::new(Self {
             store,
+            queue_memory_bytes,
             next_queue: AtomicU64::new(recover::next_queue_id(recovered)),
             closed: AtomicBool::new(false),
             recovered_blobs: Mutex::new(recover::blobs(recovered)),
         })
+    }
+
+    /// The memory budget of each durable queue's ready bodies.
+    pub(crate) fn queue_memory_bytes(&self) -> u64 {
+        self.queue_memory_bytes
     }
 
     /// A fresh queue id; the counter is durable before the id is used.
@@ -139,6 +148,13 @@ pub(crate) struct Stored {
 impl Stored {
     pub fn new(durable: Arc<Durable>, queue: QueueId, id: MessageId) -> Self {
         Self { durable, queue, id }
+    }
+
+    /// Reads the message back from the store (a queue paged it out).
+    pub fn load(&self) -> Option<Arc<Message>> {
+        let stored = self.durable.read(self.id).ok()?;
+        let message = warren_model::persist::decode_message(&stored.properties, stored.body)?;
+        Some(Arc::new(message))
     }
 
     /// Records that the message was handed to a consumer.

@@ -19,9 +19,9 @@ impl Queue {
     /// Offers a message to the queue; `stored` is its id in the store when it was written
     /// there for this queue.
     pub fn enqueue(&self, message: Arc<Message>, stored: Option<MessageId>) -> Enqueued {
+        let rank = self.rank(&message);
         let mut entry = self.new_entry(message, Instant::now());
         entry.stored = self.stored(stored);
-        let rank = self.rank(&entry.message);
         let zero_ttl = entry.zero_ttl;
         let (key, start) = {
             let mut state = self.state();
@@ -45,7 +45,7 @@ impl Queue {
 
     fn refuse(&self, entry: Entry) -> Enqueued {
         if self.def.args.overflow == Overflow::RejectPublishDlx {
-            self.dead_letter(vec![died(entry, DeathReason::MaxLen)]);
+            self.dead_letter(died(entry, DeathReason::MaxLen).into_iter().collect());
         }
         Enqueued::Rejected
     }
@@ -57,7 +57,7 @@ impl Queue {
         {
             let mut state = self.state();
             if let Some(entry) = zero_ttl.and_then(|key| state.remove(key)) {
-                dead.push(died(entry, DeathReason::Expired));
+                dead.extend(died(entry, DeathReason::Expired));
             }
             self.drop_heads(&mut state, &mut dead);
             self.arm(&mut state);
@@ -72,7 +72,7 @@ impl Queue {
             return false;
         }
         let len = state.ready_len() as u64 + 1;
-        let bytes = state.ready_bytes() + entry.message.body.len() as u64;
+        let bytes = state.ready_bytes() + entry.size;
         args.max_length.is_some_and(|max| len > max)
             || args.max_length_bytes.is_some_and(|max| bytes > max)
     }
@@ -94,7 +94,7 @@ impl Queue {
             let Some((_, entry)) = state.pop_first() else {
                 break;
             };
-            dead.push(died(entry, DeathReason::MaxLen));
+            dead.extend(died(entry, DeathReason::MaxLen));
         }
     }
 
@@ -107,7 +107,8 @@ impl Queue {
             (a, b) => a.or(b),
         };
         Entry {
-            message,
+            size: message.body.len() as u64,
+            message: Some(message),
             deadline: ttl.map(|t| now + t),
             zero_ttl: ttl == Some(Duration::ZERO),
             returns: 0,
@@ -125,20 +126,21 @@ impl Queue {
         u8::MAX - priority
     }
 
-    /// The delivery of `entry`; with a delivery limit, a redelivery carries
-    /// `x-delivery-count` as a quorum queue's does.
+    /// The delivery of `entry` (whose message is `message`); with a delivery limit, a
+    /// redelivery carries `x-delivery-count` as a quorum queue's does.
     pub(super) fn delivery_for(
         &self,
         queue: &Arc<dyn QueueHandle>,
         seq: QueueSeq,
         entry: &Entry,
+        message: Arc<Message>,
     ) -> Delivery {
         if let Some(stored) = &entry.stored {
             stored.delivered();
         }
         let message = match self.def.args.delivery_limit {
-            Some(_) if entry.returns > 0 => with_delivery_count(&entry.message, entry.returns),
-            _ => Arc::clone(&entry.message),
+            Some(_) if entry.returns > 0 => with_delivery_count(&message, entry.returns),
+            _ => message,
         };
         Delivery {
             queue: Arc::clone(queue),

@@ -101,14 +101,19 @@ impl Queue {
                     break;
                 };
                 if entry.expired(now) {
-                    dead.push(died(entry, DeathReason::Expired));
+                    dead.extend(died(entry, DeathReason::Expired));
                     continue;
                 }
                 let Some(at) = state.next_consumer(allowed) else {
                     state.insert(key, entry);
                     break;
                 };
-                let delivery = self.delivery_for(handle, key.seq, &entry);
+                // A paged-out message is read back here, under the lock: one positional read.
+                let Some(message) = entry.loaded() else {
+                    state.return_credit(at);
+                    continue;
+                };
+                let delivery = self.delivery_for(handle, key.seq, &entry, message);
                 out.extend(state.hand_out(at, key, entry, delivery));
             }
         }

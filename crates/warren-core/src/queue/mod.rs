@@ -97,7 +97,10 @@ impl Queue {
         timers: Arc<Timers>,
         store: Option<QueueStore>,
     ) -> Arc<Self> {
-        let state = QueueState::new(def.args.single_active_consumer);
+        let mut state = QueueState::new(def.args.single_active_consumer);
+        if let Some(store) = &store {
+            state.memory_budget = store.durable.queue_memory_bytes();
+        }
         let queue = Arc::new_cyclic(|me| Self {
             name,
             def,
@@ -124,10 +127,10 @@ impl Queue {
 
     /// Puts back a message recovered from the store, after any already there.
     pub fn restore(&self, message: Arc<Message>, id: MessageId, redelivered: bool) {
+        let rank = self.rank(&message);
         let mut entry = self.new_entry(message, Instant::now());
         entry.stored = self.stored(Some(id));
         entry.recovered_redelivered = redelivered;
-        let rank = self.rank(&entry.message);
         let mut state = self.state();
         let key = state.next_key(rank);
         state.insert(key, entry);
@@ -196,8 +199,8 @@ impl Queue {
             let mut state = self.state();
             state.last_used = now;
             let got = self.take_live(&mut state, now, &mut dead);
-            got.map(|(key, entry)| {
-                let delivery = self.delivery_for(&queue, key.seq, &entry);
+            got.map(|(key, entry, message)| {
+                let delivery = self.delivery_for(&queue, key.seq, &entry, message);
                 if !no_ack {
                     let unacked = Unacked {
                         key,
@@ -220,15 +223,16 @@ impl Queue {
         state: &mut QueueState,
         now: Instant,
         dead: &mut Vec<DeadLetter>,
-    ) -> Option<(state::ReadyKey, state::Entry)> {
+    ) -> Option<(state::ReadyKey, state::Entry, Arc<Message>)> {
         if state.deleted {
             return None;
         }
         while let Some((key, entry)) = state.pop_first() {
-            if !entry.expired(now) {
-                return Some((key, entry));
+            if entry.expired(now) {
+                dead.extend(died(entry, DeathReason::Expired));
+            } else if let Some(message) = entry.loaded() {
+                return Some((key, entry, message));
             }
-            dead.push(died(entry, DeathReason::Expired));
         }
         None
     }
@@ -287,11 +291,12 @@ impl Queue {
     }
 }
 
-fn died(entry: state::Entry, reason: DeathReason) -> DeadLetter {
-    DeadLetter {
-        message: entry.message,
+/// The dead letter of `entry`; `None` when it was paged out and cannot be read back.
+fn died(entry: state::Entry, reason: DeathReason) -> Option<DeadLetter> {
+    Some(DeadLetter {
+        message: entry.loaded()?,
         reason,
-    }
+    })
 }
 
 fn consumer(

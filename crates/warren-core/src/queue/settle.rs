@@ -20,7 +20,7 @@ impl Queue {
             .delivery_limit
             .is_some_and(|limit| entry.returns > limit)
         {
-            dead.push(died(entry, DeathReason::DeliveryLimit));
+            dead.extend(died(entry, DeathReason::DeliveryLimit));
             return;
         }
         state.insert(key, entry);
@@ -46,7 +46,7 @@ impl QueueHandle for Queue {
                         self.requeue(&mut state, unacked, &mut dead);
                     }
                     Settlement::Requeue => {}
-                    Settlement::Discard => dead.push(died(unacked.entry, DeathReason::Rejected)),
+                    Settlement::Discard => dead.extend(died(unacked.entry, DeathReason::Rejected)),
                 }
             }
             self.arm(&mut state);

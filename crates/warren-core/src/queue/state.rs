@@ -24,7 +24,10 @@ pub(crate) struct ReadyKey {
 
 /// A message in the queue, ready or handed out.
 pub(crate) struct Entry {
-    pub message: Arc<Message>,
+    /// The message, or `None` when it was paged out to the store (only a stored message is).
+    pub message: Option<Arc<Message>>,
+    /// Its body's size, kept while paged out.
+    pub size: u64,
     /// When it expires, if it does.
     pub deadline: Option<Instant>,
     /// Enqueued with a TTL of 0: deliverable only at once, on arrival.
@@ -46,7 +49,19 @@ impl Entry {
     }
 
     fn size(&self) -> u64 {
-        self.message.body.len() as u64
+        self.size
+    }
+
+    /// The message, read back from the store when it was paged out; `None` if that fails.
+    pub fn loaded(&self) -> Option<Arc<Message>> {
+        if let Some(message) = &self.message {
+            return Some(Arc::clone(message));
+        }
+        let loaded = self.stored.as_ref()?.load();
+        if loaded.is_none() {
+            tracing::error!("a paged-out message could not be read back; dropped");
+        }
+        loaded
     }
 }
 
@@ -102,6 +117,10 @@ pub(crate) struct QueueState {
     /// Ready messages with a deadline, earliest first.
     expiry: BTreeSet<(Instant, ReadyKey)>,
     ready_bytes: u64,
+    /// Bytes of ready bodies held in memory, and the most kept before new stored messages
+    /// are paged out (lazy mode beyond the budget).
+    resident_bytes: u64,
+    pub memory_budget: u64,
     pub unacked: HashMap<QueueSeq, Unacked>,
     pub consumers: Vec<Consumer>,
     /// Only the first consumer gets messages (`x-single-active-consumer`).
@@ -126,6 +145,8 @@ impl QueueState {
             ready: BTreeMap::new(),
             expiry: BTreeSet::new(),
             ready_bytes: 0,
+            resident_bytes: 0,
+            memory_budget: u64::MAX,
             unacked: HashMap::new(),
             consumers: Vec::new(),
             single_active,
@@ -157,11 +178,18 @@ impl QueueState {
     }
 
     /// Puts a message into the ready set (new or requeued).
-    pub fn insert(&mut self, key: ReadyKey, entry: Entry) {
+    pub fn insert(&mut self, key: ReadyKey, mut entry: Entry) {
         if let Some(deadline) = entry.deadline {
             self.expiry.insert((deadline, key));
         }
         self.ready_bytes += entry.size();
+        if entry.message.is_some() {
+            if entry.stored.is_some() && self.resident_bytes + entry.size > self.memory_budget {
+                entry.message = None;
+            } else {
+                self.resident_bytes += entry.size;
+            }
+        }
         self.ready.insert(key, entry);
     }
 
@@ -184,6 +212,9 @@ impl QueueState {
             self.expiry.remove(&(deadline, key));
         }
         self.ready_bytes -= entry.size();
+        if entry.message.is_some() {
+            self.resident_bytes -= entry.size;
+        }
     }
 
     /// Takes out every ready message whose deadline is at or before `now`.
@@ -209,6 +240,7 @@ impl QueueState {
         self.ready.clear();
         self.expiry.clear();
         self.ready_bytes = 0;
+        self.resident_bytes = 0;
         n
     }
 
@@ -273,6 +305,18 @@ impl QueueState {
             }
         }
         best.map(|(at, _)| at)
+    }
+
+    /// Gives back the credit `next_consumer` took for consumer `at` (nothing was sent).
+    pub fn return_credit(&mut self, at: usize) {
+        if let Some(c) = self.consumers.get_mut(at) {
+            if !c.no_ack {
+                c.in_flight = c.in_flight.saturating_sub(1);
+                if let Some(pool) = &c.pool {
+                    pool.give_back();
+                }
+            }
+        }
     }
 
     pub fn remove_consumer(&mut self, id: ConsumerId) -> Option<Consumer> {

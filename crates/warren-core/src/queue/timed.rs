@@ -66,7 +66,7 @@ impl Queue {
         };
         let dead = dead
             .into_iter()
-            .map(|e| died(e, DeathReason::Expired))
+            .filter_map(|e| died(e, DeathReason::Expired))
             .collect();
         self.dead_letter(dead);
         unused
