@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::control::{Control, Counter};
-use crate::dest::{Dest, Route};
+use crate::dest::{self, Dest, Route};
 use crate::io::ClientError;
 use crate::options::{Options, Protocol};
 use crate::report::Latency;
@@ -23,16 +23,21 @@ pub enum Publisher {
 impl Publisher {
     /// Connects publisher `index` of run `run`.
     pub async fn connect(options: &Options, run: &str, index: usize) -> Result<Self, ClientError> {
-        let dest = Dest::new(run, index % options.destinations.max(1));
+        let dests: Vec<Dest> = dest::of_publisher(index, options.publishers, options.destinations)
+            .into_iter()
+            .map(|d| Dest::new(run, d))
+            .collect();
         let route = Route::of(options);
         Ok(match options.protocol {
-            Protocol::Amqp => Self::Amqp(amqp::Publisher::connect(options, &dest, route).await?),
+            Protocol::Amqp => Self::Amqp(amqp::Publisher::connect(options, &dests, route).await?),
             Protocol::Mqtt => {
                 let id = format!("wb-{run}-p{index}");
-                Self::Mqtt(mqtt::Publisher::connect(options, &id, dest.mqtt_topic()).await?)
+                let topics = dests.iter().map(Dest::mqtt_topic).collect();
+                Self::Mqtt(mqtt::Publisher::connect(options, &id, topics).await?)
             }
             Protocol::Stomp => {
-                Self::Stomp(stomp::Publisher::connect(options, &dest.stomp(route)).await?)
+                let names: Vec<String> = dests.iter().map(|d| d.stomp(route)).collect();
+                Self::Stomp(stomp::Publisher::connect(options, &names).await?)
             }
         })
     }

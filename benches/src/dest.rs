@@ -68,6 +68,24 @@ impl Dest {
     }
 }
 
+/// The destinations publisher `index` of `publishers` sends to, round robin: its own one when
+/// there are at least as many publishers as destinations, else every `publishers`-th one, so
+/// all destinations get messages.
+pub fn of_publisher(index: usize, publishers: usize, destinations: usize) -> Vec<usize> {
+    let destinations = destinations.max(1);
+    if publishers >= destinations {
+        vec![index % destinations]
+    } else {
+        (index..destinations).step_by(publishers.max(1)).collect()
+    }
+}
+
+/// Of `sent` messages sent round robin over `len` destinations, how many went to the `r`-th.
+pub fn share(sent: u64, len: usize, r: usize) -> u64 {
+    let len = len.max(1) as u64;
+    sent / len + u64::from((r as u64) < sent % len)
+}
+
 /// A run id: unique enough that queues left by an earlier run on a peer are never reused.
 pub fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
@@ -88,6 +106,24 @@ mod tests {
         assert_eq!(d.mqtt_topic().replace('/', "."), d.key());
         assert_eq!(d.stomp(Route::Topic), "/topic/bench.r1.q3");
         assert_eq!(d.stomp(Route::Queue), "/queue/bench-r1-q3");
+    }
+
+    #[test]
+    fn publishers_cover_every_destination() {
+        assert_eq!(of_publisher(3, 10, 4), vec![3]);
+        assert_eq!(of_publisher(1, 4, 10), vec![1, 5, 9]);
+        let mut all: Vec<usize> = (0..4).flat_map(|i| of_publisher(i, 4, 10)).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shares_add_up_to_what_was_sent() {
+        assert_eq!(
+            (0..3).map(|r| share(10, 3, r)).collect::<Vec<_>>(),
+            vec![4, 3, 3]
+        );
+        assert_eq!(share(5, 1, 0), 5);
     }
 
     #[test]

@@ -133,3 +133,21 @@ fn mqtt_publish_to_amqp_consume_and_idle_connections() {
     assert_flowed(&report);
     assert!(report.broker.as_ref().unwrap().rss_idle_kib > 0);
 }
+
+#[test]
+fn two_publishers_spread_over_five_queues() {
+    let broker = TestBroker::start();
+    let extra = [
+        "--publishers",
+        "2",
+        "--consumers",
+        "5",
+        "--destinations",
+        "5",
+        "--rate",
+        "20000",
+    ];
+    let report = run(&args(&broker, &extra));
+    assert_flowed(&report);
+    assert_eq!(report.expected_total, report.published_total);
+}

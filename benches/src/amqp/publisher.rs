@@ -16,7 +16,8 @@ use crate::window::Window;
 #[derive(Debug)]
 pub struct Publisher {
     conn: Connection,
-    prefix: BytesMut,
+    /// One per destination, used round robin.
+    prefixes: Vec<BytesMut>,
     size: usize,
     window: Window,
 }
@@ -25,7 +26,7 @@ impl Publisher {
     /// Connects and, with `--confirms`, enters confirm mode.
     pub async fn connect(
         options: &Options,
-        dest: &Dest,
+        dests: &[Dest],
         route: Route,
     ) -> Result<Self, ClientError> {
         let mut conn = Connection::open(options, options.publish_port(), BUSY_BUFFER).await?;
@@ -33,15 +34,19 @@ impl Publisher {
             conn.call(|o| wire::confirm_select(o, CHANNEL), wire::SELECT_OK)
                 .await?;
         }
-        let (exchange, key) = match route {
-            Route::Queue => (String::new(), dest.queue()),
-            Route::Topic => ("amq.topic".to_owned(), dest.key()),
-        };
-        let prefix =
-            wire::publish_prefix(CHANNEL, &exchange, &key, options.persistent, options.size);
+        let prefixes = dests
+            .iter()
+            .map(|dest| {
+                let (exchange, key) = match route {
+                    Route::Queue => (String::new(), dest.queue()),
+                    Route::Topic => ("amq.topic".to_owned(), dest.key()),
+                };
+                wire::publish_prefix(CHANNEL, &exchange, &key, options.persistent, options.size)
+            })
+            .collect();
         Ok(Self {
             conn,
-            prefix,
+            prefixes,
             size: options.size,
             window: Window::new(options.confirms, options.inflight),
         })
@@ -58,10 +63,11 @@ impl Publisher {
     ) -> Result<(), ClientError> {
         let Self {
             conn,
-            prefix,
+            prefixes,
             size,
             window,
         } = self;
+        let mut next = prefixes.iter().cycle();
         let Connection {
             reader,
             mut writer,
@@ -83,7 +89,7 @@ impl Publisher {
             let n = window.take(pacer.next_batch().await, &mut stop).await;
             out.clear();
             for _ in 0..n {
-                out.extend_from_slice(&prefix);
+                out.extend_from_slice(next.next().map_or(&[][..], |p| &p[..]));
                 wire::stamped_body(&mut out, CHANNEL, size, ctl.now_ns(), frame_max);
             }
             tokio::select! {

@@ -21,7 +21,8 @@ const MAX_INFLIGHT: u32 = 65_000;
 #[derive(Debug)]
 pub struct Publisher {
     conn: Connection,
-    topic: String,
+    /// One per destination, used round robin.
+    topics: Vec<String>,
     qos: u8,
     size: usize,
     window: Window,
@@ -32,7 +33,7 @@ impl Publisher {
     pub async fn connect(
         options: &Options,
         client_id: &str,
-        topic: String,
+        topics: Vec<String>,
     ) -> Result<Self, ClientError> {
         let conn =
             Connection::open(options, options.publish_port(), client_id, 0, BUSY_BUFFER).await?;
@@ -43,7 +44,7 @@ impl Publisher {
         Ok(Self {
             window: Window::new(options.qos > 0, size),
             conn,
-            topic,
+            topics,
             qos: options.qos,
             size: options.size,
         })
@@ -60,7 +61,7 @@ impl Publisher {
     ) -> Result<(), ClientError> {
         let Self {
             conn,
-            topic,
+            topics,
             qos,
             size,
             window,
@@ -81,12 +82,14 @@ impl Publisher {
         let mut pacer = Pacer::new(rate);
         let mut out = BytesMut::with_capacity(256 * 1024);
         let mut id: u16 = 0;
+        let mut next = topics.iter().cycle();
         while !stop.is_set() {
             let n = window.take(pacer.next_batch().await, &mut stop).await;
             out.clear();
             for _ in 0..n {
                 id = id.checked_add(1).unwrap_or(1);
-                wire::publish(&mut out, version, &topic, qos, id, size, ctl.now_ns());
+                let topic = next.next().map_or("", String::as_str);
+                wire::publish(&mut out, version, topic, qos, id, size, ctl.now_ns());
             }
             tokio::select! {
                 r = async { writer.lock().await.send(&out).await } => r?,

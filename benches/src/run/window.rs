@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 use super::{Errors, STALL};
 use crate::clients::{Consumer, Publisher};
 use crate::control::{Control, Counter};
-use crate::dest::Route;
+use crate::dest::{self, Route};
 use crate::io::ClientError;
 use crate::options::Options;
 use crate::report::{BrokerUsage, Latency};
@@ -21,7 +21,7 @@ type ConsumerTask = JoinHandle<(Result<(), ClientError>, Latency)>;
 
 /// A running publisher: its destination and counters.
 struct RunningPublisher {
-    dest: usize,
+    dests: Vec<usize>,
     sent: Counter,
     confirmed: Counter,
     task: JoinHandle<Result<(), ClientError>>,
@@ -78,11 +78,12 @@ impl Window {
             .collect();
         let active = publishers.iter().flatten().count().max(1);
         let rate = options.rate as f64 / active as f64;
+        let count = options.publishers;
         let publishers = publishers
             .into_iter()
             .enumerate()
-            .filter_map(|(i, p)| Some((i % destinations, p?)))
-            .map(|(dest, p)| start_publisher(dest, p, ctl, rate))
+            .filter_map(|(i, p)| Some((dest::of_publisher(i, count, destinations), p?)))
+            .map(|(dests, p)| start_publisher(dests, p, ctl, rate))
             .collect();
         Self {
             start: Instant::now(),
@@ -193,14 +194,22 @@ impl Window {
     fn expected(&self, options: &Options) -> u64 {
         let competing = Route::of(options) == Route::Queue;
         let mut expected = 0;
-        for d in 0..options.destinations.max(1) {
-            let sent: u64 = self
-                .publishers
-                .iter()
-                .filter(|p| p.dest == d)
-                .map(|p| p.sent.get())
-                .sum();
-            let subs = self.consumers.iter().filter(|c| c.dest == d).count() as u64;
+        let mut sent_to = vec![0u64; options.destinations.max(1)];
+        for p in &self.publishers {
+            let sent = p.sent.get();
+            for (r, &d) in p.dests.iter().enumerate() {
+                if let Some(slot) = sent_to.get_mut(d) {
+                    *slot += dest::share(sent, p.dests.len(), r);
+                }
+            }
+        }
+        let mut subs = vec![0u64; sent_to.len()];
+        for c in &self.consumers {
+            if let Some(n) = subs.get_mut(c.dest) {
+                *n += 1;
+            }
+        }
+        for (sent, subs) in sent_to.into_iter().zip(subs) {
             expected += sent * if competing { subs.min(1) } else { subs };
         }
         expected
@@ -223,7 +232,7 @@ fn start_consumer(dest: usize, consumer: Consumer, ctl: &Arc<Control>) -> Runnin
 }
 
 fn start_publisher(
-    dest: usize,
+    dests: Vec<usize>,
     publisher: Publisher,
     ctl: &Arc<Control>,
     rate: f64,
@@ -231,7 +240,7 @@ fn start_publisher(
     let (sent, confirmed) = (Counter::default(), Counter::default());
     let task = tokio::spawn(publisher.run(ctl.clone(), rate, sent.clone(), confirmed.clone()));
     RunningPublisher {
-        dest,
+        dests,
         sent,
         confirmed,
         task,

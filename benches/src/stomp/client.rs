@@ -17,18 +17,22 @@ use crate::window::Window;
 #[derive(Debug)]
 pub struct Publisher {
     conn: Connection,
-    prefix: BytesMut,
+    /// One per destination, used round robin.
+    prefixes: Vec<BytesMut>,
     size: usize,
     window: Window,
 }
 
 impl Publisher {
-    /// Connects; SENDs go to `destination`.
-    pub async fn connect(options: &Options, destination: &str) -> Result<Self, ClientError> {
+    /// Connects; SENDs go to `destinations`, round robin.
+    pub async fn connect(options: &Options, destinations: &[String]) -> Result<Self, ClientError> {
         let conn = Connection::open(options, options.publish_port(), BUSY_BUFFER).await?;
         Ok(Self {
             conn,
-            prefix: wire::send_prefix(destination, options.size, options.persistent),
+            prefixes: destinations
+                .iter()
+                .map(|d| wire::send_prefix(d, options.size, options.persistent))
+                .collect(),
             size: options.size,
             window: Window::new(options.confirms, options.inflight),
         })
@@ -45,7 +49,7 @@ impl Publisher {
     ) -> Result<(), ClientError> {
         let Self {
             conn,
-            prefix,
+            prefixes,
             size,
             window,
         } = self;
@@ -63,13 +67,15 @@ impl Publisher {
         let mut pacer = Pacer::new(rate);
         let mut out = BytesMut::with_capacity(256 * 1024);
         let mut seq = 0u64;
+        let mut next = prefixes.iter().cycle();
         while !stop.is_set() {
             let n = window.take(pacer.next_batch().await, &mut stop).await;
             out.clear();
             for _ in 0..n {
                 seq += 1;
                 let receipt = window.is_limited().then_some(seq);
-                wire::send(&mut out, &prefix, receipt, size, ctl.now_ns());
+                let prefix = next.next().map_or(&[][..], |p| &p[..]);
+                wire::send(&mut out, prefix, receipt, size, ctl.now_ns());
             }
             tokio::select! {
                 r = writer.send(&out) => r?,
