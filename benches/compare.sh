@@ -3,10 +3,11 @@
 # (RabbitMQ, Mosquitto) on loopback, one broker at a time, and writes the table into
 # docs/benchmarks.md between the "compare" markers.
 #
-# usage: benches/compare.sh [-d SECONDS] [-o PATTERN] [-n]
+# usage: benches/compare.sh [-d SECONDS] [-o PATTERN] [-n] [-s]
 #   -d  measurement window per run (default 5)
 #   -o  only scenarios whose label matches PATTERN (a grep -E regex)
 #   -n  do not touch docs/benchmarks.md (print the table only)
+#   -s  skip the release build (use the binaries already in target/release)
 #
 # Warren is restarted, with an empty data directory, before every run so that one run's
 # backlog cannot weigh on the next; the peers are started once by the peers script.
@@ -17,12 +18,14 @@ ROOT=$PWD
 DURATION=5
 ONLY=.
 WRITE=1
-while getopts "d:o:n" opt; do
+BUILD=1
+while getopts "d:o:ns" opt; do
   case $opt in
     d) DURATION=$OPTARG ;;
     o) ONLY=$OPTARG ;;
     n) WRITE=0 ;;
-    *) sed -n 5,9p "$0" >&2; exit 2 ;;
+    s) BUILD=0 ;;
+    *) sed -n 5,10p "$0" >&2; exit 2 ;;
   esac
 done
 COMMAND="benches/compare.sh $*"
@@ -42,11 +45,17 @@ declare -A PORTS=(
 
 # label | brokers | warren-bench arguments
 SCENARIOS=(
+  # Idle first: the peers are not restarted, and memory a busy run leaves behind would hide
+  # what an idle connection costs.
+  "idle mqtt 10,000 connections|warren rabbitmq mosquitto|--protocol mqtt --idle 10000 --publishers 0 --consumers 0"
+  "idle amqp 10,000 connections|warren rabbitmq|--protocol amqp --idle 10000 --publishers 0 --consumers 0"
+  "idle stomp 10,000 connections|warren rabbitmq|--protocol stomp --idle 10000 --publishers 0 --consumers 0"
   "amqp 1:1 16 B|warren rabbitmq|--protocol amqp --size 16"
+  "amqp 4:1 one queue, 16 B|warren rabbitmq|--protocol amqp --size 16 --publishers 4"
   "amqp 1:1 1 KiB|warren rabbitmq|--protocol amqp --size 1024"
   "amqp 1:1 1 KiB confirms, manual ack, prefetch 100|warren rabbitmq|--protocol amqp --size 1024 --confirms --ack manual --prefetch 100"
   "amqp fan-out 1:10 16 B|warren rabbitmq|--protocol amqp --size 16 --fanout --consumers 10"
-  "amqp 1,000 queues, 1 consumer each, 16 B|warren rabbitmq|--protocol amqp --size 16 --publishers 1000 --consumers 1000 --destinations 1000"
+  "amqp 1,000 queues, 1 consumer each, 16 B|warren rabbitmq|--protocol amqp --size 16 --publishers 4 --consumers 1000 --destinations 1000"
   "mqtt qos0 1:1 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16"
   "mqtt qos1 1:1 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 1 --size 16"
   "mqtt qos0 fan-out 1:10 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16 --consumers 10"
@@ -55,9 +64,6 @@ SCENARIOS=(
   "mqtt to amqp 1:1 16 B|warren rabbitmq|--protocol mqtt --consume-protocol amqp --size 16"
   "latency amqp 10k msg/s 16 B|warren rabbitmq|--protocol amqp --size 16 --rate 10000"
   "latency mqtt qos0 10k msg/s 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16 --rate 10000"
-  "idle mqtt 10,000 connections|warren rabbitmq mosquitto|--protocol mqtt --idle 10000 --publishers 0 --consumers 0"
-  "idle amqp 10,000 connections|warren rabbitmq|--protocol amqp --idle 10000 --publishers 0 --consumers 0"
-  "idle stomp 10,000 connections|warren rabbitmq|--protocol stomp --idle 10000 --publishers 0 --consumers 0"
 )
 
 log() { echo "compare: $*" >&2; }
@@ -104,8 +110,10 @@ port_args() {
   echo "--port $(port_of "$pub") --consume-port $(port_of "$con")"
 }
 
-log "building the release binaries"
-cargo build --release -q -p warren-server -p warren-bench
+if ((BUILD)); then
+  log "building the release binaries"
+  cargo build --release -q -p warren-server -p warren-bench
+fi
 "$PEERS" start >&2
 # 10,000 idle connections need more descriptors than the usual 1,024 (both ends are here).
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
