@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amq_protocol::protocol::{channel, connection, AMQPClass};
+use amq_protocol::protocol::{basic, channel, connection, AMQPClass};
 use bytes::{Bytes, BytesMut};
-use warren_model::{Broker, ConnectionId, PeerInfo, SessionStatus, UserName, VHost};
+use warren_model::{Broker, ConnectionId, GateWatch, PeerInfo, SessionStatus, UserName, VHost};
 
 use crate::channel::{method_ids, Channel, ChannelState};
 use crate::codec::{self, Frame, FrameWriter, PROTOCOL_HEADER};
@@ -69,6 +69,12 @@ pub struct AmqpSession {
     pub(crate) writer: FrameWriter,
     pub(crate) output_full: bool,
     pub(crate) released: bool,
+    /// The broker's publish gate as this connection sees it.
+    pub(crate) gate: GateWatch,
+    /// The client announced the `connection.blocked` capability.
+    pub(crate) blocked_notify: bool,
+    /// `connection.blocked` was sent and not yet undone.
+    pub(crate) blocked_sent: bool,
 }
 
 impl AmqpSession {
@@ -81,7 +87,11 @@ impl AmqpSession {
         now: Instant,
     ) -> Self {
         let conn_id = broker.next_connection_id();
+        let gate = GateWatch::new(broker.publish_gate(), &outbox.waker());
         Self {
+            gate,
+            blocked_notify: false,
+            blocked_sent: false,
             state: ConnState::AwaitingHeader,
             frame_max: config.frame_max,
             channel_max: config.channel_max,
@@ -299,9 +309,14 @@ impl AmqpSession {
                 );
                 self.fail(err, ids, output, now);
             }
-            (Some(_), method) => self.on_channel(id, ids, output, now, |ch, env, out| {
-                ch.handle(method, &args, env, out)
-            }),
+            (Some(_), method) => {
+                if matches!(method, AMQPClass::Basic(basic::AMQPMethod::Publish(_))) {
+                    self.gate.published();
+                }
+                self.on_channel(id, ids, output, now, |ch, env, out| {
+                    ch.handle(method, &args, env, out)
+                })
+            }
         }
     }
 

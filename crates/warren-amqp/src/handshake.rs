@@ -136,6 +136,7 @@ fn start_ok(
     output: &mut BytesMut,
 ) -> Result<(), AmqpError> {
     session.cancel_notify = announces_cancel_notify(&m.client_properties);
+    session.blocked_notify = crate::blocked::announces_blocked(&m.client_properties);
     let mechanism = m.mechanism.as_str();
     let user = login(session, mechanism, m.response.as_bytes())?;
     session.user = Some(user);

@@ -29,6 +29,7 @@ pub mod codec;
 )]
 pub mod guard;
 
+mod blocked;
 mod channel;
 mod channel_ack;
 mod channel_consume;

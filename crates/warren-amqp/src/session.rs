@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use amq_protocol::protocol::{connection, AMQPClass};
 use bytes::BytesMut;
-use warren_model::{Session, SessionStatus, Settlement};
+use warren_model::{earliest, Session, SessionStatus, Settlement};
 
 use crate::channel::ChannelState;
 use crate::connection::{AmqpSession, ConnState};
@@ -104,22 +104,28 @@ impl Session for AmqpSession {
         now: Instant,
     ) -> SessionStatus {
         let before = output.len();
+        self.gate.saw(now);
         let status = self.read_frames(input, output, now);
         self.flush_confirms(output);
+        self.sync_blocked(output);
         self.wrote_since(before, output, now);
         status
     }
 
     fn on_wake(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
         let before = output.len();
+        self.gate.saw(now);
         self.drain_outbox(output);
         // Confirms that waited for the disk are sent when their write completes.
         self.flush_confirms(output);
+        self.sync_blocked(output);
         self.wrote_since(before, output, now);
         self.status()
     }
 
     fn on_tick(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        self.gate.saw(now);
+        self.sync_blocked(output);
         match self.state {
             ConnState::Closing(deadline) if now >= deadline => self.state = ConnState::Closed,
             _ if self.before_open() && now >= self.handshake_deadline => {
@@ -131,6 +137,9 @@ impl Session for AmqpSession {
                 Beat::Send => {
                     AmqpSession::out(&mut self.writer, output, self.frame_max).heartbeat()
                 }
+                // A blocked connection is not read, so its heartbeats go unseen (RabbitMQ
+                // also suspends the heartbeat monitor while blocked).
+                Beat::Dead if self.gate.holds() => {}
                 Beat::Dead => {
                     tracing::warn!(
                         peer = %self.peer.remote,
@@ -149,7 +158,7 @@ impl Session for AmqpSession {
     fn next_deadline(&self) -> Option<Instant> {
         match self.state {
             ConnState::Closing(deadline) => Some(deadline),
-            ConnState::Open => self.heartbeat.deadline(),
+            ConnState::Open => earliest(self.heartbeat.deadline(), self.gate.deadline()),
             ConnState::Closed => None,
             _ => Some(self.handshake_deadline),
         }
@@ -170,7 +179,10 @@ impl Session for AmqpSession {
     }
 
     fn wants_input(&self) -> bool {
-        !self.output_full && self.outbox.has_room() && self.state != ConnState::Closed
+        !self.output_full
+            && self.outbox.has_room()
+            && self.state != ConnState::Closed
+            && !self.gate.holds()
     }
 
     fn on_close(&mut self) {

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use warren_model::{Blobs, Broker, ConnectionId, CoreError, Scheduler, UserName, VHost, VHostName};
+use warren_model::{
+    Blobs, Broker, ConnectionId, CoreError, PublishGate, Scheduler, UserName, VHost, VHostName,
+};
 
 use warren_store::{Recovered, Store, StoreConfig, StoreError};
 
@@ -20,6 +22,7 @@ pub struct Core {
     vhosts: HashMap<VHostName, Arc<VHostCore>>,
     next_connection: AtomicU64,
     durable: Option<Arc<Durable>>,
+    gate: Arc<PublishGate>,
 }
 
 impl Core {
@@ -115,7 +118,14 @@ impl Core {
             vhosts,
             next_connection: AtomicU64::new(1),
             durable,
+            gate: Arc::default(),
         })
+    }
+
+    /// The gate publishers wait at while a resource alarm is on (the server's disk monitor
+    /// closes it when free space falls below the limit).
+    pub fn gate(&self) -> &Arc<PublishGate> {
+        &self.gate
     }
 
     /// The store, when the broker has one.
@@ -209,6 +219,10 @@ impl Broker for Core {
 
     fn next_connection_id(&self) -> ConnectionId {
         ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn publish_gate(&self) -> Option<Arc<PublishGate>> {
+        Some(Arc::clone(&self.gate))
     }
 
     fn blobs(&self) -> Option<Arc<dyn Blobs>> {

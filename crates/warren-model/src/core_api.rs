@@ -53,6 +53,11 @@ pub trait Broker: Send + Sync {
     fn blobs(&self) -> Option<Arc<dyn Blobs>> {
         None
     }
+    /// The gate that holds publishers back while a resource alarm (low disk space) is on;
+    /// `None` when the broker has none.
+    fn publish_gate(&self) -> Option<Arc<crate::PublishGate>> {
+        None
+    }
 }
 
 /// Small values an adapter keeps across restarts, by namespace (`space`) and key. Writes are

@@ -11,6 +11,7 @@
 mod core_api;
 mod error;
 mod field;
+mod gate;
 mod message;
 mod names;
 pub mod persist;
@@ -18,5 +19,6 @@ pub mod persist;
 pub use core_api::*;
 pub use error::{CoreError, ErrorKind};
 pub use field::{FieldTable, FieldValue, MAX_TABLE_DEPTH};
+pub use gate::{earliest, GateWatch, PublishGate, GATE_POLL};
 pub use message::{Annotations, DeliveryMode, Message, Properties};
 pub use names::*;

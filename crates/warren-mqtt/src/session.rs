@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use warren_model::{
-    ConnectionId, ConsumerTag, Consumption, PeerInfo, QueueName, Session, SessionStatus, VHost,
-    Wake,
+    earliest, ConnectionId, ConsumerTag, Consumption, GateWatch, PeerInfo, QueueName, Session,
+    SessionStatus, VHost, Wake,
 };
 
 use crate::alias::OutboundAliases;
@@ -93,6 +93,8 @@ pub struct MqttSession {
     pub(crate) output_full: bool,
     pub(crate) connect_deadline: Instant,
     pub(crate) last_input: Instant,
+    /// The broker's publish gate: a publishing client is not read while it is closed.
+    pub(crate) gate: GateWatch,
 }
 
 /// Wall clock in ms since the epoch (message expiry deadlines).
@@ -122,6 +124,7 @@ impl MqttSession {
         ));
         let timeout = Duration::from_secs(shared.config.connect_timeout_secs.into());
         Self {
+            gate: GateWatch::new(shared.broker.publish_gate(), &waker),
             codec: Codec::new(shared.config.max_packet_size),
             shared,
             peer,
@@ -176,7 +179,10 @@ impl MqttSession {
         let shared = &*self.shared;
         let codec = &mut self.codec;
         match packet {
-            Inbound::Publish(p) => publish::inbound(live, shared, codec, out, *p),
+            Inbound::Publish(p) => {
+                self.gate.published();
+                publish::inbound(live, shared, codec, out, *p)
+            }
             Inbound::PubRel(id) => {
                 let done = publish::pubrel(live, codec, out, id);
                 persist::save_session(live, shared);
@@ -314,6 +320,7 @@ impl Session for MqttSession {
         now: Instant,
     ) -> SessionStatus {
         self.check_takeover(output);
+        self.gate.saw(now);
         self.read_packets(input, output, now);
         self.wrote(output);
         self.status()
@@ -335,6 +342,11 @@ impl Session for MqttSession {
     }
 
     fn on_tick(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        self.gate.saw(now);
+        if self.gate.holds() {
+            // Not read while held back, so the client's keep alive cannot be seen.
+            self.last_input = now;
+        }
         match self.state {
             State::AwaitingConnect if now >= self.connect_deadline => {
                 tracing::info!(peer = %self.peer.remote, "mqtt: no CONNECT in time");
@@ -359,7 +371,7 @@ impl Session for MqttSession {
     fn next_deadline(&self) -> Option<Instant> {
         match self.state {
             State::AwaitingConnect => Some(self.connect_deadline),
-            State::Connected => self.keep_alive_deadline(),
+            State::Connected => earliest(self.keep_alive_deadline(), self.gate.deadline()),
             State::Closed => None,
         }
     }
@@ -377,7 +389,10 @@ impl Session for MqttSession {
     }
 
     fn wants_input(&self) -> bool {
-        !self.output_full && self.outbox.has_room() && self.state != State::Closed
+        !self.output_full
+            && self.outbox.has_room()
+            && self.state != State::Closed
+            && !self.gate.holds()
     }
 
     fn on_close(&mut self) {

@@ -12,6 +12,9 @@ pub struct StorageSection {
     /// Bytes of ready message bodies each durable queue keeps in memory; persistent messages
     /// beyond them stay on disk only and are read back when delivered.
     pub queue_memory_bytes: u64,
+    /// Below this many free bytes on the data directory's file system, publishers are
+    /// blocked until space returns; 0 turns the check off.
+    pub disk_free_limit: u64,
 }
 
 impl Default for StorageSection {
@@ -20,6 +23,7 @@ impl Default for StorageSection {
         Self {
             segment_bytes: store.segment_bytes,
             queue_memory_bytes: 16 << 20,
+            disk_free_limit: 50_000_000,
         }
     }
 }

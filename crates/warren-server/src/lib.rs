@@ -11,6 +11,7 @@ mod config_mqtt;
 mod config_stomp;
 mod config_storage;
 mod config_tls;
+mod disk;
 mod server;
 mod tls;
 

@@ -7,7 +7,9 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 use warren_amqp::{AmqpConfig, AmqpSessionFactory};
 use warren_core::{Core, CoreConfig, StoreError, UserConfig};
-use warren_model::{Broker, CoreError, Scheduler, SessionFactory, UserName, VHostName};
+use warren_model::{
+    Broker, CoreError, PublishGate, Scheduler, SessionFactory, UserName, VHostName,
+};
 use warren_mqtt::MqttSessionFactory;
 use warren_net::{
     bind_tcp, spawn_listener, ListenerError, ListenerSpec, Service, Shutdown, ShutdownSignal,
@@ -51,6 +53,7 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct RunningServer {
     core: Arc<Core>,
+    disk_monitor: Option<JoinHandle<()>>,
     listening: Vec<(&'static str, SocketAddr)>,
     shutdown: Shutdown,
     listeners: Vec<JoinHandle<()>>,
@@ -71,9 +74,15 @@ impl RunningServer {
             config.storage.queue_memory_bytes,
         )?;
         let core: Arc<dyn Broker> = durable.clone();
+        let disk_monitor = crate::disk::monitor(
+            config.data_dir.clone(),
+            config.storage.disk_free_limit,
+            Arc::clone(durable.gate()),
+        );
         let (shutdown, signal) = Shutdown::new();
         let mut server = Self {
             core: durable,
+            disk_monitor,
             listening: Vec::new(),
             shutdown,
             listeners: Vec::new(),
@@ -171,8 +180,16 @@ impl RunningServer {
         self.listening.clone()
     }
 
+    /// The gate that holds publishers back while the disk alarm is on (tests drive it).
+    pub fn publish_gate(&self) -> Arc<PublishGate> {
+        Arc::clone(self.core.gate())
+    }
+
     /// Stops accepting, says goodbye to every connection and waits for them to close.
     pub async fn shutdown(self) {
+        if let Some(monitor) = &self.disk_monitor {
+            monitor.abort();
+        }
         self.shutdown.trigger();
         for listener in self.listeners {
             let _ = listener.await;

@@ -20,6 +20,7 @@ pub struct TestBroker {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     _data_dir: Option<TempDir>,
+    gate: std::sync::Arc<warren_model::PublishGate>,
 }
 
 /// A data directory that outlives the brokers started on it (with [`TestBroker::start_in`]),
@@ -76,13 +77,14 @@ impl TestBroker {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::spawn(move || run_broker(&config, ready_tx, stop_rx));
-        let listening = ready_rx
+        let (listening, gate) = ready_rx
             .recv()
             .expect("broker thread died before it was ready");
         Self {
             listening,
             stop: Some(stop_tx),
             thread: Some(thread),
+            gate,
             _data_dir: data_dir,
         }
     }
@@ -134,6 +136,12 @@ impl TestBroker {
         self.addr("ws")
     }
 
+    /// The broker's publish gate: closing it is what the disk alarm does (with
+    /// `storage.disk_free_limit = 0` the test alone drives it).
+    pub fn publish_gate(&self) -> &std::sync::Arc<warren_model::PublishGate> {
+        &self.gate
+    }
+
     /// An AMQP URL for guest on vhost `/`.
     pub fn amqp_url(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.amqp_addr())
@@ -151,11 +159,13 @@ impl Drop for TestBroker {
     }
 }
 
-fn run_broker(
-    config: &Config,
-    ready: std::sync::mpsc::Sender<Vec<(&'static str, SocketAddr)>>,
-    stop: oneshot::Receiver<()>,
-) {
+/// What the broker thread reports once it listens.
+type Ready = (
+    Vec<(&'static str, SocketAddr)>,
+    std::sync::Arc<warren_model::PublishGate>,
+);
+
+fn run_broker(config: &Config, ready: std::sync::mpsc::Sender<Ready>, stop: oneshot::Receiver<()>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -165,7 +175,7 @@ fn run_broker(
         let server = RunningServer::start(config)
             .await
             .expect("test broker failed to start");
-        let _ = ready.send(server.listening());
+        let _ = ready.send((server.listening(), server.publish_gate()));
         let _ = stop.await;
         server.shutdown().await;
     });

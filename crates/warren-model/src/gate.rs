@@ -1,0 +1,176 @@
+//! The publish gate: a broker-wide alarm (free disk space below the limit) that stops
+//! publishers until it clears, as RabbitMQ's resource alarms do. Every session registers its
+//! waker (weakly; dead ones are pruned as the list grows) and is woken when the gate changes;
+//! a session holding a publisher back also looks again every [`GATE_POLL`], in case it was
+//! busy when the wake came.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use crate::Wake;
+
+/// How often a held-back session looks at the gate again.
+pub const GATE_POLL: Duration = Duration::from_millis(250);
+
+/// Open, or closed to publishers.
+#[derive(Default)]
+pub struct PublishGate {
+    blocked: AtomicBool,
+    watchers: Mutex<Watchers>,
+}
+
+#[derive(Default)]
+struct Watchers {
+    wakers: Vec<Weak<dyn Wake>>,
+    /// Prune dead entries when the list reaches this length.
+    prune_at: usize,
+}
+
+impl std::fmt::Debug for PublishGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishGate")
+            .field("blocked", &self.is_blocked())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PublishGate {
+    /// True while publishers must wait.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Acquire)
+    }
+
+    /// Closes or opens the gate, waking every session when that changed it; true then.
+    pub fn set_blocked(&self, blocked: bool) -> bool {
+        let changed = self.blocked.swap(blocked, Ordering::AcqRel) != blocked;
+        if changed {
+            let live: Vec<_> = self
+                .watchers()
+                .wakers
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for waker in live {
+                waker.wake();
+            }
+        }
+        changed
+    }
+
+    /// Wakes `waker` on every change from now on, as long as it lives.
+    pub fn watch(&self, waker: &Arc<dyn Wake>) {
+        let mut watchers = self.watchers();
+        if watchers.wakers.len() >= watchers.prune_at {
+            watchers.wakers.retain(|w| w.strong_count() > 0);
+            watchers.prune_at = (watchers.wakers.len() * 2).max(64);
+        }
+        watchers.wakers.push(Arc::downgrade(waker));
+    }
+
+    fn watchers(&self) -> std::sync::MutexGuard<'_, Watchers> {
+        self.watchers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One session's use of the gate: only a connection that publishes is held back (a consumer
+/// must keep reading, or its acks could never free the disk).
+#[derive(Debug, Default)]
+pub struct GateWatch {
+    gate: Option<Arc<PublishGate>>,
+    published: bool,
+    last_seen: Option<Instant>,
+}
+
+impl GateWatch {
+    /// Watches `gate` (none: never blocked); `waker` is woken when it changes.
+    pub fn new(gate: Option<Arc<PublishGate>>, waker: &Arc<dyn Wake>) -> Self {
+        if let Some(gate) = &gate {
+            gate.watch(waker);
+        }
+        Self {
+            gate,
+            published: false,
+            last_seen: None,
+        }
+    }
+
+    /// The session received a publish.
+    pub fn published(&mut self) {
+        self.published = true;
+    }
+
+    /// Records the session's current time (for the next poll).
+    pub fn saw(&mut self, now: Instant) {
+        self.last_seen = Some(now);
+    }
+
+    /// True while the gate is closed (whether or not this session is held by it).
+    pub fn gate_closed(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.is_blocked())
+    }
+
+    /// True while this session must stop reading.
+    pub fn holds(&self) -> bool {
+        self.published && self.gate_closed()
+    }
+
+    /// When to look at the gate again while it holds this session.
+    pub fn deadline(&self) -> Option<Instant> {
+        if !self.holds() {
+            return None;
+        }
+        Some(self.last_seen.unwrap_or_else(Instant::now) + GATE_POLL)
+    }
+}
+
+/// The earlier of two optional deadlines.
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Count(std::sync::atomic::AtomicU32);
+
+    impl Wake for Count {
+        fn wake(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn only_a_publishing_session_is_held_and_only_while_closed() {
+        let gate = Arc::new(PublishGate::default());
+        let count = Arc::new(Count(Default::default()));
+        let waker: Arc<dyn Wake> = count.clone();
+        let mut watch = GateWatch::new(Some(Arc::clone(&gate)), &waker);
+        assert!(gate.set_blocked(true));
+        assert!(!gate.set_blocked(true));
+        assert!(!watch.holds(), "a consumer keeps reading");
+        watch.published();
+        assert!(watch.holds());
+        let now = Instant::now();
+        watch.saw(now);
+        assert_eq!(watch.deadline(), Some(now + GATE_POLL));
+        assert!(gate.set_blocked(false));
+        assert!(!watch.holds());
+        assert_eq!(watch.deadline(), None);
+        assert_eq!(count.0.load(Ordering::Relaxed), 2, "woken on each change");
+    }
+
+    #[test]
+    fn dead_watchers_are_pruned() {
+        let gate = PublishGate::default();
+        for _ in 0..1000 {
+            let waker: Arc<dyn Wake> = Arc::new(Count(Default::default()));
+            gate.watch(&waker);
+        }
+        assert!(gate.watchers().wakers.len() <= 64);
+    }
+}
