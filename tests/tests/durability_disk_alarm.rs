@@ -1,10 +1,12 @@
 //! The disk-free limit: while the publish gate is closed, a connection that publishes is no
 //! longer read and (having announced the capability) gets `connection.blocked`; consumers keep
 //! going; when the gate opens it gets `connection.unblocked` and its held publishes go through.
-//! MQTT publishers are held back the same way. Nothing is lost.
+//! MQTT and STOMP publishers are held back the same way. Nothing is lost.
 
 #[path = "../support/mqtt.rs"]
 mod mqtt;
+#[path = "../support/stomp.rs"]
+mod stomp;
 
 use std::time::Duration;
 
@@ -152,4 +154,23 @@ async fn a_limit_above_the_free_space_closes_the_gate() {
     config.storage.disk_free_limit = u64::MAX;
     let broker = TestBroker::start_with(config);
     assert!(broker.publish_gate().is_blocked());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomp_sender_is_not_read_while_the_gate_is_closed() {
+    let broker = TestBroker::start_with(gate_driven_by_test());
+    let gate = std::sync::Arc::clone(broker.publish_gate());
+    let addr = broker.stomp_addr();
+    let mut sub = stomp::StompClient::open(addr).await;
+    sub.connect(&[]).await;
+    sub.subscribe("s", "/queue/alarm.stomp").await;
+    let mut sender = stomp::StompClient::open(addr).await;
+    sender.connect(&[]).await;
+    sender.send_sync("/queue/alarm.stomp", &[], "one").await;
+    assert_eq!(sub.message().await.text(), "one");
+    gate.set_blocked(true);
+    sender.send("/queue/alarm.stomp", "two").await;
+    assert!(sub.recv_within(Duration::from_millis(400)).await.is_none());
+    gate.set_blocked(false);
+    assert_eq!(sub.message().await.text(), "two");
 }

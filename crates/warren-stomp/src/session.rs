@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use warren_model::{PeerInfo, Session, SessionStatus, Wake};
+use warren_model::{earliest, GateWatch, PeerInfo, Session, SessionStatus, Wake};
 
 use crate::codec::{encode, Codec};
 use crate::connected::{self, Step};
@@ -46,6 +46,8 @@ pub struct StompSession {
     disconnecting: bool,
     connect_deadline: Instant,
     input_seen: usize,
+    /// The broker's publish gate: a client that sends is not read while it is closed.
+    gate: GateWatch,
 }
 
 /// Encodes one frame for `version`.
@@ -56,9 +58,11 @@ pub fn write(out: &mut BytesMut, frame: &Frame, version: Version) {
 impl StompSession {
     /// A session for `peer`, created at `now`.
     pub fn new(shared: Arc<Shared>, peer: PeerInfo, waker: Arc<dyn Wake>, now: Instant) -> Self {
+        let gate = GateWatch::new(shared.broker.publish_gate(), &waker);
         let outbox = Arc::new(Outbox::new(shared.config.max_outbox_bytes, waker));
         let timeout = Duration::from_secs(shared.config.connect_timeout_secs.into());
         Self {
+            gate,
             codec: Codec::new(shared.config.limits),
             shared,
             peer,
@@ -86,13 +90,19 @@ impl StompSession {
     }
 
     fn read_frames(&mut self, input: &mut BytesMut, out: &mut BytesMut, now: Instant) {
-        while self.reading() && out.len() < self.shared.config.max_outbox_bytes {
+        while self.reading()
+            && !self.gate.holds()
+            && out.len() < self.shared.config.max_outbox_bytes
+        {
             let frame = match self.codec.decode(input) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(e) => return self.fail(e.into(), None, out),
             };
             let receipt = frame.get("receipt").map(str::to_owned);
+            if frame.command == Command::Send {
+                self.gate.published();
+            }
             if let Err(e) = self.dispatch(frame, out, now) {
                 self.fail(e, receipt.as_deref(), out);
             }
@@ -202,6 +212,7 @@ impl Session for StompSession {
             self.heartbeat.received(now);
         }
         let before = output.len();
+        self.gate.saw(now);
         self.read_frames(input, output, now);
         self.traffic(Some(input), output, before, now);
         self.status()
@@ -220,6 +231,11 @@ impl Session for StompSession {
     }
 
     fn on_tick(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        self.gate.saw(now);
+        if self.gate.holds() {
+            // Not read while held back, so the client's heart-beats cannot be seen.
+            self.heartbeat.received(now);
+        }
         match self.state {
             State::AwaitingConnect if now >= self.connect_deadline => {
                 tracing::info!(peer = %self.peer.remote, "stomp: no CONNECT in time");
@@ -241,7 +257,7 @@ impl Session for StompSession {
     fn next_deadline(&self) -> Option<Instant> {
         match self.state {
             State::AwaitingConnect => Some(self.connect_deadline),
-            State::Connected => self.heartbeat.deadline(),
+            State::Connected => earliest(self.heartbeat.deadline(), self.gate.deadline()),
             State::Closed => None,
         }
     }
@@ -259,7 +275,7 @@ impl Session for StompSession {
     }
 
     fn wants_input(&self) -> bool {
-        !self.output_full && self.outbox.has_room() && self.reading()
+        !self.output_full && self.outbox.has_room() && self.reading() && !self.gate.holds()
     }
 
     fn on_close(&mut self) {
