@@ -1,0 +1,177 @@
+//! Criterion benchmarks of the core's time-driven machinery at a million messages: holding
+//! delayed messages in the delay structure, releasing them when due, and expiring per-message
+//! TTLs out of a queue. `cargo bench -p warren-core --bench timers`. The `timed` harness next
+//! to this one measures how late releases are; this one measures what the machinery costs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use warren_core::{Core, CoreConfig};
+use warren_model::{
+    Annotations, BindingSpec, ConnectionId, Destination, ExchangeName, ExchangeSpec, FieldTable,
+    FieldValue, Message, Properties, QueueName, QueueSpec, RoutingKey, Scheduler, VHost, VHostName,
+};
+
+const OWNER: ConnectionId = ConnectionId(1);
+const N: usize = 1_000_000;
+
+/// One thread per wake-up: the core asks for few of them.
+struct ThreadScheduler;
+
+impl Scheduler for ThreadScheduler {
+    fn schedule(&self, at: Instant, task: Box<dyn FnOnce() + Send>) {
+        std::thread::spawn(move || {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            task();
+        });
+    }
+}
+
+fn vhost() -> Arc<dyn VHost> {
+    let core = Core::with_scheduler(CoreConfig::default(), Arc::new(ThreadScheduler));
+    let name = VHostName::try_from("/").expect("name");
+    core.vhost_by_name(&name).expect("vhost")
+}
+
+fn queue_spec(name: &QueueName) -> QueueSpec {
+    QueueSpec {
+        name: Some(name.clone()),
+        durable: false,
+        exclusive: false,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    }
+}
+
+fn ready(v: &dyn VHost, q: &QueueName) -> u32 {
+    v.declare_queue(queue_spec(q), true, OWNER)
+        .expect("passive")
+        .message_count
+}
+
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out");
+        std::thread::yield_now();
+    }
+}
+
+fn message(key: &str, headers: Option<FieldTable>, expiration: Option<String>) -> Arc<Message> {
+    Arc::new(Message {
+        annotations: Annotations {
+            exchange: ExchangeName::default_exchange(),
+            routing_key: RoutingKey::try_from(key).expect("key"),
+            publisher: None,
+        },
+        properties: Properties {
+            headers,
+            expiration,
+            ..Properties::default()
+        },
+        body: Bytes::from_static(b"0123456789abcdef"),
+    })
+}
+
+/// A vhost with an `x-delayed-message` exchange bound to queue `jobs`.
+fn delayed_setup() -> (Arc<dyn VHost>, ExchangeName, QueueName) {
+    let v = vhost();
+    let x = ExchangeName::try_from("delayed").expect("name");
+    let mut args = FieldTable::new();
+    args.insert("x-delayed-type", FieldValue::string("direct"));
+    let spec = ExchangeSpec {
+        name: x.clone(),
+        kind: "x-delayed-message".into(),
+        durable: false,
+        auto_delete: false,
+        internal: false,
+        arguments: args,
+    };
+    v.declare_exchange(spec, false).expect("declare");
+    let q = QueueName::try_from("jobs").expect("name");
+    v.declare_queue(queue_spec(&q), false, OWNER)
+        .expect("declare");
+    let binding = BindingSpec {
+        source: x.clone(),
+        destination: Destination::Queue(q.clone()),
+        routing_key: RoutingKey::try_from("k").expect("key"),
+        arguments: FieldTable::new(),
+    };
+    v.bind(binding, OWNER).expect("bind");
+    (v, x, q)
+}
+
+fn publish_delayed(v: &dyn VHost, x: &ExchangeName, delay_ms: impl Fn(usize) -> i64) {
+    for i in 0..N {
+        let mut h = FieldTable::new();
+        h.insert("x-delay", FieldValue::I64(delay_ms(i)));
+        v.publish(x, message("k", Some(h), None)).expect("publish");
+    }
+}
+
+fn delayed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("delayed");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(N as u64));
+    // Insertion: a million messages due in an hour or more, in scattered order.
+    group.bench_function("hold_1m", |b| {
+        b.iter_batched(
+            delayed_setup,
+            |(v, x, _q)| {
+                publish_delayed(&*v, &x, |i| 3_600_000 + (i as i64 * 7919) % 600_000);
+                v
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // Insertion and release: a million messages due within 50 ms, until all are routed.
+    group.bench_function("hold_and_release_1m", |b| {
+        b.iter_batched(
+            delayed_setup,
+            |(v, x, q)| {
+                publish_delayed(&*v, &x, |i| 1 + (i as i64 * 7919) % 50);
+                wait_until(|| ready(&*v, &q) as usize == N);
+                v
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+fn expiry(c: &mut Criterion) {
+    let mut group = c.benchmark_group("expiry");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(N as u64));
+    // A million per-message TTLs of 1-50 ms, out of order, until the queue is empty.
+    group.bench_function("expire_1m", |b| {
+        b.iter_batched(
+            || {
+                let v = vhost();
+                let q = QueueName::try_from("ttl").expect("name");
+                v.declare_queue(queue_spec(&q), false, OWNER)
+                    .expect("declare");
+                (v, q)
+            },
+            |(v, q)| {
+                let default = ExchangeName::default_exchange();
+                for i in 0..N {
+                    let ttl = 1 + (i * 7919) % 50;
+                    v.publish(&default, message("ttl", None, Some(ttl.to_string())))
+                        .expect("publish");
+                }
+                wait_until(|| ready(&*v, &q) == 0);
+                v
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, delayed, expiry);
+criterion_main!(benches);
