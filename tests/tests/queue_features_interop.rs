@@ -154,3 +154,69 @@ async fn an_mqtt_group_queue_declared_by_amqp_keeps_its_length_limit() {
     assert_eq!(got, [b"3".to_vec(), b"4".to_vec()]);
     assert!(raw.recv_within(mqtt::QUIET).await.is_err(), "nothing else");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mqtt_5_publish_refused_by_a_full_queue_gets_quota_exceeded() {
+    let Some(t) = warren_only() else { return };
+    let MqttTarget::Local(broker) = &t else {
+        return;
+    };
+    let (_conn, channel) = amqp_channel(broker).await;
+    let root = topic("full");
+    let queue = name("full");
+    declare(
+        &channel,
+        &queue,
+        &[
+            ("x-max-length", AMQPValue::LongInt(1)),
+            ("x-overflow", AMQPValue::LongString("reject-publish".into())),
+        ],
+    )
+    .await;
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            "amq.topic".into(),
+            root.replace('/', ".").as_str().into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    let (mut raw, _) = Raw::open(broker.mqtt_addr(), &Connect::new(V5, &name("pub"))).await;
+    let mut codes = Vec::new();
+    for (pkid, qos) in [(1u16, 1u8), (2, 1), (3, 2)] {
+        raw.send(&mqtt::publish(
+            &root,
+            qos,
+            false,
+            false,
+            pkid,
+            b"x",
+            Some(&Props::new()),
+        ))
+        .await;
+        let kind = if qos == 1 {
+            mqtt::kind::PUBACK
+        } else {
+            mqtt::kind::PUBREC
+        };
+        let ack = raw.recv_kind(kind).await;
+        assert_eq!(ack.pkid(), pkid);
+        codes.push(ack.reason());
+    }
+    // The first fits; the next ones find the queue full (MQTT 5 0x97 Quota exceeded).
+    assert_eq!(codes, [0x00, 0x97, 0x97]);
+    // A refused QoS 2 flow is over: the same packet id starts a new one.
+    raw.send(&mqtt::publish(
+        &root,
+        2,
+        false,
+        false,
+        3,
+        b"y",
+        Some(&Props::new()),
+    ))
+    .await;
+    assert_eq!(raw.recv_kind(mqtt::kind::PUBREC).await.reason(), 0x97);
+}

@@ -39,6 +39,8 @@ pub const PACKET_ID_NOT_FOUND: u8 = 0x92;
 pub const RECEIVE_MAX_EXCEEDED: u8 = 0x93;
 /// 0x94 Topic Alias invalid.
 pub const TOPIC_ALIAS_INVALID: u8 = 0x94;
+/// 0x97 Quota exceeded.
+pub const QUOTA_EXCEEDED: u8 = 0x97;
 /// 0x95 Packet too large.
 pub const PACKET_TOO_LARGE: u8 = 0x95;
 /// 0x8B Server shutting down.

@@ -15,7 +15,7 @@ use warren_model::{DurableWrite, RoutingKey};
 use crate::codec::{Codec, Outbound, Publish, QoS, Version};
 use crate::convert::{to_message, Origin};
 use crate::durable_acks::Reply;
-use crate::errors::{core_reason, MqttError, NO_SUBSCRIBERS, PACKET_ID_NOT_FOUND};
+use crate::errors::{core_reason, MqttError, NO_SUBSCRIBERS, PACKET_ID_NOT_FOUND, QUOTA_EXCEEDED};
 use crate::factory::Shared;
 use crate::registry::lock;
 use crate::session::{send, wall_ms, Live};
@@ -76,8 +76,11 @@ pub fn inbound(
         QoS::ExactlyOnce => Some(Reply::PubRec(id, code)),
     };
     match routed.0 {
-        Ok((queues, durable)) => {
-            let code = if queues == 0 { NO_SUBSCRIBERS } else { 0 };
+        Ok(Accepted { code, durable }) => {
+            if code >= 0x80 && live.version == Version::V5 {
+                // A PUBREC with an error ends the QoS 2 flow: no PUBREL follows.
+                forget_qos2(live, id);
+            }
             if let Some(packet) = reply(code) {
                 let handle = Arc::clone(&live.handle);
                 live.acks.reply(packet, durable, &handle, codec, out);
@@ -142,12 +145,34 @@ fn route(live: &Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Routed
     let outcome = live
         .vhost
         .publish(&config.exchange, message)
-        .map(|o| (o.queues, o.durable));
+        .map(|o| Accepted {
+            code: ack_code(o.queues, o.rejected, o.delayed),
+            durable: o.durable,
+        });
     (outcome, p.qos)
 }
 
-/// How many queues took the message, and the disk write its acknowledgement waits for.
-type Routed = Result<(usize, Option<Box<dyn DurableWrite>>), warren_model::CoreError>;
+/// The PUBACK/PUBREC reason code for a routed publish: 0x97 Quota exceeded when a queue's
+/// length limit refused it (`x-overflow` `reject-publish`, as AMQP nacks it), 0x10 No matching
+/// subscribers when nothing took it and no delayed-message exchange holds it, else success.
+fn ack_code(queues: usize, rejected: usize, delayed: bool) -> u8 {
+    if rejected > 0 {
+        QUOTA_EXCEEDED
+    } else if queues == 0 && !delayed {
+        NO_SUBSCRIBERS
+    } else {
+        0
+    }
+}
+
+/// A publish the core routed: its acknowledgement code, and the disk write the
+/// acknowledgement waits for.
+struct Accepted {
+    code: u8,
+    durable: Option<Box<dyn DurableWrite>>,
+}
+
+type Routed = Result<Accepted, warren_model::CoreError>;
 
 /// PUBREL: the QoS 2 packet id is released; PUBCOMP (0x92 when it was unknown, MQTT 5).
 pub fn pubrel(
