@@ -220,3 +220,40 @@ async fn an_mqtt_5_publish_refused_by_a_full_queue_gets_quota_exceeded() {
     .await;
     assert_eq!(raw.recv_kind(mqtt::kind::PUBREC).await.reason(), 0x97);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_send_refused_by_a_full_queue_gets_an_error_instead_of_a_receipt() {
+    let Some(t) = warren_only() else { return };
+    let MqttTarget::Local(broker) = &t else {
+        return;
+    };
+    let (_conn, channel) = amqp_channel(broker).await;
+    let queue = name("sfull");
+    declare(
+        &channel,
+        &queue,
+        &[
+            ("x-max-length", AMQPValue::LongInt(1)),
+            ("x-overflow", AMQPValue::LongString("reject-publish".into())),
+        ],
+    )
+    .await;
+    let mut stomp = stomp_client(broker).await;
+    let destination = format!("/amq/queue/{queue}");
+    stomp.send_sync(&destination, &[], "fits").await;
+    stomp
+        .frame(
+            "SEND",
+            &[("destination", destination.as_str()), ("receipt", "r2")],
+            b"refused",
+        )
+        .await;
+    let error = stomp.error().await;
+    assert_eq!(
+        error.header("message"),
+        Some("Message rejected"),
+        "{error:?}"
+    );
+    assert_eq!(error.header("receipt-id"), Some("r2"));
+    assert!(error.text().contains("reject-publish"), "{error:?}");
+}

@@ -52,6 +52,10 @@ pub enum StompError {
     /// The core refused.
     #[error("{} - {}", core_summary(.0).to_uppercase(), .0.text)]
     Core(#[from] CoreError),
+    /// A SEND that asked for a receipt was refused by a queue (a `reject-publish` length
+    /// limit), so it cannot be confirmed.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 impl StompError {
@@ -72,6 +76,7 @@ impl StompError {
             Self::Limit(_) => "Limit exceeded",
             Self::Protocol(_) => "Illegal command",
             Self::Core(e) => core_summary(e),
+            Self::Rejected(_) => "Message rejected",
         }
     }
 

@@ -7,7 +7,10 @@
 //!
 //! An unroutable SEND is dropped without error, as in RabbitMQ. A persistent SEND into a
 //! durable queue returns the core's write to disk, and its RECEIPT waits for it (see
-//! [`crate::receipts`]).
+//! [`crate::receipts`]). A SEND with a `receipt` that a queue's `reject-publish` length limit
+//! refuses cannot be confirmed: it gets an ERROR "Message rejected" (RabbitMQ closes such a
+//! connection without a word). Without a receipt it is dropped silently, like an AMQP publish
+//! without confirms.
 
 use std::sync::Arc;
 
@@ -39,8 +42,10 @@ pub fn send(
     }
     let text = frame
         .get("destination")
-        .ok_or_else(|| StompError::missing(Command::Send, "destination"))?;
-    let destination = Destination::parse(text)?;
+        .ok_or_else(|| StompError::missing(Command::Send, "destination"))?
+        .to_owned();
+    let destination = Destination::parse(&text)?;
+    let wants_receipt = frame.get("receipt").is_some();
     let mut props = properties(&frame.headers)?;
     if let Some(user) = &props.user_id {
         if user != live.user.as_str() {
@@ -68,7 +73,14 @@ pub fn send(
         body: frame.body,
     };
     let exchange = message.annotations.exchange.clone();
-    Ok(live.vhost.publish(&exchange, Arc::new(message))?.durable)
+    let outcome = live.vhost.publish(&exchange, Arc::new(message))?;
+    if outcome.rejected > 0 && wants_receipt {
+        return Err(StompError::Rejected(format!(
+            "a queue bound to '{text}' is full and refuses new messages (x-overflow \
+             reject-publish); the message was not taken"
+        )));
+    }
+    Ok(outcome.durable)
 }
 
 /// The exchange and routing key a SEND to `destination` publishes with.
