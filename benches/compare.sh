@@ -12,6 +12,8 @@
 # Warren is restarted, with an empty data directory, before every run so that one run's
 # backlog cannot weigh on the next; the peers are started once by the peers script.
 # Results go to target/bench/results.jsonl, one warren-bench JSON report per line.
+# WARREN_BIN runs another warren binary (e.g. one built from a clean checkout) instead of
+# target/release/warren; WARREN_COMMIT then names the commit it was built from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,6 +31,11 @@ while getopts "d:o:ns" opt; do
   esac
 done
 COMMAND="benches/compare.sh $*"
+if [[ -z ${WARREN_COMMIT:-} ]]; then
+  WARREN_COMMIT=$(git rev-parse --short HEAD)
+  [[ -n $(git status --porcelain -- crates) ]] && WARREN_COMMIT+=" with uncommitted changes"
+fi
+WARREN_BIN=${WARREN_BIN:-$ROOT/target/release/warren}
 PEERS=${PEERS_SCRIPT:-$ROOT/../shared/tools/peers.sh}
 PEERS_RUN=${PEERS_DIR:-/tmp/warren-peers}/run
 OUT=$ROOT/target/bench
@@ -73,7 +80,7 @@ start_warren() {
   local data=$OUT/warren-data
   rm -rf "$data"
   read -r amqp mqtt stomp <<<"${PORTS[warren]}"
-  "$ROOT/target/release/warren" --amqp-listen "127.0.0.1:$amqp" --mqtt-listen "127.0.0.1:$mqtt" \
+  "$WARREN_BIN" --amqp-listen "127.0.0.1:$amqp" --mqtt-listen "127.0.0.1:$mqtt" \
     --stomp-listen "127.0.0.1:$stomp" --data-dir "$data" >"$OUT/warren.log" 2>&1 &
   WARREN_PID=$!
   for _ in $(seq 100); do
@@ -136,7 +143,7 @@ for scenario in "${SCENARIOS[@]}"; do
 done
 
 if ((WRITE)); then
-  python3 "$ROOT/benches/compare/render.py" "$RESULTS" "$COMMAND" "$ROOT/docs/benchmarks.md"
+  python3 "$ROOT/benches/compare/render.py" "$RESULTS" "$COMMAND" "$WARREN_COMMIT" "$ROOT/docs/benchmarks.md"
 else
-  python3 "$ROOT/benches/compare/render.py" "$RESULTS" "$COMMAND" -
+  python3 "$ROOT/benches/compare/render.py" "$RESULTS" "$COMMAND" "$WARREN_COMMIT" -
 fi

@@ -2,7 +2,7 @@
 """Renders compare.sh's results (JSON lines from warren-bench) as Markdown tables and writes
 them into docs/benchmarks.md between the compare markers, leaving the rest of the file alone.
 
-usage: render.py RESULTS.jsonl COMMAND (DOC.md | -)
+usage: render.py RESULTS.jsonl COMMAND WARREN_COMMIT (DOC.md | -)
 """
 import datetime
 import json
@@ -101,9 +101,8 @@ def targets(table):
     return rows
 
 
-def render(results, command):
+def render(results, command, commit):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = sh("git rev-parse --short HEAD")
     load = sh("cut -d' ' -f1-3 /proc/loadavg")
     lines = [
         BEGIN,
@@ -142,9 +141,9 @@ def write(doc, block):
 
 
 def main():
-    path, command, doc = sys.argv[1:4]
+    path, command, commit, doc = sys.argv[1:5]
     results = [json.loads(line) for line in open(path) if line.strip()]
-    block = render(results, command)
+    block = render(results, command, commit)
     if doc == "-":
         sys.stdout.write(block)
     else:
