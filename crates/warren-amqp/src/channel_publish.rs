@@ -143,9 +143,18 @@ fn finish(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
     }
 }
 
+/// Bodies up to this size are copied out of the read buffer: a slice would keep the whole
+/// 64 KiB read chunk alive for as long as the message sits in a queue (a backlog of small
+/// messages would then cost kilobytes each). Larger bodies are shared without copying.
+const COPY_BELOW: usize = 4096;
+
 fn join(chunks: Vec<Bytes>) -> Bytes {
     if chunks.len() == 1 {
-        return chunks.into_iter().next().unwrap_or_default();
+        let body = chunks.into_iter().next().unwrap_or_default();
+        if body.len() < COPY_BELOW {
+            return Bytes::copy_from_slice(&body);
+        }
+        return body;
     }
     let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
     for chunk in chunks {

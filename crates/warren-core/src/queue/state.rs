@@ -15,6 +15,10 @@ use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, Q
 
 use crate::durable::Stored;
 
+/// Bytes counted per message kept in memory besides its body (the `Message` with its
+/// properties, the `Arc`, the entry).
+const RESIDENT_OVERHEAD: u64 = 512;
+
 /// A ready message's place: priority rank first (0 is the highest priority), then seq.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct ReadyKey {
@@ -50,6 +54,12 @@ impl Entry {
 
     fn size(&self) -> u64 {
         self.size
+    }
+
+    /// What keeping the message in memory costs: its body and about what its properties and
+    /// annotations take, so a budget also bounds a backlog of tiny messages.
+    fn resident_cost(&self) -> u64 {
+        self.size + RESIDENT_OVERHEAD
     }
 
     /// The message, read back from the store when it was paged out; `None` if that fails.
@@ -184,10 +194,11 @@ impl QueueState {
         }
         self.ready_bytes += entry.size();
         if entry.message.is_some() {
-            if entry.stored.is_some() && self.resident_bytes + entry.size > self.memory_budget {
+            let cost = entry.resident_cost();
+            if entry.stored.is_some() && self.resident_bytes + cost > self.memory_budget {
                 entry.message = None;
             } else {
-                self.resident_bytes += entry.size;
+                self.resident_bytes += cost;
             }
         }
         self.ready.insert(key, entry);
@@ -213,7 +224,7 @@ impl QueueState {
         }
         self.ready_bytes -= entry.size();
         if entry.message.is_some() {
-            self.resident_bytes -= entry.size;
+            self.resident_bytes -= entry.resident_cost();
         }
     }
 
