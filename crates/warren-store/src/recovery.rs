@@ -145,6 +145,9 @@ impl Scan {
         self.report.bytes += len;
         match format::check_header(&buf, segment) {
             Ok(next_id) => {
+                // Every run starts a segment: one after a shutdown record is a later run, which
+                // closed cleanly only if this or a later segment ends with its own.
+                self.last_was_shutdown = false;
                 self.next_id = self.next_id.max(next_id.0);
                 self.index.add_segment(segment.0, len);
                 let end = self.records(&buf, segment);

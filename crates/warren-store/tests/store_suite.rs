@@ -21,6 +21,7 @@ suite!(
     unacked_messages_come_back_in_order_and_acked_ones_do_not,
     a_clean_close_keeps_delivered_flags_exact,
     an_unclean_stop_marks_every_recovered_message_redelivered,
+    a_run_that_wrote_nothing_and_crashed_is_not_clean,
     a_message_in_two_queues_survives_until_both_ack,
     bodies_are_read_back_from_disk,
     metadata_survives_with_last_write_wins,
@@ -67,6 +68,20 @@ fn an_unclean_stop_marks_every_recovered_message_redelivered(env: &Env) {
     let (store, _) = env.open(StoreConfig::default());
     store.publish(&[Q1], b"", b"a").unwrap();
     store.sync().unwrap();
+    drop(store);
+    let (_store, rec) = env.open(StoreConfig::default());
+    assert!(!rec.report.clean_shutdown);
+    assert!(rec.queues[&Q1].iter().all(|m| m.redelivered));
+}
+
+/// A run can deliver messages and crash before any delivery mark is written: its (empty)
+/// segment after the previous run's shutdown record must still make the stop unclean.
+fn a_run_that_wrote_nothing_and_crashed_is_not_clean(env: &Env) {
+    let (store, _) = env.open(StoreConfig::default());
+    store.publish(&[Q1], b"", b"a").unwrap();
+    store.close().unwrap();
+    let (store, rec) = env.open(StoreConfig::default());
+    assert!(rec.report.clean_shutdown);
     drop(store);
     let (_store, rec) = env.open(StoreConfig::default());
     assert!(!rec.report.clean_shutdown);
