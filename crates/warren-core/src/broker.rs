@@ -11,7 +11,7 @@ use warren_model::{
 use warren_store::{Recovered, Store, StoreConfig, StoreError};
 
 use crate::config::{CoreConfig, UserConfig};
-use crate::durable::{recover, Durable};
+use crate::durable::{delayed, recover, Durable};
 use crate::exchange::ExchangeRegistry;
 use crate::timer::Timers;
 use crate::vhost::VHostCore;
@@ -64,6 +64,15 @@ impl Core {
         let durable = Durable::new(store, recovered, queue_memory_bytes);
         let core = Self::assemble(config, registry, scheduler, Some(Arc::clone(&durable)));
         recover::restore(&durable, recovered, &core.vhosts);
+        let epoch = delayed::epoch();
+        for (name, vhost) in &core.vhosts {
+            let log = delayed::StoredDelays::new(Arc::clone(&durable), name.clone(), epoch);
+            vhost.attach_delayed_log(Arc::new(log));
+        }
+        let restored = delayed::restore(&durable, recovered, |name| core.vhosts.get(name).cloned());
+        if restored > 0 {
+            tracing::info!(restored, "delayed messages recovered");
+        }
         core
     }
 

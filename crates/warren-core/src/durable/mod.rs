@@ -22,6 +22,7 @@ use warren_store::{
     Keyspace, MessageId, QueueId, Recovered, Store, StoreError, StoredMessage, Ticket,
 };
 
+pub(crate) mod delayed;
 pub(crate) mod meta;
 pub(crate) mod recover;
 
@@ -111,6 +112,16 @@ impl Durable {
             .put_meta(space, key, value)
             .map_err(store_error)?;
         ticket.wait().map_err(store_error)
+    }
+
+    /// Sets a metadata value; the ticket completes once it is on disk.
+    pub(crate) fn put_pending(
+        &self,
+        space: Keyspace,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Ticket, StoreError> {
+        self.store.put_meta(space, key, value)
     }
 
     /// Deletes a metadata value with the next batch, without waiting: a deletion lost in a

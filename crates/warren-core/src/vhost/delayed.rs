@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use warren_model::{ExchangeName, FieldValue, Message};
+use warren_model::{DurableWrite, ExchangeName, FieldValue, Message};
 
 use super::VHostCore;
 use crate::sync::lock;
@@ -31,8 +31,15 @@ pub struct DelayId(pub u64);
 
 /// Keeps persistent delayed messages across restarts. Implemented by the storage layer.
 pub trait DelayedLog: Send + Sync {
-    /// `message` waits until `due` to be routed from `exchange`.
-    fn stored(&self, id: DelayId, due: SystemTime, exchange: &ExchangeName, message: &Message);
+    /// `message` waits until `due` to be routed from `exchange`; the write its publisher's
+    /// confirmation must wait for, if any.
+    fn stored(
+        &self,
+        id: DelayId,
+        due: SystemTime,
+        exchange: &ExchangeName,
+        message: &Message,
+    ) -> Option<Box<dyn DurableWrite>>;
     /// It was routed (or its exchange is gone): forget it.
     fn released(&self, id: DelayId);
 }
@@ -70,15 +77,22 @@ impl DelayedStore {
         })
     }
 
-    /// Holds `message` for `delay`, to be routed from `exchange` then.
-    pub fn hold(&self, exchange: ExchangeName, message: Arc<Message>, delay: Duration) {
+    /// Holds `message` for `delay`, to be routed from `exchange` then; returns the write to
+    /// disk of a persistent one, which its publisher's confirmation waits for.
+    pub fn hold(
+        &self,
+        exchange: ExchangeName,
+        message: Arc<Message>,
+        delay: Duration,
+    ) -> Option<Box<dyn DurableWrite>> {
         let due = Instant::now() + delay;
         let mut state = lock(&self.state);
         let id = DelayId(state.next_id);
         state.next_id += 1;
         let logged = self.log.get().is_some() && message.is_persistent();
+        let mut write = None;
         if let (Some(log), true) = (self.log.get(), logged) {
-            log.stored(id, SystemTime::now() + delay, &exchange, &message);
+            write = log.stored(id, SystemTime::now() + delay, &exchange, &message);
         }
         let pending = Pending {
             exchange,
@@ -87,6 +101,7 @@ impl DelayedStore {
         };
         state.pending.insert((due, id), pending);
         self.arm(&mut state);
+        write
     }
 
     /// Persistent delayed messages are told to `log` from now on (set once).
@@ -94,16 +109,26 @@ impl DelayedStore {
         let _ = self.log.set(log);
     }
 
-    /// Refills a logged message at start; one already due is routed on the next firing.
+    /// Refills a logged message at start, logging it again under this run's id; one already
+    /// due is routed on the next firing.
     pub fn restore(&self, due: SystemTime, exchange: ExchangeName, message: Arc<Message>) {
         let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
         let mut state = lock(&self.state);
         let id = DelayId(state.next_id);
         state.next_id += 1;
+        let logged = match self.log.get() {
+            Some(log) => {
+                // Recovery does not wait for this write: the old entry is deleted after it,
+                // in the same ordered log, so one of the two is always on disk.
+                let _ = log.stored(id, due, &exchange, &message);
+                true
+            }
+            None => false,
+        };
         let pending = Pending {
             exchange,
             message,
-            logged: true,
+            logged,
         };
         state.pending.insert((Instant::now() + wait, id), pending);
         self.arm(&mut state);

@@ -40,9 +40,10 @@ impl VHostCore {
             return Err(CoreError::access_refused(msg));
         }
         if let Some(delay) = requested_delay(&message).filter(|_| start.delayed) {
-            self.delayed.hold(start.name.clone(), message, delay);
+            let durable = self.delayed.hold(start.name.clone(), message, delay);
             return Ok(PublishOutcome {
                 delayed: true,
+                durable,
                 ..PublishOutcome::default()
             });
         }
