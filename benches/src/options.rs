@@ -96,6 +96,9 @@ pub struct Options {
     /// Seconds to wait after the window for consumers to catch up before counting losses.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
+    /// The drain ends early once consumers received nothing new for this many seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub stall: f64,
     /// MQTT QoS for publishes and subscriptions (0, 1 or 2).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub qos: u8,

@@ -1,7 +1,6 @@
 //! One run: connect everything, publish for the window, drain, and report.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::task::JoinSet;
 
@@ -18,8 +17,6 @@ use crate::sampler::Sampler;
 const CONNECTING: usize = 32;
 /// Error messages kept for the report.
 const MAX_MESSAGES: usize = 10;
-/// A drain ends early when consumers received nothing new for this long.
-const STALL: Duration = Duration::from_secs(1);
 
 /// Errors of a run: all counted, the first few kept.
 #[derive(Debug, Default)]

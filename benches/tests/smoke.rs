@@ -18,7 +18,17 @@ fn run(args: &[String]) -> Report {
 fn args(broker: &TestBroker, extra: &[&str]) -> Vec<String> {
     // The broker runs in this process, so this process is the one to sample.
     let pid = std::process::id().to_string();
-    let common = ["--duration", "0.3", "--drain", "3", "--broker-pid", &pid];
+    // A debug build of the broker can take a second or more to catch up with a burst.
+    let common = [
+        "--duration",
+        "0.3",
+        "--drain",
+        "20",
+        "--stall",
+        "5",
+        "--broker-pid",
+        &pid,
+    ];
     let mut args: Vec<String> = common.iter().chain(extra).map(|s| s.to_string()).collect();
     let port_of = |protocol: &str| broker.addr(protocol).port().to_string();
     let protocol = value_of(&args, "--protocol").unwrap_or("amqp").to_owned();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use super::{Errors, STALL};
+use super::Errors;
 use crate::clients::{Consumer, Publisher};
 use crate::control::{Control, Counter};
 use crate::dest::{self, Route};
@@ -167,9 +167,10 @@ impl Window {
     }
 
     /// Waits until consumers have every copy and publishers every confirm, nothing moved for
-    /// [`STALL`], or the drain time is up.
+    /// `--stall` seconds, or the drain time is up.
     async fn drain(&self, options: &Options) {
         let deadline = Instant::now() + Duration::from_secs_f64(options.drain.max(0.0));
+        let stall = Duration::from_secs_f64(options.stall.max(0.0));
         let mut last = (u64::MAX, Instant::now());
         while Instant::now() < deadline {
             let consumed: u64 = self.consumers.iter().map(|c| c.received.get()).sum();
@@ -182,7 +183,7 @@ impl Window {
             let progress = consumed + confirmed;
             if progress != last.0 {
                 last = (progress, Instant::now());
-            } else if last.1.elapsed() >= STALL {
+            } else if last.1.elapsed() >= stall {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
