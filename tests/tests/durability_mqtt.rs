@@ -73,3 +73,30 @@ async fn persistent_session_and_its_queued_messages_survive_a_restart() {
     let (_c, ack) = v4::connect(persistent(&t, "forgetful")).await;
     assert!(!ack.session_present);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_session_with_an_expiry_survives_a_restart() {
+    let dir = DataDir::new();
+    let keep = |t: &MqttTarget, id: &str| {
+        let mut opts = t.v5(id);
+        opts.set_clean_start(false)
+            .set_session_expiry_interval(Some(300));
+        opts
+    };
+    {
+        let t = start(&dir);
+        let (mut c, _) = v5::connect(keep(&t, "v5-kept")).await;
+        c.subscribe("v5dur/#", v5::QoS::AtLeastOnce).await;
+        c.disconnect().await;
+        let (mut publ, _) = v5::connect(t.v5("v5-pub")).await;
+        publ.publish("v5dur/x", v5::QoS::AtLeastOnce, false, b"kept")
+            .await;
+    }
+    let t = start(&dir);
+    let (mut c, ack) = v5::connect(keep(&t, "v5-kept")).await;
+    assert!(
+        ack.session_present,
+        "a v5 session with an expiry survived the restart"
+    );
+    assert_eq!(v5::text(&c.next_publish().await), "kept");
+}

@@ -261,6 +261,11 @@ pub fn disconnect(
             }
             live.session_expiry = e.min(session.shared.config.max_session_expiry_secs);
             live.persistent = live.session_expiry > 0;
+            if live.persistent {
+                crate::persist::save_session(live, &session.shared);
+            } else {
+                crate::persist::forget_session(&session.shared, &live.key);
+            }
         }
         if reason != 0x04 {
             live.will = None;
