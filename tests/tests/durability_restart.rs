@@ -274,3 +274,60 @@ async fn deleted_and_purged_queues_stay_deleted_and_empty() {
     assert_eq!(take_all(&ch, "del").await, vec![("new".into(), false)]);
     assert!(take_all(&ch, "pur").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanned_out_message_stays_in_each_queue_until_that_queue_is_done_with_it() {
+    let dir = DataDir::new();
+    {
+        let broker = TestBroker::start_in(Config::default(), &dir);
+        let conn = connect(&broker).await;
+        let ch = confirm_channel(&conn).await;
+        let durable_x = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        ch.exchange_declare(
+            "fan".into(),
+            ExchangeKind::Fanout,
+            durable_x,
+            FieldTable::default(),
+        )
+        .await
+        .expect("exchange");
+        for q in ["fan.a", "fan.b", "fan.mem"] {
+            declare(&ch, q, q != "fan.mem", false, false).await;
+            ch.queue_bind(
+                q.into(),
+                "fan".into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+        }
+        publish(&ch, "fan", "", "one", persistent()).await;
+        publish(&ch, "fan", "", "two", persistent()).await;
+        // fan.a is done with "one"; fan.b with nothing.
+        let m = ch
+            .basic_get("fan.a".into(), BasicGetOptions::default())
+            .await
+            .expect("get")
+            .expect("a message");
+        m.delivery
+            .ack(BasicAckOptions::default())
+            .await
+            .expect("ack");
+        conn.close(200, "bye".into()).await.expect("close");
+    }
+    let broker = TestBroker::start_in(Config::default(), &dir);
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    let bodies = |v: Vec<(String, bool)>| v.into_iter().map(|(b, _)| b).collect::<Vec<_>>();
+    assert_eq!(bodies(take_all(&ch, "fan.a").await), vec!["two"]);
+    assert_eq!(bodies(take_all(&ch, "fan.b").await), vec!["one", "two"]);
+    assert!(!exists(&conn, "fan.mem").await);
+    // The binding came back with the exchange and the queues.
+    publish(&ch, "fan", "", "three", persistent()).await;
+    assert_eq!(bodies(take_all(&ch, "fan.b").await), vec!["three"]);
+}
