@@ -100,3 +100,37 @@ async fn v5_session_with_an_expiry_survives_a_restart() {
     );
     assert_eq!(v5::text(&c.next_publish().await), "kept");
 }
+
+/// The inbound QoS 2 state of a persistent session survives a restart: a PUBLISH sent again
+/// (DUP) after the broker restarted, with the id it acknowledged with PUBREC before, is not
+/// routed a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_packet_ids_survive_a_restart_so_a_resent_publish_is_not_routed_twice() {
+    let dir = DataDir::new();
+    let persistent_raw = || {
+        let mut c = Connect::new(V311, "qos2-sender");
+        c.clean = false;
+        c
+    };
+    {
+        let t = start(&dir);
+        let (mut sub, _) = v4::connect(persistent(&t, "qos2-receiver")).await;
+        sub.subscribe("q2/#", QoS::ExactlyOnce).await;
+        sub.disconnect().await;
+        let (mut raw, _) = Raw::open(t.mqtt_addr(), &persistent_raw()).await;
+        raw.send(&publish("q2/a", 2, false, false, 9, b"once", None))
+            .await;
+        assert_eq!(raw.recv_kind(kind::PUBREC).await.pkid(), 9);
+    }
+    let t = start(&dir);
+    let (mut raw, connack) = Raw::open(t.mqtt_addr(), &persistent_raw()).await;
+    assert!(connack.connack().0, "the sender's session survived");
+    raw.send(&publish("q2/a", 2, false, true, 9, b"once", None))
+        .await;
+    assert_eq!(raw.recv_kind(kind::PUBREC).await.pkid(), 9);
+    raw.send(&ack(kind::PUBREL, 9)).await;
+    assert_eq!(raw.recv_kind(kind::PUBCOMP).await.pkid(), 9);
+    let (mut sub, _) = v4::connect(persistent(&t, "qos2-receiver")).await;
+    assert_eq!(v4::text(&sub.next_publish().await), "once");
+    sub.assert_no_publish(QUIET).await;
+}
