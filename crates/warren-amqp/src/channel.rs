@@ -83,6 +83,8 @@ pub struct Channel {
     pub confirms: Option<Confirms>,
     /// Buffered work, once `tx.select` was seen.
     pub tx: Option<TxBuffer>,
+    /// A committed transaction waiting for its persistent messages to be on disk.
+    pub commit_wait: Option<crate::channel_tx::CommitWait>,
     /// The queue last declared here, for RabbitMQ's empty-name shortcut.
     pub last_queue: Option<QueueName>,
 }
@@ -101,6 +103,7 @@ impl Channel {
             shared_credit: Arc::new(CreditPool::new(0)),
             confirms: None,
             tx: None,
+            commit_wait: None,
             last_queue: None,
         }
     }

@@ -139,7 +139,7 @@ fn finish(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
     };
     match channel.tx.as_mut() {
         Some(tx) => tx.add_publish(held),
-        None => route(channel, &held, env, out),
+        None => route(channel, &held, env, out).map(drop),
     }
 }
 
@@ -177,13 +177,14 @@ fn check_user_id(properties: &Properties, env: &Env<'_>) -> Result<(), AmqpError
 }
 
 /// Hands a message to the core, returns it when mandatory and unroutable, and counts the
-/// confirm.
+/// confirm. Outside confirm mode, returns the disk write the core started, if any (a
+/// transaction's commit-ok waits for it).
 pub fn route(
     channel: &mut Channel,
     held: &HeldPublish,
     env: &Env<'_>,
     out: &mut Out<'_>,
-) -> Result<(), AmqpError> {
+) -> Result<Option<Box<dyn DurableWrite>>, AmqpError> {
     let seq = channel.confirms.as_mut().map(|c| {
         c.last_seq += 1;
         c.last_seq
@@ -194,13 +195,14 @@ pub fn route(
     if held.mandatory && !outcome.routed() {
         send_return(channel.id, &held.message, out);
     }
-    if let Some(seq) = seq {
-        match outcome.rejected {
-            0 => confirm_routed(channel, seq, outcome.durable, env),
-            _ => nack(channel, seq, out),
-        }
+    let Some(seq) = seq else {
+        return Ok(outcome.durable);
+    };
+    match outcome.rejected {
+        0 => confirm_routed(channel, seq, outcome.durable, env),
+        _ => nack(channel, seq, out),
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The publish may be acked: now, or once its write (and every one before it) is on disk.

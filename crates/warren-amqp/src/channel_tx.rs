@@ -2,16 +2,17 @@
 //! channel and applied on commit, dropped on rollback (settled messages go back to being
 //! unacknowledged, as in RabbitMQ).
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use amq_protocol::protocol::{tx, AMQPClass};
-use warren_model::{ExchangeName, Message, Settlement};
+use warren_model::{DurableWrite, ExchangeName, Message, Settlement};
 
 use crate::channel::{Channel, Unacked};
 use crate::channel_ack::{resume_shared_window, settle_grouped};
 use crate::channel_publish::route;
 use crate::env::{Env, Out};
-use crate::errors::{AmqpError, PRECONDITION_FAILED};
+use crate::errors::{AmqpError, INTERNAL_ERROR, PRECONDITION_FAILED};
 
 /// A publish held until commit.
 pub struct HeldPublish {
@@ -104,11 +105,61 @@ fn commit(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
         settle_grouped(items.iter().map(|(_, u)| u), how);
     }
     resume_shared_window(channel);
+    let mut last_write = None;
     for held in buffer.publishes {
-        route(channel, &held, env, out)?;
+        if let Some(write) = route(channel, &held, env, out)? {
+            last_write = Some(write);
+        }
     }
-    reply(channel.id, tx::AMQPMethod::CommitOk(tx::CommitOk {}), out);
+    match last_write {
+        // Writes complete in order: the last one done means every one is on disk.
+        Some(write) => channel.commit_wait = Some(CommitWait::start(write, env)),
+        None => reply(channel.id, tx::AMQPMethod::CommitOk(tx::CommitOk {}), out),
+    }
     Ok(())
+}
+
+/// A commit whose persistent messages are being written: `commit-ok` goes once they are.
+#[derive(Debug)]
+pub struct CommitWait(Arc<AtomicU8>);
+
+const WAITING: u8 = 0;
+const DONE: u8 = 1;
+const FAILED: u8 = 2;
+
+impl CommitWait {
+    fn start(write: Box<dyn DurableWrite>, env: &Env<'_>) -> Self {
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let (done, waker) = (Arc::clone(&state), env.outbox.waker());
+        write.on_durable(Box::new(move |result| {
+            done.store(
+                if result.is_ok() { DONE } else { FAILED },
+                Ordering::Release,
+            );
+            waker.wake();
+        }));
+        Self(state)
+    }
+}
+
+/// Sends the `commit-ok` of a commit whose writes are done; a failed write closes the channel
+/// instead (541), so the commit is never confirmed.
+pub fn flush_commit(channel: &mut Channel, out: &mut Out<'_>) {
+    let Some(wait) = &channel.commit_wait else {
+        return;
+    };
+    match wait.0.load(Ordering::Acquire) {
+        DONE => {
+            channel.commit_wait = None;
+            reply(channel.id, tx::AMQPMethod::CommitOk(tx::CommitOk {}), out);
+        }
+        FAILED => {
+            channel.commit_wait = None;
+            let err = AmqpError::new(INTERNAL_ERROR, "message store failed: commit not stored");
+            channel.close_with(&err, 90, 20, out);
+        }
+        _ => {}
+    }
 }
 
 fn rollback(channel: &mut Channel, out: &mut Out<'_>) -> Result<(), AmqpError> {

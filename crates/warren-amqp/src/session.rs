@@ -38,6 +38,7 @@ impl AmqpSession {
         for ch in self.channels.values_mut() {
             if ch.state == ChannelState::Open {
                 channel_publish::flush_confirms(ch, &mut out);
+                crate::channel_tx::flush_commit(ch, &mut out);
             }
         }
     }
