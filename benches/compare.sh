@@ -133,10 +133,12 @@ for scenario in "${SCENARIOS[@]}"; do
     duration=$DURATION
     [[ $label == idle* ]] && duration=2
     log "$label: $broker"
+    load=$(cut -d' ' -f1 /proc/loadavg)
     # shellcheck disable=SC2046,SC2086
     "$ROOT/target/release/warren-bench" $args $(port_args "$broker" "$args") --duration "$duration" \
       --label "$label" --broker-pid "$(broker_pid "$broker")" --json \
-      | python3 -c 'import json,sys; r=json.load(sys.stdin); r["broker_name"]=sys.argv[1]; print(json.dumps(r))' "$broker" \
+      | python3 -c 'import json,sys; r=json.load(sys.stdin); r["broker_name"]=sys.argv[1]; r["load_before"]=float(sys.argv[2]); print(json.dumps(r))' \
+        "$broker" "$load" \
       >>"$RESULTS" || log "$label on $broker reported errors (kept in the results)"
     [[ $broker == warren ]] && stop_warren
   done

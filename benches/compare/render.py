@@ -101,13 +101,15 @@ def targets(table):
     return rows
 
 
-def render(results, command, commit):
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = sh("cut -d' ' -f1-3 /proc/loadavg")
+def render(results, command, commit, measured):
+    now = measured.strftime("%Y-%m-%d %H:%M UTC")
+    loads = [r["load_before"] for r in results if "load_before" in r]
+    load = f"{min(loads):.1f}-{max(loads):.1f} before the runs" if loads else "unknown"
+
     lines = [
         BEGIN,
         f"Measured {now} on {machine()}, Warren at commit `{commit}` (release build), "
-        f"load average {load} when rendered. Command: `{command}`.",
+        f"1-minute load average {load}. Command: `{command}`.",
         "",
         "Broker and load generator share the 2 cores, and other builds may have been running:",
         "treat single numbers as noisy (rerun the command to check) and the ratios, taken in the",
@@ -143,7 +145,8 @@ def write(doc, block):
 def main():
     path, command, commit, doc = sys.argv[1:5]
     results = [json.loads(line) for line in open(path) if line.strip()]
-    block = render(results, command, commit)
+    measured = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+    block = render(results, command, commit, measured)
     if doc == "-":
         sys.stdout.write(block)
     else:
