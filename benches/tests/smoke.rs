@@ -161,3 +161,26 @@ fn two_publishers_spread_over_five_queues() {
     assert_flowed(&report);
     assert_eq!(report.expected_total, report.published_total);
 }
+
+#[test]
+fn persistent_messages_with_confirms_in_amqp_and_stomp() {
+    let broker = TestBroker::start();
+    for protocol in ["amqp", "stomp"] {
+        let extra = [
+            "--protocol",
+            protocol,
+            "--persistent",
+            "--confirms",
+            "--ack",
+            "manual",
+        ];
+        let report = run(&args(&broker, &extra));
+        assert_flowed(&report);
+        assert_eq!(
+            report.confirmed_total,
+            report.published_total,
+            "{}",
+            report.text()
+        );
+    }
+}
