@@ -1,10 +1,11 @@
-//! The publish gate: a broker-wide alarm (free disk space below the limit) that stops
-//! publishers until it clears, as RabbitMQ's resource alarms do. Every session registers its
+//! The publish gate: broker-wide alarms (free disk space below the limit, memory above the
+//! high watermark) that stop publishers until every one of them clears, as RabbitMQ's resource
+//! alarms do. Every session registers its
 //! waker (weakly; dead ones are pruned as the list grows) and is woken when the gate changes;
 //! a session holding a publisher back also looks again every [`GATE_POLL`], in case it was
 //! busy when the wake came.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -13,10 +14,29 @@ use crate::Wake;
 /// How often a held-back session looks at the gate again.
 pub const GATE_POLL: Duration = Duration::from_millis(250);
 
-/// Open, or closed to publishers.
+/// A resource alarm that can hold the gate; each is raised and cleared on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alarm {
+    /// Free disk space below the limit.
+    Disk,
+    /// Process memory above the high watermark.
+    Memory,
+}
+
+impl Alarm {
+    fn bit(self) -> u8 {
+        match self {
+            Self::Disk => 1,
+            Self::Memory => 2,
+        }
+    }
+}
+
+/// Open, or closed to publishers while any alarm is raised.
 #[derive(Default)]
 pub struct PublishGate {
-    blocked: AtomicBool,
+    /// One bit per raised [`Alarm`]: one alarm clearing must not open the gate another holds.
+    alarms: AtomicU8,
     watchers: Mutex<Watchers>,
 }
 
@@ -38,13 +58,33 @@ impl std::fmt::Debug for PublishGate {
 impl PublishGate {
     /// True while publishers must wait.
     pub fn is_blocked(&self) -> bool {
-        self.blocked.load(Ordering::Acquire)
+        self.alarms.load(Ordering::Acquire) != 0
     }
 
-    /// Closes or opens the gate, waking every session when that changed it; true then.
+    /// True while `alarm` is raised.
+    pub fn is_raised(&self, alarm: Alarm) -> bool {
+        self.alarms.load(Ordering::Acquire) & alarm.bit() != 0
+    }
+
+    /// Raises or clears the disk alarm (see [`PublishGate::set_alarm`]).
     pub fn set_blocked(&self, blocked: bool) -> bool {
-        let changed = self.blocked.swap(blocked, Ordering::AcqRel) != blocked;
-        if changed {
+        self.set_alarm(Alarm::Disk, blocked)
+    }
+
+    /// Raises or clears `alarm`; true when that changed the alarm. Every session is woken
+    /// when the gate as a whole opened or closed.
+    pub fn set_alarm(&self, alarm: Alarm, raised: bool) -> bool {
+        let before = if raised {
+            self.alarms.fetch_or(alarm.bit(), Ordering::AcqRel)
+        } else {
+            self.alarms.fetch_and(!alarm.bit(), Ordering::AcqRel)
+        };
+        let after = if raised {
+            before | alarm.bit()
+        } else {
+            before & !alarm.bit()
+        };
+        if (before == 0) != (after == 0) {
             let live: Vec<_> = self
                 .watchers()
                 .wakers
@@ -55,7 +95,7 @@ impl PublishGate {
                 waker.wake();
             }
         }
-        changed
+        before != after
     }
 
     /// Wakes `waker` on every change from now on, as long as it lives.
@@ -162,6 +202,27 @@ mod tests {
         assert!(!watch.holds());
         assert_eq!(watch.deadline(), None);
         assert_eq!(count.0.load(Ordering::Relaxed), 2, "woken on each change");
+    }
+
+    #[test]
+    fn the_gate_opens_only_when_every_alarm_has_cleared() {
+        let gate = Arc::new(PublishGate::default());
+        let count = Arc::new(Count(Default::default()));
+        let waker: Arc<dyn Wake> = count.clone();
+        gate.watch(&waker);
+        assert!(gate.set_alarm(Alarm::Disk, true));
+        assert!(gate.set_alarm(Alarm::Memory, true));
+        assert!(gate.set_alarm(Alarm::Disk, false));
+        assert!(gate.is_blocked(), "the memory alarm still holds it");
+        assert!(gate.is_raised(Alarm::Memory) && !gate.is_raised(Alarm::Disk));
+        assert!(!gate.set_alarm(Alarm::Disk, false));
+        assert!(gate.set_alarm(Alarm::Memory, false));
+        assert!(!gate.is_blocked());
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            2,
+            "woken on close and open only"
+        );
     }
 
     #[test]

@@ -19,6 +19,6 @@ pub mod persist;
 pub use core_api::*;
 pub use error::{CoreError, ErrorKind};
 pub use field::{FieldTable, FieldValue, MAX_TABLE_DEPTH};
-pub use gate::{earliest, GateWatch, PublishGate, GATE_POLL};
+pub use gate::{earliest, Alarm, GateWatch, PublishGate, GATE_POLL};
 pub use message::{Annotations, DeliveryMode, Message, Properties};
 pub use names::*;

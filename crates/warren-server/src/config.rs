@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::config_memory::MemorySection;
 use crate::config_mqtt::MqttSection;
 use crate::config_stomp::StompSection;
 use crate::config_storage::StorageSection;
@@ -41,6 +42,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// How the message store is sized.
     pub storage: StorageSection,
+    /// The memory high watermark.
+    pub memory: MemorySection,
     /// Logging.
     pub log: LogConfig,
     /// AMQP 0-9-1 protocol limits.
@@ -119,6 +122,7 @@ impl Default for Config {
             listeners: Listeners::default(),
             data_dir: PathBuf::from("data"),
             storage: StorageSection::default(),
+            memory: MemorySection::default(),
             log: LogConfig::default(),
             amqp: AmqpSection::default(),
             mqtt: MqttSection::default(),
@@ -190,6 +194,7 @@ impl Config {
                 "amqp.frame_max must be at least 4096".into(),
             ));
         }
+        self.memory.validate().map_err(ConfigError::Invalid)?;
         self.mqtt.to_adapter()?;
         self.stomp.to_adapter()?;
         if self.vhosts.is_empty() {

@@ -7,17 +7,20 @@
 mod cli;
 mod cli_tls;
 mod config;
+mod config_memory;
 mod config_mqtt;
 mod config_stomp;
 mod config_storage;
 mod config_tls;
 mod disk;
+mod memory;
 mod server;
 mod tls;
 
 pub use cli::Cli;
 pub use cli_tls::{TlsArgs, VerifyArg};
 pub use config::{AmqpSection, Config, ConfigError, Listeners, LogConfig, UserSection};
+pub use config_memory::MemorySection;
 pub use config_mqtt::{MqttSection, TopicMappingSection};
 pub use config_stomp::StompSection;
 pub use config_storage::StorageSection;

@@ -54,6 +54,7 @@ pub enum ServerError {
 pub struct RunningServer {
     core: Arc<Core>,
     disk_monitor: Option<JoinHandle<()>>,
+    memory_monitor: Option<JoinHandle<()>>,
     listening: Vec<(&'static str, SocketAddr)>,
     shutdown: Shutdown,
     listeners: Vec<JoinHandle<()>>,
@@ -79,10 +80,15 @@ impl RunningServer {
             config.storage.disk_free_limit,
             Arc::clone(durable.gate()),
         );
+        let memory_monitor = crate::memory::monitor(
+            config.memory.watermark(crate::memory::total_ram()),
+            Arc::clone(durable.gate()),
+        );
         let (shutdown, signal) = Shutdown::new();
         let mut server = Self {
             core: durable,
             disk_monitor,
+            memory_monitor,
             listening: Vec::new(),
             shutdown,
             listeners: Vec::new(),
@@ -180,14 +186,17 @@ impl RunningServer {
         self.listening.clone()
     }
 
-    /// The gate that holds publishers back while the disk alarm is on (tests drive it).
+    /// The gate that holds publishers back while the disk or memory alarm is on (tests drive it).
     pub fn publish_gate(&self) -> Arc<PublishGate> {
         Arc::clone(self.core.gate())
     }
 
     /// Stops accepting, says goodbye to every connection and waits for them to close.
     pub async fn shutdown(self) {
-        if let Some(monitor) = &self.disk_monitor {
+        for monitor in [&self.disk_monitor, &self.memory_monitor]
+            .into_iter()
+            .flatten()
+        {
             monitor.abort();
         }
         self.shutdown.trigger();
