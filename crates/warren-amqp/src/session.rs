@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use amq_protocol::protocol::{connection, AMQPClass};
 use bytes::BytesMut;
-use warren_model::{earliest, Session, SessionStatus, Settlement};
+use warren_model::{earliest, Session, SessionStatus, Settlement, OUTPUT_BATCH};
 
 use crate::channel::ChannelState;
 use crate::connection::{AmqpSession, ConnState};
@@ -43,10 +43,12 @@ impl AmqpSession {
         }
     }
 
-    /// Moves events the core pushed into `output`, while it has room.
+    /// Moves events the core pushed into `output`, a batch at a time: the rest waits until
+    /// the driver has written this batch (`on_drained` wakes the session again).
     fn drain_outbox(&mut self, output: &mut BytesMut) {
         let open = self.state == ConnState::Open;
-        while !open || output.len() < self.config.max_outbox_bytes {
+        let batch = self.config.max_outbox_bytes.min(OUTPUT_BATCH);
+        while !open || output.len() < batch {
             let Some(event) = self.outbox.pop() else {
                 return;
             };
@@ -65,7 +67,6 @@ impl AmqpSession {
                 }
             }
         }
-        self.output_full = true;
     }
 
     pub(crate) fn release_channels(&mut self) {

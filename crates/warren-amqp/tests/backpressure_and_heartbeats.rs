@@ -44,6 +44,29 @@ fn a_full_outbox_stops_reading_and_holds_queues_until_drained() {
 }
 
 #[test]
+fn a_backlog_is_written_in_batches_not_all_at_once() {
+    let mut c = Client::connected();
+    c.declare(1, "q");
+    for _ in 0..300 {
+        c.send(&publish(1, "", "q", &[0u8; 1000]));
+    }
+    let bodies = |frames: &[AMQPFrame]| {
+        frames
+            .iter()
+            .filter(|f| matches!(f, AMQPFrame::Body(..)))
+            .count()
+    };
+    let mut batches = vec![bodies(&c.consume(1, "q", "t", true))];
+    while batches.iter().sum::<usize>() < 300 && batches.len() < 100 {
+        batches.push(bodies(&c.wake()));
+    }
+    assert_eq!(batches.iter().sum::<usize>(), 300, "{batches:?}");
+    // 64 KiB of output is about 60 deliveries of 1000 B, plus the one that crossed the line.
+    assert!(batches.iter().all(|&n| n <= 66), "{batches:?}");
+    assert!(batches.len() >= 5, "{batches:?}");
+}
+
+#[test]
 fn wants_input_is_false_while_output_is_not_drained() {
     let config = AmqpConfig {
         max_outbox_bytes: 1024,

@@ -423,6 +423,12 @@ pub enum SessionStatus {
     Close,
 }
 
+/// Deliveries a session encodes in one `on_wake` before it hands control back so the driver
+/// can write them: large enough to batch many messages per write, small enough that a
+/// subscriber with a backlog sees a steady stream rather than megabytes at once. The session
+/// resumes from `on_drained`.
+pub const OUTPUT_BATCH: usize = 64 * 1024;
+
 /// A protocol session, driven by the network layer. Sans-IO: it sees bytes and time, never a
 /// socket.
 pub trait Session: Send {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use warren_model::{
     earliest, ConnectionId, ConsumerTag, Consumption, GateWatch, PeerInfo, QueueName, Session,
-    SessionStatus, VHost, Wake,
+    SessionStatus, VHost, Wake, OUTPUT_BATCH,
 };
 
 use crate::alias::OutboundAliases;
@@ -251,8 +251,11 @@ impl MqttSession {
         self.state = State::Closed;
     }
 
+    /// Encodes what the core pushed, a batch at a time: the rest waits until the driver has
+    /// written this batch (`on_drained` wakes the session again).
     fn drain_outbox(&mut self, output: &mut BytesMut) {
-        while output.len() < self.shared.config.max_outbox_bytes {
+        let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
+        while output.len() < batch {
             let Some(event) = self.outbox.pop() else {
                 return;
             };
@@ -276,7 +279,6 @@ impl MqttSession {
                 }
             }
         }
-        self.output_full = true;
     }
 
     fn check_takeover(&mut self, output: &mut BytesMut) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use warren_model::{earliest, GateWatch, PeerInfo, Session, SessionStatus, Wake};
+use warren_model::{earliest, GateWatch, PeerInfo, Session, SessionStatus, Wake, OUTPUT_BATCH};
 
 use crate::codec::{encode, Codec};
 use crate::connected::{self, Step};
@@ -165,8 +165,11 @@ impl StompSession {
         self.state != State::Closed && !self.disconnecting
     }
 
+    /// Encodes what the core pushed, a batch at a time: the rest waits until the driver has
+    /// written this batch (`on_drained` wakes the session again).
     fn drain_outbox(&mut self, out: &mut BytesMut) {
-        while out.len() < self.shared.config.max_outbox_bytes {
+        let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
+        while out.len() < batch {
             let Some(event) = self.outbox.pop() else {
                 return;
             };
@@ -183,7 +186,6 @@ impl StompSession {
                 }
             }
         }
-        self.output_full = true;
     }
 
     /// Records traffic both ways for heart-beating.
