@@ -20,7 +20,14 @@ use warren_model::{PeerInfo, Session, SessionFactory, SessionStatus, Wake};
 
 use crate::shutdown::ShutdownSignal;
 
+/// The most one read asks for; reads start at [`MIN_READ`] and double while they fill it.
 const READ_CHUNK: usize = 64 * 1024;
+/// What an idle connection keeps for its next read: idle connections are most connections,
+/// so this, not [`READ_CHUNK`], is what each of them costs.
+const MIN_READ: usize = 512;
+/// An emptied output buffer whose last round of writes was smaller than this is released:
+/// the connection went quiet, so it should not keep a burst's worth of memory.
+const SMALL_ROUND: usize = 4 * 1024;
 /// How long a closing connection may take to flush its last frames (e.g. `connection.close`).
 const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -49,8 +56,10 @@ pub async fn drive_connection<S>(
         stream,
         session,
         waker,
-        input: BytesMut::with_capacity(READ_CHUNK),
-        output: BytesMut::with_capacity(READ_CHUNK),
+        input: BytesMut::new(),
+        output: BytesMut::new(),
+        read_size: MIN_READ,
+        round: 0,
         unflushed: false,
     };
     connection.run(shutdown).await;
@@ -64,6 +73,10 @@ struct Connection<S> {
     waker: Arc<NotifyWaker>,
     input: BytesMut,
     output: BytesMut,
+    /// How much the next read asks for.
+    read_size: usize,
+    /// Bytes written since the output was last empty.
+    round: usize,
     /// Bytes were written since the last flush.
     unflushed: bool,
 }
@@ -120,7 +133,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let reading = self.session.wants_input();
         let deadline = self.session.next_deadline().map(Instant::from_std);
         if reading {
-            self.input.reserve(READ_CHUNK);
+            self.reserve_input();
         }
         let io = IoInterest {
             stream: &mut self.stream,
@@ -137,11 +150,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
     }
 
+    /// Room for the next read: grown while reads fill it, and given back (the buffer
+    /// replaced by a small one) once a burst is over and everything read was consumed.
+    fn reserve_input(&mut self) {
+        if self.input.is_empty() && self.input.capacity() > 2 * self.read_size {
+            self.input = BytesMut::new();
+        }
+        self.input.reserve(self.read_size);
+    }
+
     fn on_read(&mut self, result: std::io::Result<usize>) -> SessionStatus {
         match result {
             Ok(0) | Err(_) => SessionStatus::Close,
             // resume_input, run after every event, hands the new bytes to the session.
-            Ok(_) => SessionStatus::Continue,
+            Ok(read) => {
+                self.read_size = next_read_size(self.read_size, read);
+                SessionStatus::Continue
+            }
         }
     }
 
@@ -150,10 +175,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             Ok(0) | Err(_) => SessionStatus::Close,
             Ok(written) => {
                 self.output.advance(written);
+                self.round += written;
+                if self.output.is_empty() {
+                    self.end_round();
+                }
                 self.unflushed = true;
                 SessionStatus::Continue
             }
         }
+    }
+
+    /// Everything was written: after a small round the connection is quiet, so a buffer
+    /// grown by an earlier burst is released (a busy connection's rounds are large and keep
+    /// theirs).
+    fn end_round(&mut self) {
+        if self.round < SMALL_ROUND {
+            self.output = BytesMut::new();
+        }
+        self.round = 0;
     }
 
     fn on_flushed(&mut self, result: std::io::Result<()>) -> SessionStatus {
@@ -170,7 +209,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Flushes what the session wrote last (a close frame, an error), then releases it.
     async fn finish(&mut self) {
         self.session.on_close();
-        let _ = tokio::time::timeout(FLUSH_DEADLINE, self.lingering_close()).await;
+        // Boxed: only a closing connection needs this future's discard buffer.
+        let _ = tokio::time::timeout(FLUSH_DEADLINE, Box::pin(self.lingering_close())).await;
     }
 
     /// Closing a socket with unread input makes the kernel send a reset, which can destroy
@@ -222,6 +262,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IoInterest<'_, S> {
     }
 }
 
+/// Doubles the read size when a read filled it, halves it when a read used under a quarter.
+fn next_read_size(current: usize, read: usize) -> usize {
+    if read >= current {
+        (current * 2).min(READ_CHUNK)
+    } else if read < current / 4 {
+        (current / 2).max(MIN_READ)
+    } else {
+        current
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -231,4 +282,23 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 fn now() -> std::time::Instant {
     std::time::Instant::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grow_while_full_and_shrink_when_quiet() {
+        let mut size = MIN_READ;
+        for _ in 0..20 {
+            size = next_read_size(size, size);
+        }
+        assert_eq!(size, READ_CHUNK);
+        assert_eq!(next_read_size(size, size / 2), size, "half full: kept");
+        for _ in 0..20 {
+            size = next_read_size(size, 10);
+        }
+        assert_eq!(size, MIN_READ);
+    }
 }

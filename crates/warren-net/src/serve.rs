@@ -35,9 +35,11 @@ pub(crate) async fn serve(
     spec: Arc<ListenerSpec>,
     shutdown: ShutdownSignal,
 ) {
+    // Boxed: a task's future is as large as its largest state, and most connections are
+    // plain and idle; the TLS stream and its handshake must not make every one of them pay.
     match &spec.tls {
         None => serve_plain(stream, peer, &spec, shutdown).await,
-        Some(tls) => serve_tls(stream, peer, tls, &spec, shutdown).await,
+        Some(tls) => Box::pin(serve_tls(stream, peer, tls, &spec, shutdown)).await,
     }
 }
 
@@ -101,7 +103,8 @@ where
         Service::Session(factory) => {
             drive_connection(stream, peer, Arc::clone(factory), shutdown).await;
         }
-        Service::WebSocket(ws) => ws::serve(stream, peer, ws, shutdown).await,
+        // Boxed for the same reason as the TLS path in `serve`.
+        Service::WebSocket(ws) => Box::pin(ws::serve(stream, peer, ws, shutdown)).await,
     }
 }
 
