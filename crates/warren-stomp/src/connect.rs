@@ -101,6 +101,7 @@ pub fn connect(
         txs: Default::default(),
         temp_queues: Default::default(),
         receipts: Default::default(),
+        declared: Default::default(),
     }));
     s.state = State::Connected;
     Ok(())

@@ -139,6 +139,13 @@ fn is_application_header(name: &str) -> bool {
         && !QUEUE_ARGUMENTS.contains(&name)
 }
 
+/// True if the headers set any queue argument.
+pub fn has_queue_arguments(headers: &Headers) -> bool {
+    headers
+        .effective()
+        .any(|(name, _)| QUEUE_ARGUMENTS.contains(&name))
+}
+
 /// Queue arguments from the headers of a SUBSCRIBE or SEND.
 pub fn queue_arguments(headers: &Headers) -> Result<FieldTable, StompError> {
     let mut table = FieldTable::new();

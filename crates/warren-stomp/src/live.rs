@@ -95,6 +95,37 @@ pub struct Live {
     pub temp_queues: BTreeMap<String, QueueName>,
     /// RECEIPTs owed, in order.
     pub receipts: Receipts,
+    /// `/queue/` destinations this connection's SENDs already declared.
+    pub declared: DeclaredQueues,
+}
+
+/// The `/queue/` destinations a connection has declared, so that a SEND declares its queue
+/// once rather than every time (RabbitMQ's STOMP adapter also remembers them per
+/// connection). Bounded: past [`DeclaredQueues::MAX`] names it starts over.
+#[derive(Debug, Default)]
+pub struct DeclaredQueues(std::collections::HashSet<String>);
+
+impl DeclaredQueues {
+    /// Most names remembered.
+    pub const MAX: usize = 256;
+
+    /// True if `name` was declared by this connection.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+
+    /// Remembers `name`.
+    pub fn insert(&mut self, name: &str) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(name.to_owned());
+    }
+
+    /// Forgets everything (after an error, the next SEND declares again).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 impl Live {

@@ -19,7 +19,7 @@ use warren_model::{
     Message, QueueName, QueueSpec, RoutingKey,
 };
 
-use crate::convert::properties;
+use crate::convert::{has_queue_arguments, properties};
 use crate::destination::Destination;
 use crate::errors::StompError;
 use crate::factory::Shared;
@@ -62,7 +62,9 @@ pub fn send(
             props.reply_to = Some(queue.to_string());
         }
     }
-    let (exchange, key) = route(live, shared, outbox, &destination, &frame)?;
+    let (exchange, key) = route(live, shared, outbox, &destination, &frame).inspect_err(|_| {
+        live.declared.clear();
+    })?;
     let message = Message {
         annotations: Annotations {
             exchange: ExchangeName::try_from(exchange.as_str())?,
@@ -73,7 +75,10 @@ pub fn send(
         body: frame.body,
     };
     let exchange = message.annotations.exchange.clone();
-    let outcome = live.vhost.publish(&exchange, Arc::new(message))?;
+    let outcome = live
+        .vhost
+        .publish(&exchange, Arc::new(message))
+        .inspect_err(|_| live.declared.clear())?;
     if outcome.rejected > 0 && wants_receipt {
         return Err(StompError::Rejected(format!(
             "a queue bound to '{text}' is full and refuses new messages (x-overflow \
@@ -92,7 +97,7 @@ fn route(
     frame: &Frame,
 ) -> Result<(String, String), StompError> {
     Ok(match destination {
-        Destination::Queue(q) => (String::new(), declare_named(live, q, frame)?.to_string()),
+        Destination::Queue(q) => (String::new(), declared_queue(live, q, frame)?),
         Destination::AmqQueue(q) | Destination::ReplyQueue(q) => (String::new(), q.clone()),
         Destination::Topic(key) => (TOPIC_EXCHANGE.into(), key.clone()),
         Destination::Exchange(x, key) => (x.clone(), key.clone()),
@@ -101,6 +106,29 @@ fn route(
             temp_queue(live, shared, outbox, name)?.to_string(),
         ),
     })
+}
+
+/// `/queue/{name}`, declared by the connection's first SEND to it. Later SENDs without
+/// queue-shaping headers skip the declaration; one with them declares again, so a mismatch
+/// is still refused. A queue deleted since is then unroutable, as in RabbitMQ.
+fn declared_queue(live: &mut Live, name: &str, frame: &Frame) -> Result<String, StompError> {
+    let plain = !shapes_queue(frame);
+    if plain && live.declared.contains(name) {
+        return Ok(name.to_owned());
+    }
+    let queue = declare_named(live, name, frame)?.to_string();
+    if plain {
+        live.declared.insert(name);
+    }
+    Ok(queue)
+}
+
+/// True if the frame says how its queue should be made.
+fn shapes_queue(frame: &Frame) -> bool {
+    ["durable", "exclusive", "auto-delete"]
+        .iter()
+        .any(|h| frame.get(h).is_some())
+        || has_queue_arguments(&frame.headers)
 }
 
 /// This connection's temporary queue `name`, made and consumed on first use.
