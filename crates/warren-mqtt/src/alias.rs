@@ -35,6 +35,11 @@ impl OutboundAliases {
         }
     }
 
+    /// False when the client accepts no aliases: every topic goes in full.
+    pub fn enabled(&self) -> bool {
+        self.max > 0
+    }
+
     /// How to send `topic`, recording a new alias when one is defined.
     pub fn form(&mut self, topic: &str) -> TopicForm {
         if let Some(&alias) = self.by_topic.get(topic) {

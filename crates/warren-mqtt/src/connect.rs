@@ -197,6 +197,7 @@ pub fn connect(
         will,
         handle,
         acks: DurableAcks::default(),
+        topics: Default::default(),
     });
     crate::persist::save_session(&live, &shared);
     let connack = ConnAckPacket {

@@ -143,9 +143,9 @@ pub fn header<'a>(message: &'a Message, name: &str) -> Option<&'a FieldValue> {
 }
 
 /// Seconds left of the message's expiry: `Some(0)` when it expired, `None` without one.
-pub fn remaining_expiry(message: &Message, now_ms: u64) -> Option<u32> {
+pub fn remaining_expiry(message: &Message, now_ms: impl FnOnce() -> u64) -> Option<u32> {
     if let Some(at) = header(message, H_EXPIRES_AT).and_then(FieldValue::as_i64) {
-        let left = u64::try_from(at).unwrap_or(0).saturating_sub(now_ms);
+        let left = u64::try_from(at).unwrap_or(0).saturating_sub(now_ms());
         return Some(u32::try_from(left.div_ceil(1000)).unwrap_or(u32::MAX));
     }
     let ms: u64 = message.properties.expiration.as_deref()?.parse().ok()?;

@@ -30,7 +30,7 @@ use crate::outbox::OutEvent;
 use crate::registry::{lock, Sub};
 use crate::session::{send, wall_ms, Live};
 use crate::subscribe::share_queue;
-use crate::topic::{key_to_mqtt, matches};
+use crate::topic::matches;
 
 /// The subscriptions of this session that `topic` from `queue` matches.
 fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> Vec<Sub> {
@@ -65,12 +65,14 @@ pub fn deliver(
         .and_then(FieldValue::as_str)
         .map(str::to_owned);
     let mapping = shared.config.topic_mapping;
-    let topic = replayed
-        .clone()
-        .unwrap_or_else(|| key_to_mqtt(d.message.annotations.routing_key.as_str(), mapping));
+    let topic = match &replayed {
+        Some(topic) => topic.clone(),
+        None => live
+            .topics
+            .topic(&d.message.annotations.routing_key, mapping),
+    };
     let subs = matching(live, shared, &d, &topic);
-    let now_ms = wall_ms();
-    let expiry = remaining_expiry(message, now_ms);
+    let expiry = remaining_expiry(message, wall_ms);
     let Some(best) = subs.iter().map(|s| s.options.qos).max() else {
         return settle(&d, Settlement::Ack);
     };
@@ -108,6 +110,9 @@ fn send_publish(
     out: &mut BytesMut,
     mut publish: Publish,
 ) -> bool {
+    if !live.out_aliases.enabled() {
+        return send(codec, out, Outbound::Publish(Box::new(publish)));
+    }
     let topic = publish.topic.clone();
     let form = live.out_aliases.form(&topic);
     if let Some(properties) = publish.properties.as_mut() {

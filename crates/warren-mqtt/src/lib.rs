@@ -50,6 +50,7 @@ mod registry;
 mod retained;
 mod session;
 mod subscribe;
+mod topic_cache;
 mod will;
 
 pub use config::{MqttConfig, TopicMapping};

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use warren_model::{DurableWrite, RoutingKey};
+use warren_model::DurableWrite;
 
 use crate::codec::{Codec, Outbound, Publish, QoS, Version};
 use crate::convert::{to_message, Origin};
@@ -19,7 +19,7 @@ use crate::errors::{core_reason, MqttError, NO_SUBSCRIBERS, PACKET_ID_NOT_FOUND,
 use crate::factory::Shared;
 use crate::registry::lock;
 use crate::session::{send, wall_ms, Live};
-use crate::topic::{mqtt_to_key, TopicName};
+use crate::topic::TopicName;
 
 /// The topic of `p`, resolving and recording MQTT 5 topic aliases (section 3.3.2.3.4).
 fn resolve_topic(live: &mut Live, max_alias: u16, p: &Publish) -> Result<TopicName, MqttError> {
@@ -116,18 +116,23 @@ fn forget_qos2(live: &Live, id: u16) {
     lock(&live.state).qos2_in.remove(&id);
 }
 
-fn route(live: &Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Routed, QoS) {
+fn route(live: &mut Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Routed, QoS) {
     let config = &shared.config;
-    let key = match RoutingKey::try_from(mqtt_to_key(topic.as_str(), config.topic_mapping)) {
+    let key = match live.topics.key(topic.as_str(), config.topic_mapping) {
         Ok(k) => k,
         Err(e) => return (Err(e), p.qos),
     };
+    // The clock is only read for a message that expires.
+    let expires = p
+        .properties
+        .as_ref()
+        .is_some_and(|props| props.message_expiry_interval.is_some());
     let origin = Origin {
         exchange: &config.exchange,
         key,
         publisher: live.conn,
         mapping: config.topic_mapping,
-        now_ms: wall_ms(),
+        now_ms: if expires { wall_ms() } else { 0 },
     };
     let message = Arc::new(to_message(
         p.qos,

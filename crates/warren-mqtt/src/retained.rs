@@ -46,7 +46,7 @@ impl RetainedStore {
         let Some(topics) = inner.get_mut(vhost) else {
             return Vec::new();
         };
-        topics.retain(|_, m| remaining_expiry(m, now_ms) != Some(0));
+        topics.retain(|_, m| remaining_expiry(m, || now_ms) != Some(0));
         topics
             .iter()
             .filter(|(topic, _)| matches(filter, topic))

@@ -79,6 +79,8 @@ pub struct Live {
     pub handle: Arc<LiveHandle>,
     /// PUBACKs and PUBRECs waiting for the disk.
     pub acks: DurableAcks,
+    /// The last topic converted to a routing key and back.
+    pub topics: crate::topic_cache::TopicCache,
 }
 
 /// One MQTT connection.
