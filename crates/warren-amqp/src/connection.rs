@@ -65,7 +65,9 @@ pub struct AmqpSession {
     pub(crate) cancel_notify: bool,
     pub(crate) heartbeat: Heartbeat,
     pub(crate) handshake_deadline: Instant,
-    pub(crate) channels: HashMap<u16, Channel>,
+    /// Boxed: a map allocates room for several entries at once, and most connections use one
+    /// channel, so inline channels would cost several times their size each.
+    pub(crate) channels: HashMap<u16, Box<Channel>>,
     pub(crate) writer: FrameWriter,
     pub(crate) output_full: bool,
     pub(crate) released: bool,
@@ -329,7 +331,7 @@ impl AmqpSession {
             );
             return self.fail(AmqpError::hard(NOT_ALLOWED, text), ids, output, now);
         }
-        self.channels.insert(id, Channel::new(id));
+        self.channels.insert(id, Box::new(Channel::new(id)));
         let ok = channel::AMQPMethod::OpenOk(channel::OpenOk {});
         Self::out(&mut self.writer, output, self.frame_max).method(id, AMQPClass::Channel(ok));
     }
