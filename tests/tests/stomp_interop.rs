@@ -296,16 +296,33 @@ async fn a_stomp_and_an_amqp_consumer_share_a_queue_round_robin() {
         s.send_sync(&format!("/queue/{name}"), &[], &format!("m{i}"))
             .await;
     }
-    let mut got = Vec::new();
-    for _ in 0..2 {
-        let m = s.message().await;
-        got.push(m.text());
-        s.frame("ACK", &[("id", m.header("ack").unwrap())], b"")
-            .await;
-        got.push(String::from_utf8_lossy(&next(&mut a).await.data).into_owned());
+    // Each consumer has room for one unacknowledged message, so they share the queue; which
+    // one gets the last message depends on whose ack reaches the broker first, so collect
+    // from both until all four have arrived.
+    let (mut got, mut by_stomp, mut by_amqp) = (Vec::new(), 0, 0);
+    let until = tokio::time::Instant::now() + DEADLINE;
+    let wait = std::time::Duration::from_millis(20);
+    while got.len() < 4 {
+        assert!(tokio::time::Instant::now() < until, "only {got:?} arrived");
+        if let Some(m) = s.recv_within(wait).await {
+            assert_eq!(m.command, "MESSAGE", "{m:?}");
+            s.frame("ACK", &[("id", m.header("ack").unwrap())], b"")
+                .await;
+            got.push(m.text());
+            by_stomp += 1;
+        }
+        if let Ok(Some(Ok(d))) = tokio::time::timeout(wait, a.next()).await {
+            d.ack(BasicAckOptions::default()).await.expect("ack");
+            got.push(String::from_utf8_lossy(&d.data).into_owned());
+            by_amqp += 1;
+        }
     }
     got.sort();
     assert_eq!(got, ["m0", "m1", "m2", "m3"]);
+    assert!(
+        by_stomp > 0 && by_amqp > 0,
+        "stomp {by_stomp}, amqp {by_amqp}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
