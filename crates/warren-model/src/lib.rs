@@ -14,6 +14,7 @@ mod field;
 mod gate;
 mod message;
 mod names;
+pub mod outbox;
 pub mod persist;
 
 pub use core_api::*;

@@ -1,0 +1,155 @@
+//! A connection's outbox: where queues, on their own threads, push deliveries and cancel
+//! notifications for the session to encode on its next `on_wake`. Every protocol adapter
+//! uses one; each chooses its event type.
+//!
+//! Bounded by bytes: [`DeliverySink::has_room`] turns false once the queued events exceed the
+//! limit, and the queues then hold their messages until the session kicks them after the
+//! driver drained the socket ([`Outbox::take_refused`] says whether any was held back). The
+//! lock is a short std `Mutex`, never held while calling out.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::{ConsumerTag, Delivery, DeliverySink, Wake};
+
+/// Bytes counted per event besides the body: the frames or headers the session adds.
+pub const EVENT_OVERHEAD: usize = 256;
+
+/// An event's weight against the outbox's byte limit.
+pub trait OutboxEvent {
+    /// Bytes it will take once encoded, roughly.
+    fn cost(&self) -> usize;
+}
+
+struct Inner<E> {
+    events: VecDeque<E>,
+    bytes: usize,
+}
+
+/// The shared, bounded queue of events for one connection.
+pub struct Outbox<E> {
+    inner: Mutex<Inner<E>>,
+    max_bytes: usize,
+    waker: Arc<dyn Wake>,
+    refused: AtomicBool,
+}
+
+impl<E> std::fmt::Debug for Outbox<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: OutboxEvent> Outbox<E> {
+    /// An empty outbox holding about `max_bytes`, waking the session through `waker`.
+    pub fn new(max_bytes: usize, waker: Arc<dyn Wake>) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                events: VecDeque::new(),
+                bytes: 0,
+            }),
+            max_bytes,
+            waker,
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<E>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues an event and wakes the session when the outbox was empty.
+    pub fn push(&self, event: E) {
+        let was_empty = {
+            let mut inner = self.lock();
+            inner.bytes += event.cost();
+            inner.events.push_back(event);
+            inner.events.len() == 1
+        };
+        if was_empty {
+            self.waker.wake();
+        }
+    }
+
+    /// Takes the oldest event.
+    pub fn pop(&self) -> Option<E> {
+        let mut inner = self.lock();
+        let event = inner.events.pop_front()?;
+        inner.bytes = inner.bytes.saturating_sub(event.cost());
+        Some(event)
+    }
+
+    /// True while the queued events stay under the limit.
+    pub fn has_room(&self) -> bool {
+        self.lock().bytes < self.max_bytes
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.lock().events.is_empty()
+    }
+
+    /// Wakes the session.
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// The session's waker, for work that completes elsewhere (a durable write).
+    pub fn waker(&self) -> Arc<dyn Wake> {
+        Arc::clone(&self.waker)
+    }
+
+    /// [`Outbox::has_room`] for a queue asking to deliver: a "no" is remembered, so the
+    /// session knows to kick its queues once the socket drained.
+    pub fn room_for_queue(&self) -> bool {
+        let room = self.has_room();
+        if !room {
+            self.refused.store(true, Ordering::Release);
+        }
+        room
+    }
+
+    /// Whether a queue was told "no room" since the last call.
+    pub fn take_refused(&self) -> bool {
+        self.refused.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// Something the core pushed for a session whose consumers all share one sink (MQTT, STOMP).
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// A message for one of the session's consumers.
+    Deliver(Delivery),
+    /// The core cancelled a consumer (its queue was deleted).
+    Cancelled(ConsumerTag),
+}
+
+impl OutboxEvent for SessionEvent {
+    fn cost(&self) -> usize {
+        match self {
+            Self::Deliver(d) => d.message.body.len() + EVENT_OVERHEAD,
+            Self::Cancelled(_) => EVENT_OVERHEAD,
+        }
+    }
+}
+
+/// The sink every consumer of one session delivers to.
+#[derive(Debug)]
+pub struct SessionSink(pub Arc<Outbox<SessionEvent>>);
+
+impl DeliverySink for SessionSink {
+    fn deliver(&self, delivery: Delivery) {
+        self.0.push(SessionEvent::Deliver(delivery));
+    }
+
+    fn has_room(&self) -> bool {
+        self.0.room_for_queue()
+    }
+
+    fn cancelled(&self, tag: &ConsumerTag) {
+        self.0.push(SessionEvent::Cancelled(tag.clone()));
+    }
+}
