@@ -9,8 +9,6 @@ import os
 import pathlib
 import re
 import select
-import subprocess
-import threading
 import time
 import uuid
 
@@ -18,7 +16,6 @@ import pika
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-START_DEADLINE = 60.0
 LISTENING = re.compile(r"^warren listening amqp (\S+):(\d+)$")
 
 
@@ -53,33 +50,14 @@ def amqp_url(tmp_path_factory):
     if url:
         yield url
         return
-    binary = os.environ.get("WARREN_BIN", str(REPO_ROOT / "target" / "debug" / "warren"))
+    from crash_helpers import Broker  # the binary on port 0, its listener lines read
+
     workdir = tmp_path_factory.mktemp("warren")
-    log = open(workdir / "warren.log", "wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--amqp-listen", "127.0.0.1:0",
-            "--mqtt-listen", "127.0.0.1:0",
-            "--stomp-listen", "127.0.0.1:0",
-            "--data-dir", str(workdir / "data"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )
+    warren = Broker(workdir / "data", workdir / "warren.log")
     try:
-        host, port = _wait_for_amqp_line(proc, time.monotonic() + START_DEADLINE)
-        # Keep the pipe from filling if the broker prints more.
-        threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-        yield f"amqp://guest:guest@{host}:{port}/%2f"
+        yield warren.amqp_url()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        warren.stop()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Start the real `warren` binary on a data directory and kill it with SIGKILL, for the crash
-tests. Each start binds port 0 and reads the listener addresses from the broker's stdout."""
+"""Start the real `warren` binary on a data directory: the session fixtures of every suite
+(stop), and the crash tests (kill with SIGKILL). Each start binds port 0 and reads the listener
+addresses from the broker's stdout."""
 
 import os
 import pathlib

@@ -9,10 +9,6 @@ read, so MQTT and AMQP clients reach the same broker.
 
 import os
 import queue
-import re
-import select
-import subprocess
-import threading
 import time
 import uuid
 
@@ -26,7 +22,6 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 DEADLINE = 10.0
 # How long a test listens to show that something does not arrive.
 QUIET = 0.3
-_LISTENING = re.compile(r"^warren listening (amqp|mqtt) (\S+):(\d+)$")
 
 
 class MqttBroker:
@@ -42,39 +37,6 @@ class MqttBroker:
         return self.is_warren or os.environ.get("WARREN_IT_MQTT_AUTH") == "1"
 
 
-def _wait_for_listeners(proc, deadline, wanted=("amqp", "mqtt"), grace=2.0):
-    """Reads the broker's stdout until every wanted listener line; returns what was found by
-    the deadline, or `grace` seconds after the first line (the lines come together)."""
-    found = {}
-    buffered = b""
-    fd = proc.stdout.fileno()
-    while time.monotonic() < deadline and len(found) < len(wanted):
-        if found:
-            deadline = min(deadline, first_seen + grace)
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise RuntimeError(f"warren exited before listening (status {proc.poll()})")
-        buffered += chunk
-        *lines, buffered = buffered.split(b"\n")
-        for line in lines:
-            match = _LISTENING.match(line.decode(errors="replace").strip())
-            if match:
-                if not found:
-                    first_seen = time.monotonic()
-                found[match.group(1)] = (match.group(2), int(match.group(3)))
-    if "amqp" not in found:
-        raise RuntimeError(f"warren reported only {sorted(found)} listeners in time")
-    return found
-
-
-def _drain(stream):
-    for _ in iter(lambda: stream.read(4096), b""):
-        pass
-
-
 @pytest.fixture(scope="session")
 def mqtt_broker(tmp_path_factory):
     addr = os.environ.get("WARREN_IT_MQTT_ADDR")
@@ -82,41 +44,19 @@ def mqtt_broker(tmp_path_factory):
         host, port = addr.rsplit(":", 1)
         yield MqttBroker(host, int(port), os.environ.get("WARREN_IT_AMQP_URL") or None, False)
         return
-    from conftest import REPO_ROOT  # the pika suite's conftest, for the repository root
+    from crash_helpers import Broker  # the binary on port 0, its listener lines read
 
-    binary = os.environ.get("WARREN_BIN", str(REPO_ROOT / "target" / "debug" / "warren"))
     workdir = tmp_path_factory.mktemp("warren-mqtt")
-    log = open(workdir / "warren.log", "wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--amqp-listen", "127.0.0.1:0",
-            "--mqtt-listen", "127.0.0.1:0",
-            "--stomp-listen", "127.0.0.1:0",
-            "--data-dir", str(workdir / "data"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )
+    warren = Broker(workdir / "data", workdir / "warren.log")
     try:
-        found = _wait_for_listeners(proc, time.monotonic() + 60.0)
-        threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-        if "mqtt" not in found:
-            pytest.skip("this warren binary has no MQTT listener")
-        amqp_host, amqp_port = found["amqp"]
-        mqtt_host, mqtt_port = found["mqtt"]
+        amqp_host, amqp_port = warren.addrs["amqp"]
+        mqtt_host, mqtt_port = warren.addrs["mqtt"]
         amqp_url = f"amqp://guest:guest@{amqp_host}:{amqp_port}/%2f"
         if os.environ.get("WARREN_IT_AMQP_URL"):
             amqp_url = None  # AMQP elsewhere, MQTT here: not one broker
         yield MqttBroker(mqtt_host, mqtt_port, amqp_url, True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        warren.stop()
 
 
 def uid(what):

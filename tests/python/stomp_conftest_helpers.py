@@ -8,9 +8,6 @@ is started once per session on port 0 and its AMQP, MQTT and STOMP listener line
 
 import os
 import queue
-import re
-import select
-import subprocess
 import threading
 import time
 import uuid
@@ -21,7 +18,6 @@ import stomp
 DEADLINE = 10.0
 # How long a test listens to show that something does not arrive.
 QUIET = 0.3
-_LISTENING = re.compile(r"^warren listening (amqp|mqtt|stomp) (\S+):(\d+)$")
 VERSIONS = ["1.0", "1.1", "1.2"]
 
 
@@ -34,33 +30,6 @@ class StompBroker:
         self.amqp_url = amqp_url
         self.mqtt_addr = mqtt_addr
         self.is_warren = is_warren
-
-
-def _wait_for_listeners(proc, deadline, wanted=("amqp", "mqtt", "stomp")):
-    found = {}
-    buffered = b""
-    fd = proc.stdout.fileno()
-    while time.monotonic() < deadline and len(found) < len(wanted):
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise RuntimeError(f"warren exited before listening (status {proc.poll()})")
-        buffered += chunk
-        *lines, buffered = buffered.split(b"\n")
-        for line in lines:
-            match = _LISTENING.match(line.decode(errors="replace").strip())
-            if match:
-                found[match.group(1)] = (match.group(2), int(match.group(3)))
-    if len(found) < len(wanted):
-        raise RuntimeError(f"warren reported only {sorted(found)} listeners in time")
-    return found
-
-
-def _drain(stream):
-    for _ in iter(lambda: stream.read(4096), b""):
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -76,38 +45,18 @@ def stomp_broker(tmp_path_factory):
         yield StompBroker(host, int(port), os.environ.get("WARREN_IT_AMQP_URL") or None,
                           mqtt_addr, False)
         return
-    from conftest import REPO_ROOT  # the pika suite's conftest, for the repository root
+    from crash_helpers import Broker  # the binary on port 0, its listener lines read
 
-    binary = os.environ.get("WARREN_BIN", str(REPO_ROOT / "target" / "debug" / "warren"))
     workdir = tmp_path_factory.mktemp("warren-stomp")
-    log = open(workdir / "warren.log", "wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--amqp-listen", "127.0.0.1:0",
-            "--mqtt-listen", "127.0.0.1:0",
-            "--stomp-listen", "127.0.0.1:0",
-            "--data-dir", str(workdir / "data"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )
+    warren = Broker(workdir / "data", workdir / "warren.log")
     try:
-        found = _wait_for_listeners(proc, time.monotonic() + 60.0)
-        threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-        amqp_host, amqp_port = found["amqp"]
-        stomp_host, stomp_port = found["stomp"]
+        amqp_host, amqp_port = warren.addrs["amqp"]
+        stomp_host, stomp_port = warren.addrs["stomp"]
         yield StompBroker(stomp_host, stomp_port,
                           f"amqp://guest:guest@{amqp_host}:{amqp_port}/%2f",
-                          found["mqtt"], True)
+                          warren.addrs["mqtt"], True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        warren.stop()
 
 
 def name(what):
