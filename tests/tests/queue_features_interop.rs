@@ -34,6 +34,15 @@ async fn declare(channel: &lapin::Channel, queue: &str, args: &[(&str, AMQPValue
         .expect("declare");
 }
 
+/// A queue that takes one message and refuses the next ones (`reject-publish`).
+async fn declare_full_after_one(channel: &lapin::Channel, queue: &str) {
+    let args = [
+        ("x-max-length", AMQPValue::LongInt(1)),
+        ("x-overflow", AMQPValue::LongString("reject-publish".into())),
+    ];
+    declare(channel, queue, &args).await;
+}
+
 async fn stomp_client(broker: &TestBroker) -> StompClient {
     let mut c = StompClient::open(broker.stomp_addr()).await;
     let connected = c.connect(&[("accept-version", "1.2"), ("host", "/")]).await;
@@ -164,15 +173,7 @@ async fn an_mqtt_5_publish_refused_by_a_full_queue_gets_quota_exceeded() {
     let (_conn, channel) = amqp_channel(broker).await;
     let root = topic("full");
     let queue = name("full");
-    declare(
-        &channel,
-        &queue,
-        &[
-            ("x-max-length", AMQPValue::LongInt(1)),
-            ("x-overflow", AMQPValue::LongString("reject-publish".into())),
-        ],
-    )
-    .await;
+    declare_full_after_one(&channel, &queue).await;
     channel
         .queue_bind(
             queue.as_str().into(),
@@ -229,15 +230,7 @@ async fn a_stomp_send_refused_by_a_full_queue_gets_an_error_instead_of_a_receipt
     };
     let (_conn, channel) = amqp_channel(broker).await;
     let queue = name("sfull");
-    declare(
-        &channel,
-        &queue,
-        &[
-            ("x-max-length", AMQPValue::LongInt(1)),
-            ("x-overflow", AMQPValue::LongString("reject-publish".into())),
-        ],
-    )
-    .await;
+    declare_full_after_one(&channel, &queue).await;
     let mut stomp = stomp_client(broker).await;
     let destination = format!("/amq/queue/{queue}");
     stomp.send_sync(&destination, &[], "fits").await;
