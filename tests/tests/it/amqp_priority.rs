@@ -1,7 +1,7 @@
 //! Priority queues, consumer priorities, single active consumer and alternate exchanges over
 //! AMQP with lapin.
 
-mod queue_features;
+use crate::queue_features;
 
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,

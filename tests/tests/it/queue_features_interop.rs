@@ -2,10 +2,8 @@
 //! keeps them when STOMP publishes to it or consumes from it, and when it is an MQTT shared
 //! subscription's group queue.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::mqtt;
+use crate::stomp;
 
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};

@@ -2,8 +2,7 @@
 //! login and vhost checks, CONNECTED headers, heart-beats both ways with a dead client
 //! disconnected, DISCONNECT with receipt, and frames before CONNECT.
 
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::stomp;
 
 use std::time::Duration;
 

@@ -2,8 +2,7 @@
 //! exact and wildcard (`+`, `#`) filters with RETAIN set, while live forwards carry RETAIN 0;
 //! `$`-topics are not matched by a wildcard in the first level.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use mqtt::v4::{QoS, SubscribeReasonCode};
 use mqtt::*;

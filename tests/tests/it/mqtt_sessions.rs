@@ -3,8 +3,7 @@
 //! discards everything, and MQTT 5 session expiry decides how long a session outlives its
 //! connection.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use mqtt::v4::QoS;
 use mqtt::*;

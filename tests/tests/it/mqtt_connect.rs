@@ -1,8 +1,7 @@
 //! CONNECT and CONNACK: 3.1 (`MQIsdp`), 3.1.1 and 5.0 accepted; return and reason codes for
 //! refusals; client identifier rules; session takeover of a duplicate client id.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use mqtt::*;
 

@@ -8,8 +8,7 @@
 //! 5673), or neither (in-process Warren). MQTT 5 tests are skipped on a broker without MQTT 5
 //! (RabbitMQ before 3.13).
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use futures_lite::StreamExt;
 use lapin::options::{

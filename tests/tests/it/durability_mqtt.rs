@@ -2,8 +2,7 @@
 //! QoS 1 and 2 messages queued for it while its client was away survive a restart of the
 //! broker on the same data directory, and so do retained messages; a clean session's do not.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use mqtt::v4::QoS;
 use mqtt::*;

@@ -2,8 +2,7 @@
 //! min(subscription, message); QoS 2 is exactly once: a PUBLISH repeated with the same packet
 //! id before PUBREL is routed once, PUBREL completes it, the id is free again afterwards.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use mqtt::*;
 

@@ -2,7 +2,7 @@
 //! and the TTL + DLX way of delaying that works on any RabbitMQ. RabbitMQ on the test peer has
 //! no delayed-message plugin, so the plugin tests run against Warren only.
 
-mod queue_features;
+use crate::queue_features;
 
 use std::time::{Duration, Instant};
 

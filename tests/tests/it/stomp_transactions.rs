@@ -2,8 +2,7 @@
 //! and never on ABORT; unknown and repeated transaction names are errors; a connection that
 //! closes aborts its transactions.
 
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::stomp;
 
 use stomp::*;
 

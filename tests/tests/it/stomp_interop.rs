@@ -7,10 +7,8 @@
 //! Against an external broker the tests need `WARREN_IT_AMQP_URL` (and for MQTT
 //! `WARREN_IT_MQTT_ADDR`) naming the same broker as `WARREN_IT_STOMP_ADDR`, else they skip.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::mqtt;
+use crate::stomp;
 
 use std::time::Duration;
 

@@ -3,8 +3,7 @@
 //! what a valid filter matches (empty levels, parent of `#`, leading `/`, case) and that `$`
 //! topics are not matched by a wildcard in the first level.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use mqtt::v4::QoS;
 use mqtt::*;

@@ -2,8 +2,7 @@
 //! timeout, takeover), not after a clean DISCONNECT; MQTT 5 will delay, will properties and
 //! DISCONNECT 0x04. Keepalive: a silent client is disconnected at 1.5 times its interval.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! group, load-balanced; every group and every plain subscription gets its own copy; members
 //! may use 3.1.1 or 5; invalid share names and no-local on a share are refused.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use std::collections::HashSet;
 

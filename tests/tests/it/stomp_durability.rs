@@ -3,8 +3,7 @@
 //! does not; a durable topic subscription keeps its queue and messages; a message delivered but
 //! not acknowledged comes back redelivered.
 
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::stomp;
 
 use stomp::*;
 use warren_testkit::{Config, DataDir, TestBroker};

@@ -1,7 +1,7 @@
 //! Message TTL, queue TTL and dead-lettering over AMQP with lapin: expiry, `x-death` as
 //! RabbitMQ writes it, rejection, the retry-with-backoff pattern (TTL + DLX), cycles.
 
-mod queue_features;
+use crate::queue_features;
 
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::BasicProperties;

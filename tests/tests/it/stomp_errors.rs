@@ -3,8 +3,7 @@
 //! the connect timeout and anonymous logins. Each gets one ERROR frame with a `message` header
 //! and an explaining body, then the connection closes; other connections carry on.
 
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::stomp;
 
 use stomp::*;
 

@@ -1,10 +1,8 @@
 //! MQTT with STOMP on one broker: a STOMP consumer of a shared subscription's group queue is
 //! one more member of the group.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::mqtt;
+use crate::stomp;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -3,8 +3,7 @@
 //! properties, content type, payload format indicator, response topic and correlation data,
 //! message expiry, reason strings, server DISCONNECT reason codes, server keep alive and AUTH.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use std::time::Duration;
 

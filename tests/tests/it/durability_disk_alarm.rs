@@ -3,10 +3,8 @@
 //! going; when the gate opens it gets `connection.unblocked` and its held publishes go through.
 //! MQTT and STOMP publishers are held back the same way. Nothing is lost.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::mqtt;
+use crate::stomp;
 
 use std::time::Duration;
 

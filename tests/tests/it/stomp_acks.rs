@@ -2,8 +2,7 @@
 //! header of 1.2 and `message-id` of 1.0/1.1, NACK with and without requeue, `prefetch-count`,
 //! unknown ids, and unacknowledged messages requeued when the connection goes.
 
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::stomp;
 
 use stomp::*;
 

@@ -3,8 +3,7 @@
 //! MESSAGE headers (subscription, destination, message-id, redelivered, properties and custom
 //! headers); bodies with NUL bytes; receipts; UNSUBSCRIBE; durable topic subscriptions.
 
-#[path = "../support/stomp.rs"]
-mod stomp;
+use crate::stomp;
 
 use stomp::*;
 

@@ -2,7 +2,7 @@
 //! reject-publish-dlx, a length limit feeding a dead-letter queue; and the delivery limit
 //! that stops a poison message (quorum-queue semantics, which RabbitMQ's classic queues lack).
 
-mod queue_features;
+use crate::queue_features;
 
 use lapin::options::{BasicNackOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Confirmation};

@@ -2,8 +2,7 @@
 //! Maximum, Server Keep Alive caps a client's keep alive, a broker shutdown says DISCONNECT
 //! 0x8B, and an AMQP consumer of a shared group's queue is one more member of the group.
 
-#[path = "../support/mqtt.rs"]
-mod mqtt;
+use crate::mqtt;
 
 use std::collections::HashSet;
 

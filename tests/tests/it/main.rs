@@ -1,0 +1,48 @@
+//! The integration tests, in one binary so that CI links one large test executable instead
+//! of one per file (each links the whole broker and every client). Each module is one
+//! area; `cargo test -p warren-it --test it mqtt_qos::` runs one of them. The memory-alarm
+//! test stays a binary of its own: it measures the resident memory of its process.
+
+#[path = "../../support/mqtt.rs"]
+mod mqtt;
+mod queue_features;
+#[path = "../../support/stomp.rs"]
+mod stomp;
+
+mod amqp_confirms_tx;
+mod amqp_consumers;
+mod amqp_delayed;
+mod amqp_errors;
+mod amqp_exchanges;
+mod amqp_handshake;
+mod amqp_hostile;
+mod amqp_limits;
+mod amqp_messages;
+mod amqp_priority;
+mod amqp_queues;
+mod amqp_ttl_dlx;
+mod durability_delayed;
+mod durability_disk_alarm;
+mod durability_lazy;
+mod durability_mqtt;
+mod durability_restart;
+mod mqtt_connect;
+mod mqtt_interop_amqp;
+mod mqtt_interop_stomp;
+mod mqtt_limits;
+mod mqtt_qos;
+mod mqtt_retained;
+mod mqtt_sessions;
+mod mqtt_shared;
+mod mqtt_v5;
+mod mqtt_validation;
+mod mqtt_will_keepalive;
+mod queue_features_interop;
+mod stomp_acks;
+mod stomp_connect;
+mod stomp_durability;
+mod stomp_errors;
+mod stomp_interop;
+mod stomp_messaging;
+mod stomp_transactions;
+mod tls_clients;
