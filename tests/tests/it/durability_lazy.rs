@@ -165,3 +165,114 @@ async fn paged_out_messages_are_dead_lettered_with_their_bodies() {
         assert_eq!(m.delivery.data, body(i));
     }
 }
+
+/// Publishes message `i` of a mixed backlog: most persistent (these go cold beyond the
+/// budget), every fifth transient and every seventh with an `expiration` (both keep an
+/// entry), so the queue must interleave its cold tail with entries in arrival order.
+async fn publish_mixed(ch: &Channel, queue: &str, i: usize) {
+    let mut props = BasicProperties::default();
+    if !i.is_multiple_of(5) {
+        props = props.with_delivery_mode(2);
+    }
+    if i.is_multiple_of(7) {
+        props = props.with_expiration("600000".into());
+    }
+    let confirm = ch
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            &body(i),
+            props,
+        )
+        .await
+        .expect("publish");
+    let c = tokio::time::timeout(DEADLINE, confirm)
+        .await
+        .expect("confirm in time")
+        .expect("confirm");
+    assert!(c.is_ack());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_backlog_interleaves_with_messages_that_keep_entries_in_arrival_order() {
+    let broker = TestBroker::start_with(small_budget());
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    durable_queue(&ch, "lazy.mixed", FieldTable::default()).await;
+    let n = 400;
+    for i in 0..n {
+        publish_mixed(&ch, "lazy.mixed", i).await;
+    }
+    assert_eq!(
+        warren_it::message_count(&conn, "lazy.mixed").await,
+        Some(n as u32)
+    );
+    ch.basic_qos(7, BasicQosOptions::default())
+        .await
+        .expect("qos");
+    let mut consumer = ch
+        .basic_consume(
+            "lazy.mixed".into(),
+            "c".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    for i in 0..n {
+        let d = next_delivery(&mut consumer).await;
+        assert_eq!(
+            String::from_utf8_lossy(&d.data[..5]),
+            format!("{i:05}"),
+            "message {i} in arrival order"
+        );
+        d.ack(BasicAckOptions::default()).await.expect("ack");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purging_or_deleting_a_cold_backlog_removes_it_from_disk() {
+    let dir = DataDir::new();
+    let n = 300;
+    {
+        let broker = TestBroker::start_in(small_budget(), &dir);
+        let conn = connect(&broker).await;
+        let ch = confirm_channel(&conn).await;
+        durable_queue(&ch, "lazy.purged", FieldTable::default()).await;
+        durable_queue(&ch, "lazy.deleted", FieldTable::default()).await;
+        durable_queue(&ch, "lazy.kept", FieldTable::default()).await;
+        publish_all(&ch, "lazy.purged", n).await;
+        publish_all(&ch, "lazy.deleted", n).await;
+        publish_all(&ch, "lazy.kept", n).await;
+        let purged = ch
+            .queue_purge("lazy.purged".into(), Default::default())
+            .await
+            .expect("purge");
+        assert_eq!(purged, n as u32);
+        let deleted = ch
+            .queue_delete("lazy.deleted".into(), Default::default())
+            .await
+            .expect("delete");
+        assert_eq!(deleted, n as u32);
+        // A later confirmed publish fences the acks and the drop: the store completes in order.
+        publish_all(&ch, "lazy.kept", 1).await;
+        conn.close(200, "bye".into()).await.expect("close");
+    }
+    let broker = TestBroker::start_in(small_budget(), &dir);
+    let conn = connect(&broker).await;
+    let ch = confirm_channel(&conn).await;
+    durable_queue(&ch, "lazy.deleted", FieldTable::default()).await;
+    assert_eq!(
+        warren_it::message_count(&conn, "lazy.purged").await,
+        Some(0)
+    );
+    assert_eq!(
+        warren_it::message_count(&conn, "lazy.deleted").await,
+        Some(0)
+    );
+    assert_eq!(
+        warren_it::message_count(&conn, "lazy.kept").await,
+        Some(n as u32 + 1)
+    );
+}

@@ -154,11 +154,26 @@ pub(crate) struct Stored {
     durable: Arc<Durable>,
     queue: QueueId,
     id: MessageId,
+    /// Cleared by `release`: the claim then outlives this value (a queue's cold tail keeps
+    /// only the id).
+    armed: bool,
 }
 
 impl Stored {
     pub fn new(durable: Arc<Durable>, queue: QueueId, id: MessageId) -> Self {
-        Self { durable, queue, id }
+        Self {
+            durable,
+            queue,
+            id,
+            armed: true,
+        }
+    }
+
+    /// Gives up this value without acknowledging: the queue keeps the claim as the bare id
+    /// and makes a new `Stored` when it needs the message again.
+    pub fn release(mut self) -> MessageId {
+        self.armed = false;
+        self.id
     }
 
     /// Reads the message back from the store (a queue paged it out).
@@ -176,7 +191,9 @@ impl Stored {
 
 impl Drop for Stored {
     fn drop(&mut self) {
-        self.durable.ack(self.queue, self.id);
+        if self.armed {
+            self.durable.ack(self.queue, self.id);
+        }
     }
 }
 
@@ -185,6 +202,18 @@ impl Drop for Stored {
 pub(crate) struct QueueStore {
     pub durable: Arc<Durable>,
     pub id: QueueId,
+}
+
+impl QueueStore {
+    /// The queue's claim on stored message `id`, made again for a message kept as a bare id.
+    pub fn claim(&self, id: MessageId) -> Stored {
+        Stored::new(Arc::clone(&self.durable), self.id, id)
+    }
+
+    /// Acknowledges stored message `id`, which the queue kept as a bare id.
+    pub fn forget(&self, id: MessageId) {
+        self.durable.ack(self.id, id);
+    }
 }
 
 /// The model's view of a pending write.

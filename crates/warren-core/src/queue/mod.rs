@@ -18,6 +18,7 @@ use warren_store::MessageId;
 
 mod args;
 mod arrival;
+mod cold;
 mod dispatch;
 mod settle;
 mod state;
@@ -100,6 +101,9 @@ impl Queue {
         let mut state = QueueState::new(def.args.single_active_consumer);
         if let Some(store) = &store {
             state.memory_budget = store.durable.queue_memory_bytes();
+            let needs_entries =
+                def.args.max_priority.is_some() || def.args.max_length_bytes.is_some();
+            state.cold_store = (!needs_entries).then(|| store.clone());
         }
         let queue = Arc::new_cyclic(|me| Self {
             name,
@@ -239,7 +243,7 @@ impl Queue {
 
     /// Drops the ready messages, returning how many.
     pub fn purge(&self) -> u32 {
-        count(self.state().clear())
+        count(self.state().clear(true))
     }
 
     /// Ready messages and consumers; expired messages are gone first.
@@ -321,7 +325,8 @@ fn consumer(
 /// Unacked messages stay: their settlement still has credit to give back.
 fn mark_deleted(state: &mut QueueState) -> (u32, Vec<Cancelled>) {
     state.deleted = true;
-    let n = count(state.clear());
+    // The vhost drops a deleted queue's messages from the store in one record.
+    let n = count(state.clear(false));
     let cancelled = state.consumers.drain(..).map(|c| Cancelled {
         sink: c.sink,
         tag: c.tag,

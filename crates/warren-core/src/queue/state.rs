@@ -5,7 +5,9 @@
 //! returns to its original place; `expiry` indexes exactly the ready messages with a deadline,
 //! and `ready_bytes` sums their bodies; every unacked message sent to a consumer holds one unit
 //! of that consumer's credit and, if it had one, one of its shared pool's, both returned on
-//! settlement.
+//! settlement; the cold tail holds stored messages beyond the memory budget as runs of ids
+//! (see `cold`), and no ready message younger than its first is handed out before it is paged
+//! back in.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -13,11 +15,15 @@ use std::time::Instant;
 
 use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, QueueSeq};
 
-use crate::durable::Stored;
+use super::cold::ColdTail;
+use crate::durable::{QueueStore, Stored};
 
 /// Bytes counted per message kept in memory besides its body (the `Message` with its
 /// properties, the `Arc`, the entry).
 const RESIDENT_OVERHEAD: u64 = 512;
+
+/// Most cold messages paged back in at once; each is one positional read under the lock.
+const PAGE_IN_BATCH: usize = 256;
 
 /// A ready message's place: priority rank first (0 is the highest priority), then seq.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -131,6 +137,11 @@ pub(crate) struct QueueState {
     /// are paged out (lazy mode beyond the budget).
     resident_bytes: u64,
     pub memory_budget: u64,
+    /// Stored messages beyond the budget, as runs of ids.
+    cold: ColdTail,
+    /// The store link that lets messages go cold: set for a durable queue whose messages
+    /// need no entry (no priorities, no byte limit).
+    pub cold_store: Option<QueueStore>,
     pub unacked: HashMap<QueueSeq, Unacked>,
     pub consumers: Vec<Consumer>,
     /// Only the first consumer gets messages (`x-single-active-consumer`).
@@ -157,6 +168,8 @@ impl QueueState {
             ready_bytes: 0,
             resident_bytes: 0,
             memory_budget: u64::MAX,
+            cold: ColdTail::default(),
+            cold_store: None,
             unacked: HashMap::new(),
             consumers: Vec::new(),
             single_active,
@@ -187,8 +200,22 @@ impl QueueState {
         ReadyKey { rank, seq }
     }
 
-    /// Puts a message into the ready set (new or requeued).
+    /// Puts a message into the ready set (new or requeued); beyond the memory budget a stored
+    /// message goes cold if it can, else keeps its entry without its body.
     pub fn insert(&mut self, key: ReadyKey, mut entry: Entry) {
+        if entry.message.is_some()
+            && entry.stored.is_some()
+            && self.resident_bytes + entry.resident_cost() > self.memory_budget
+        {
+            match self.go_cold(key, entry) {
+                Ok(()) => return,
+                Err(back) => entry = back,
+            }
+        }
+        self.insert_entry(key, entry);
+    }
+
+    fn insert_entry(&mut self, key: ReadyKey, mut entry: Entry) {
         if let Some(deadline) = entry.deadline {
             self.expiry.insert((deadline, key));
         }
@@ -204,6 +231,73 @@ impl QueueState {
         self.ready.insert(key, entry);
     }
 
+    /// Moves a new stored message to the cold tail, or gives it back when it needs an entry:
+    /// a deadline, a past delivery, or a place before the tail's end.
+    fn go_cold(&mut self, key: ReadyKey, entry: Entry) -> Result<(), Entry> {
+        let eligible = self.cold_store.is_some()
+            && entry.deadline.is_none()
+            && !entry.zero_ttl
+            && entry.returns == 0
+            && self.cold.accepts(key.seq);
+        if !eligible {
+            return Err(entry);
+        }
+        let Entry {
+            stored,
+            size,
+            recovered_redelivered,
+            ..
+        } = entry;
+        if let Some(stored) = stored {
+            self.cold
+                .push(key.seq, stored.release(), size, recovered_redelivered);
+        }
+        Ok(())
+    }
+
+    /// Pages cold messages in when the tail's first is older than the first ready one.
+    fn page_in_due(&mut self) {
+        let Some(head) = self.cold.first_seq() else {
+            return;
+        };
+        if self
+            .ready
+            .first_key_value()
+            .is_some_and(|(k, _)| k.seq < head)
+        {
+            return;
+        }
+        let Some(store) = self.cold_store.clone() else {
+            return;
+        };
+        let mut loaded = 0;
+        while loaded == 0 || (loaded < PAGE_IN_BATCH && self.resident_bytes < self.memory_budget) {
+            let Some(cold) = self.cold.pop() else {
+                break;
+            };
+            let stored = store.claim(cold.id);
+            let Some(message) = stored.load() else {
+                tracing::error!("a cold message could not be read back; dropped");
+                continue;
+            };
+            loaded += 1;
+            let entry = Entry {
+                size: message.body.len() as u64,
+                message: Some(message),
+                deadline: None,
+                zero_ttl: false,
+                returns: 0,
+                recovered_redelivered: cold.redelivered,
+                stored: Some(stored),
+            };
+            let key = ReadyKey {
+                rank: 0,
+                seq: cold.seq,
+            };
+            self.insert_entry(key, entry);
+        }
+    }
+
     /// Takes a ready message out.
     pub fn remove(&mut self, key: ReadyKey) -> Option<Entry> {
         let entry = self.ready.remove(&key)?;
@@ -213,6 +307,7 @@ impl QueueState {
 
     /// Takes the first ready message out.
     pub fn pop_first(&mut self) -> Option<(ReadyKey, Entry)> {
+        self.page_in_due();
         let (key, entry) = self.ready.pop_first()?;
         self.forget(key, &entry);
         Some((key, entry))
@@ -245,9 +340,15 @@ impl QueueState {
         self.expiry.first().map(|(d, _)| *d)
     }
 
-    /// Drops every ready message, returning how many.
-    pub fn clear(&mut self) -> usize {
-        let n = self.ready.len();
+    /// Drops every ready message, returning how many. Cold ones are acknowledged in the
+    /// store one by one only with `ack_cold`: a deleted queue's messages leave the store in
+    /// one record instead.
+    pub fn clear(&mut self, ack_cold: bool) -> usize {
+        let n = self.ready_len();
+        match &self.cold_store {
+            Some(store) if ack_cold => self.cold.drain().for_each(|id| store.forget(id)),
+            _ => self.cold = ColdTail::default(),
+        }
         self.ready.clear();
         self.expiry.clear();
         self.ready_bytes = 0;
@@ -256,15 +357,15 @@ impl QueueState {
     }
 
     pub fn ready_len(&self) -> usize {
-        self.ready.len()
+        self.ready.len() + usize::try_from(self.cold.len()).unwrap_or(usize::MAX)
     }
 
     pub fn ready_bytes(&self) -> u64 {
-        self.ready_bytes
+        self.ready_bytes + self.cold.bytes()
     }
 
     pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        !self.ready.is_empty() || !self.cold.is_empty()
     }
 
     /// Takes an unacked message out, returning its credit.
