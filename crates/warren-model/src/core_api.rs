@@ -221,6 +221,12 @@ impl CreditPool {
                 Some(n.saturating_sub(1))
             });
     }
+    /// Takes one credit even when the window is full: for a message settled in its queue that
+    /// still counts against the window (an MQTT QoS 2 delivery awaiting PUBCOMP). Taken before
+    /// the settle that gives the message's own credit back, so the window never opens between.
+    pub fn hold(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
     /// The window (0 = unlimited).
     pub fn limit(&self) -> u32 {
         self.limit.load(Ordering::Relaxed)

@@ -12,14 +12,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use warren_model::{ConnectionId, FieldTable, QueueName, QueueSpec, Settlement, UserName, VHost};
+use warren_model::{
+    ConnectionId, CreditPool, FieldTable, QueueName, QueueSpec, Settlement, UserName, VHost,
+};
 
 use crate::alias::OutboundAliases;
 use crate::codec::{ConnAckPacket, ConnectPacket, Outbound, Version};
 use crate::durable_acks::DurableAcks;
 use crate::errors::MqttError;
 use crate::factory::Shared;
-use crate::inflight::{Inflight, Stage};
+use crate::inflight::Inflight;
 use crate::outbox::Outbox;
 use crate::registry::{lock, LiveHandle, SessionKey, SharedState};
 use crate::session::{send, Live, MqttSession, State};
@@ -187,6 +189,7 @@ pub fn connect(
         state,
         inflight: Inflight::default(),
         window,
+        credit: Arc::new(CreditPool::new(window)),
         aliases: BTreeMap::new(),
         out_aliases: OutboundAliases::new(if c.version == Version::V5 {
             c.topic_alias_max
@@ -217,8 +220,10 @@ pub fn connect(
         out,
         Outbound::ConnAck(Box::new(connack)),
     );
-    subscribe::start(&mut live, &shared, &session.outbox)?;
+    // Before the consumers start, so the held credits keep the first deliveries within the
+    // client's window; the ids are on disk already (saved above from the session state).
     resend_pubrel(&mut live, &mut session.codec, out);
+    subscribe::start(&mut live, &shared, &session.outbox)?;
     session.live = Some(live);
     session.state = State::Connected;
     session.last_input = now;
@@ -233,18 +238,22 @@ fn effective_keep_alive(asked: u16, cap: u16) -> u16 {
     }
 }
 
-/// Sends the PUBRELs a previous connection of the session left unanswered (MQTT-4.4.0-1),
-/// at CONNECT and again whenever a connection this one took over parks some late. An id this
-/// connection already reuses cannot be released again and is dropped: its message was
-/// delivered and settled already.
-pub fn resend_pubrel(live: &mut Live, codec: &mut crate::codec::Codec, out: &mut BytesMut) {
+/// Sends the PUBRELs a previous connection of the session (or the broker before a restart)
+/// left unanswered (MQTT-4.4.0-1), at CONNECT and again whenever a connection this one took
+/// over parks some late; each holds a credit of this connection's window until PUBCOMP. An
+/// id this connection already reuses cannot be released again and is dropped: its message
+/// was delivered and settled already. True when any was taken over.
+pub fn resend_pubrel(live: &mut Live, codec: &mut crate::codec::Codec, out: &mut BytesMut) -> bool {
     let parked = std::mem::take(&mut lock(&live.state).pubrel_out);
+    let took = !parked.is_empty();
     for id in parked {
         if !live.inflight.in_use(id) {
             live.inflight.pubrel.insert(id);
+            live.credit.hold();
             send(codec, out, Outbound::PubRel(id, 0));
         }
     }
+    took
 }
 
 /// DISCONNECT from the client: a normal one drops the will (MQTT-3.1.2-10), 0x04 keeps it.
@@ -324,13 +333,8 @@ fn park_inflight(live: &mut Live) -> bool {
     let mut state = lock(&live.state);
     state.pubrel_out.append(&mut live.inflight.pubrel);
     for (id, pending) in live.inflight.drain() {
-        if pending.stage == Stage::Comp {
-            pending.origin.settle(Settlement::Ack);
-            state.pubrel_out.insert(id);
-        } else {
-            state.resume_ids.insert(pending.origin.seq, id);
-            pending.origin.settle(Settlement::Requeue);
-        }
+        state.resume_ids.insert(pending.origin.seq, id);
+        pending.origin.settle(Settlement::Requeue);
     }
     !state.pubrel_out.is_empty()
 }

@@ -1,5 +1,5 @@
-//! Outbound messages: deliveries from the core become PUBLISH packets, and PUBACK, PUBREC and
-//! PUBCOMP settle them.
+//! Outbound messages: deliveries from the core become PUBLISH packets, and PUBACK and PUBREC
+//! settle them.
 //!
 //! A delivery's routing key is matched again against the session's own subscriptions, because
 //! one queue serves all of them: that gives the delivered QoS (min of the best matching
@@ -8,9 +8,10 @@
 //! matching subscription has No Local, is settled and skipped, MQTT-3.8.3-3). The same match
 //! applies the `$`-topic rule (MQTT-4.7.2-1) that the AMQP `#` binding does not know.
 //!
-//! QoS 0 is settled when written; QoS 1 on PUBACK; QoS 2 on PUBCOMP. A message the client's
-//! Maximum Packet Size cannot take is settled and dropped (MQTT-3.1.2-25). A message whose
-//! expiry passed while queued is settled and dropped (MQTT-3.3.2-5).
+//! QoS 0 is settled when written; QoS 1 on PUBACK; QoS 2 on PUBREC, after which only its
+//! packet id awaits PUBCOMP (see `inflight`). A message the client's Maximum Packet Size
+//! cannot take is settled and dropped (MQTT-3.1.2-25). A message whose expiry passed while
+//! queued is settled and dropped (MQTT-3.3.2-5).
 
 use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
@@ -25,8 +26,9 @@ use crate::convert::{
 };
 use crate::errors::{MqttError, PACKET_ID_NOT_FOUND};
 use crate::factory::Shared;
-use crate::inflight::{Origin, Pending, Stage};
+use crate::inflight::{Origin, Pending, Received, Stage};
 use crate::outbox::OutEvent;
+use crate::persist;
 use crate::registry::{lock, Sub};
 use crate::session::{send, wall_ms, Live};
 use crate::subscribe::share_queue;
@@ -180,6 +182,7 @@ pub fn refuse(event: OutEvent) {
 pub fn puback(live: &mut Live, id: u16) -> Result<(), MqttError> {
     if let Some(origin) = live.inflight.acked(id) {
         origin.settle(Settlement::Ack);
+        resume_window(live);
     }
     Ok(())
 }
@@ -187,25 +190,48 @@ pub fn puback(live: &mut Live, id: u16) -> Result<(), MqttError> {
 /// PUBREC: answered with PUBREL (0x92 when the id is unknown, MQTT 5).
 pub fn pubrec(
     live: &mut Live,
+    shared: &Shared,
     codec: &mut Codec,
     out: &mut BytesMut,
     id: u16,
 ) -> Result<(), MqttError> {
-    let code = if live.inflight.received(id) {
-        0
-    } else {
-        PACKET_ID_NOT_FOUND
+    let code = match live.inflight.received(id) {
+        Received::First(origin) => {
+            handed_over(live, shared, &origin);
+            0
+        }
+        Received::Again => 0,
+        Received::Unknown => PACKET_ID_NOT_FOUND,
     };
     send(codec, out, Outbound::PubRel(id, code));
     Ok(())
 }
 
-/// PUBCOMP.
-pub fn pubcomp(live: &mut Live, id: u16) -> Result<(), MqttError> {
-    if let Some(origin) = live.inflight.completed(id) {
-        origin.settle(Settlement::Ack);
+/// The client owns a QoS 2 message once it sent PUBREC. The id awaiting PUBCOMP is written
+/// before the message leaves its queue, so a crash between the two sends the message again
+/// instead of losing it; the message's credit stays held until PUBCOMP.
+fn handed_over(live: &Live, shared: &Shared, origin: &Origin) {
+    persist::save_session(live, shared);
+    live.credit.hold();
+    origin.settle(Settlement::Ack);
+}
+
+/// PUBCOMP: the id is free and its credit given back.
+pub fn pubcomp(live: &mut Live, shared: &Shared, id: u16) -> Result<(), MqttError> {
+    if live.inflight.completed(id) {
+        persist::save_session(live, shared);
+        live.credit.give_back();
+        kick(live);
     }
     Ok(())
+}
+
+/// Credit freed by one queue's settle is the whole session's (one pool): the session's
+/// other queues may be waiting for it.
+pub fn resume_window(live: &Live) {
+    if !live.shares.is_empty() {
+        kick(live);
+    }
 }
 
 /// The core cancelled a consumer; true when it was the session's own (fatal).

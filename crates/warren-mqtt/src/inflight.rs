@@ -1,9 +1,14 @@
 //! Outbound QoS 1 and 2 messages awaiting their acknowledgement, by packet id.
 //!
+//! A QoS 2 message leaves its queue at PUBREC: from then on the client owns it, and what the
+//! broker must remember (across a restart too, see `persist`) is only that its packet id
+//! awaits PUBCOMP. Such an id still counts against the client's Receive Maximum (MQTT 5
+//! section 4.9), so it keeps one credit of the session's pool held until PUBCOMP.
+//!
 //! Invariants: a packet id is in at most one of `entries` and `pubrel` (MQTT-2.2.1-3 of
-//! 3.1.1: ids are unique among a session's unacknowledged packets); the number of entries is
-//! bounded by the consumer prefetch the session asked the core for, because every entry with a
-//! queue position holds one unit of that credit until settled.
+//! 3.1.1: ids are unique among a session's unacknowledged packets); entries plus PUBREL ids
+//! are bounded by the session's credit pool, because every entry holds one credit until it is
+//! settled and every PUBREL id one held credit until PUBCOMP.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -33,8 +38,16 @@ pub enum Stage {
     Ack,
     /// QoS 2: PUBREC.
     Rec,
-    /// QoS 2 after PUBREL was sent: PUBCOMP.
-    Comp,
+}
+
+/// What a PUBREC meant.
+pub enum Received {
+    /// The first for a delivery: its origin, to settle; the id now awaits PUBCOMP.
+    First(Origin),
+    /// The id already awaits PUBCOMP (a repeated PUBREC).
+    Again,
+    /// No QoS 2 delivery has the id.
+    Unknown,
 }
 
 /// One message in flight.
@@ -50,7 +63,7 @@ pub struct Pending {
 pub struct Inflight {
     next: u16,
     entries: BTreeMap<u16, Pending>,
-    /// PUBREL sent in an earlier connection, PUBCOMP still due (the message is settled).
+    /// PUBREL sent, PUBCOMP still due (the message is settled).
     pub pubrel: BTreeSet<u16>,
 }
 
@@ -84,22 +97,23 @@ impl Inflight {
         self.take_if(id, Stage::Ack)
     }
 
-    /// PUBREC: true when `id` awaited one; it now awaits PUBCOMP.
-    pub fn received(&mut self, id: u16) -> bool {
-        match self.entries.get_mut(&id) {
-            Some(p) if p.stage == Stage::Rec => {
-                p.stage = Stage::Comp;
-                true
+    /// PUBREC: a delivery awaiting one moves to the PUBREL ids.
+    pub fn received(&mut self, id: u16) -> Received {
+        if self.pubrel.contains(&id) {
+            return Received::Again;
+        }
+        match self.take_if(id, Stage::Rec) {
+            Some(origin) => {
+                self.pubrel.insert(id);
+                Received::First(origin)
             }
-            Some(p) => p.stage == Stage::Comp,
-            None => self.pubrel.contains(&id),
+            None => Received::Unknown,
         }
     }
 
-    /// PUBCOMP: the origin to settle, when `id` awaited one.
-    pub fn completed(&mut self, id: u16) -> Option<Origin> {
-        self.pubrel.remove(&id);
-        self.take_if(id, Stage::Comp)
+    /// PUBCOMP: true when `id` awaited one (it is free again).
+    pub fn completed(&mut self, id: u16) -> bool {
+        self.pubrel.remove(&id)
     }
 
     fn take_if(&mut self, id: u16, stage: Stage) -> Option<Origin> {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use warren_model::{
-    earliest, ConnectionId, ConsumerTag, Consumption, GateWatch, PeerInfo, QueueName, Session,
-    SessionStatus, VHost, Wake, OUTPUT_BATCH,
+    earliest, ConnectionId, ConsumerTag, Consumption, CreditPool, GateWatch, PeerInfo, QueueName,
+    Session, SessionStatus, VHost, Wake, OUTPUT_BATCH,
 };
 
 use crate::alias::OutboundAliases;
@@ -67,6 +67,9 @@ pub struct Live {
     pub inflight: Inflight,
     /// Prefetch asked of the core (the outbound window).
     pub window: u32,
+    /// The window shared by all the session's consumers (its queue and shared
+    /// subscriptions), with one credit held for each QoS 2 id awaiting PUBCOMP.
+    pub credit: Arc<CreditPool>,
     /// Inbound topic aliases.
     pub aliases: BTreeMap<u16, String>,
     /// Outbound topic aliases, within the client's Topic Alias Maximum.
@@ -191,8 +194,8 @@ impl MqttSession {
                 done
             }
             Inbound::PubAck(id) => deliver::puback(live, id),
-            Inbound::PubRec(id) => deliver::pubrec(live, codec, out, id),
-            Inbound::PubComp(id) => deliver::pubcomp(live, id),
+            Inbound::PubRec(id) => deliver::pubrec(live, shared, codec, out, id),
+            Inbound::PubComp(id) => deliver::pubcomp(live, shared, id),
             Inbound::Subscribe(s) => {
                 let done = subscribe::subscribe(live, shared, &self.outbox, codec, out, s);
                 persist::save_session(live, shared);
@@ -254,13 +257,26 @@ impl MqttSession {
     }
 
     /// Encodes what the core pushed, a batch at a time: the rest waits until the driver has
-    /// written this batch (`on_drained` wakes the session again).
+    /// written this batch (`on_drained` wakes the session again). Deliveries settled at once
+    /// (QoS 0, skipped) freed credit other queues of the session may be waiting for.
     fn drain_outbox(&mut self, output: &mut BytesMut) {
+        if !self.encode_outbox(output) {
+            return;
+        }
+        if let Some(live) = &self.live {
+            deliver::resume_window(live);
+        }
+    }
+
+    /// True when it took any event.
+    fn encode_outbox(&mut self, output: &mut BytesMut) -> bool {
         let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
+        let mut took = false;
         while output.len() < batch {
             let Some(event) = self.outbox.pop() else {
-                return;
+                break;
             };
+            took = true;
             let Some(live) = self.live.as_deref_mut() else {
                 deliver::refuse(event);
                 continue;
@@ -271,16 +287,14 @@ impl MqttSession {
                 }
                 OutEvent::Cancelled(tag) => {
                     if deliver::cancelled(live, &tag) {
-                        return self.fail(
-                            MqttError::Core(warren_model::CoreError::not_found(
-                                "session queue deleted",
-                            )),
-                            output,
-                        );
+                        let gone = warren_model::CoreError::not_found("session queue deleted");
+                        self.fail(MqttError::Core(gone), output);
+                        return false;
                     }
                 }
             }
         }
+        took
     }
 
     fn check_takeover(&mut self, output: &mut BytesMut) {
@@ -333,7 +347,9 @@ impl Session for MqttSession {
     fn on_wake(&mut self, output: &mut BytesMut, _now: Instant) -> SessionStatus {
         self.check_takeover(output);
         if let Some(live) = self.live.as_deref_mut() {
-            connect::resend_pubrel(live, &mut self.codec, output);
+            if connect::resend_pubrel(live, &mut self.codec, output) {
+                persist::save_session(live, &self.shared);
+            }
             if let Err(err) = live.acks.flush(&mut self.codec, output) {
                 self.fail(err, output);
             }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use warren_model::{
-    BindingSpec, ConsumeSpec, ConsumerTag, Destination, ExchangeName, FieldTable, FieldValue,
-    Message, QueueName, QueueSpec, RoutingKey,
+    BindingSpec, ConnectionId, ConsumeSpec, ConsumerTag, Destination, ExchangeName, FieldTable,
+    FieldValue, Message, QueueName, QueueSpec, RoutingKey, VHost,
 };
 
 use crate::codec::{Codec, Outbound, SubscribePacket, Version};
@@ -68,7 +68,7 @@ fn consume(
         no_ack: false,
         exclusive: false,
         prefetch: live.window,
-        shared_credit: None,
+        shared_credit: Some(Arc::clone(&live.credit)),
         arguments: FieldTable::new(),
     };
     let sink = Arc::new(SessionSink(Arc::clone(outbox)));
@@ -103,6 +103,23 @@ fn join_share(
     filter: &TopicFilter,
 ) -> Result<(), MqttError> {
     let queue = share_queue(group, filter, shared)?;
+    declare_share(&*live.vhost, shared, &queue, filter, live.conn)?;
+    if !live.shares.contains_key(&queue) {
+        let tag = format!("mqtt-share-{}", live.shares.len() + 1);
+        let c = consume(live, &queue, &tag, outbox)?;
+        live.shares.insert(queue, (ConsumerTag::try_from(tag)?, c));
+    }
+    Ok(())
+}
+
+/// Declares the group queue `queue` of a shared subscription to `filter` and binds it.
+pub fn declare_share(
+    vhost: &dyn VHost,
+    shared: &Shared,
+    queue: &QueueName,
+    filter: &TopicFilter,
+    conn: ConnectionId,
+) -> Result<(), MqttError> {
     let spec = QueueSpec {
         name: Some(queue.clone()),
         durable: false,
@@ -112,19 +129,11 @@ fn join_share(
     };
     // A group queue declared beforehand (say by AMQP, with TTL, a length limit or a dead
     // letter exchange) is used as it is: its arguments are the operator's choice.
-    if live
-        .vhost
-        .declare_queue(spec.clone(), true, live.conn)
-        .is_err()
-    {
-        live.vhost.declare_queue(spec, false, live.conn)?;
+    if vhost.declare_queue(spec.clone(), true, conn).is_err() {
+        vhost.declare_queue(spec, false, conn)?;
     }
-    bind(live, shared, &queue, filter)?;
-    if !live.shares.contains_key(&queue) {
-        let tag = format!("mqtt-share-{}", live.shares.len() + 1);
-        let c = consume(live, &queue, &tag, outbox)?;
-        live.shares.insert(queue, (ConsumerTag::try_from(tag)?, c));
-    }
+    let key = RoutingKey::try_from(filter_to_key(filter, shared.config.topic_mapping))?;
+    vhost.bind(binding(shared, queue, key), conn)?;
     Ok(())
 }
 
