@@ -1,6 +1,8 @@
-//! MQTT durability across restarts, with rumqttc: a persistent session's subscriptions and the
-//! QoS 1 and 2 messages queued for it while its client was away survive a restart of the
-//! broker on the same data directory, and so do retained messages; a clean session's do not.
+//! MQTT durability across restarts, with rumqttc and the raw packet client: a persistent
+//! session's subscriptions (shared ones too) and the QoS 1 and 2 messages queued for it while
+//! its client was away survive a restart of the broker on the same data directory, and so do
+//! retained messages, inbound QoS 2 ids and outbound QoS 2 ids awaiting PUBCOMP; a clean
+//! session's state does not.
 
 use crate::mqtt;
 
@@ -132,4 +134,177 @@ async fn qos2_packet_ids_survive_a_restart_so_a_resent_publish_is_not_routed_twi
     let (mut sub, _) = v4::connect(persistent(&t, "qos2-receiver")).await;
     assert_eq!(v4::text(&sub.next_publish().await), "once");
     sub.assert_no_publish(QUIET).await;
+}
+
+/// Receives from both members until `want` messages arrived; returns the payloads each got.
+async fn collect_two(m4: &mut v4::Client, m5: &mut v5::Client, want: usize) -> [Vec<String>; 2] {
+    let mut got: [Vec<String>; 2] = Default::default();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    let short = std::time::Duration::from_millis(20);
+    while got[0].len() + got[1].len() < want {
+        assert!(tokio::time::Instant::now() < until, "only {got:?} arrived");
+        let from4 = m4.events.try_wait_for(short, |e| match e {
+            v4::Event::Incoming(v4::Packet::Publish(p)) => Some(v4::text(p)),
+            _ => None,
+        });
+        if let Some(Ok(text)) = from4.await {
+            got[0].push(text);
+        }
+        let from5 = m5.events.try_wait_for(short, |e| match e {
+            v5::Event::Incoming(v5::Packet::Publish(p)) => Some(v5::text(p)),
+            _ => None,
+        });
+        if let Some(Ok(text)) = from5.await {
+            got[1].push(text);
+        }
+    }
+    got
+}
+
+/// A persistent MQTT 5 and a persistent 3.1.1 session in the group `$share/g/t/#` are members
+/// again after a restart: the group collects messages before they return, and shares the
+/// ones published after they did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscriptions_of_persistent_sessions_survive_a_restart() {
+    let dir = DataDir::new();
+    let keep5 = |t: &MqttTarget| {
+        let mut opts = t.v5("share-v5");
+        opts.set_clean_start(false)
+            .set_session_expiry_interval(Some(300));
+        opts
+    };
+    let share = "$share/g/t/#";
+    {
+        let t = start(&dir);
+        let (mut m5, _) = v5::connect(keep5(&t)).await;
+        let code = m5.subscribe(share, v5::QoS::AtLeastOnce).await;
+        assert_eq!(code, v5::SubscribeReasonCode::Success(v5::QoS::AtLeastOnce));
+        m5.disconnect().await;
+        let (mut m4, _) = v4::connect(persistent(&t, "share-v4")).await;
+        let code = m4.subscribe(share, QoS::AtLeastOnce).await;
+        assert_eq!(code, v4::SubscribeReasonCode::Success(QoS::AtLeastOnce));
+        m4.disconnect().await;
+    }
+    let t = start(&dir);
+    let (mut publ, _) = v4::connect(t.v4("share-pub")).await;
+    publ.publish("t/early", QoS::AtLeastOnce, false, b"early")
+        .await;
+    let (mut m5, ack) = v5::connect(keep5(&t)).await;
+    assert!(ack.session_present);
+    assert_eq!(v5::text(&m5.next_publish().await), "early");
+    let (mut m4, ack) = v4::connect(persistent(&t, "share-v4")).await;
+    assert!(ack.session_present);
+    for i in 0..10 {
+        let body = format!("m{i}");
+        publ.publish(&format!("t/{i}"), QoS::AtLeastOnce, false, body.as_bytes())
+            .await;
+    }
+    let [from4, from5] = collect_two(&mut m4, &mut m5, 10).await;
+    assert!(
+        !from4.is_empty() && !from5.is_empty(),
+        "both members get a share: {from4:?} / {from5:?}"
+    );
+    let mut all: Vec<_> = from4.into_iter().chain(from5).collect();
+    all.sort();
+    let mut expected: Vec<_> = (0..10).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each message to one member, once");
+}
+
+fn raw_keeper(level: u8, id: &str) -> Connect {
+    let mut c = Connect::new(level, id);
+    c.clean = false;
+    if level == V5 {
+        c.props = Props::new().u32(prop::SESSION_EXPIRY, 300);
+    }
+    c
+}
+
+/// MQTT-4.4.0-1 across a restart: a QoS 2 delivery the client answered with PUBREC, whose
+/// PUBREL it got but never completed, is resumed with PUBREL (same packet id), not PUBLISH;
+/// once PUBCOMP arrives, a further restart resends nothing.
+async fn pubrel_survives_restarts(level: u8, id: &str) {
+    let dir = DataDir::new();
+    let v5 = level == V5;
+    let topic = format!("rel/{id}");
+    let pkid = {
+        let t = start(&dir);
+        let (mut raw, _) = Raw::open(t.mqtt_addr(), &raw_keeper(level, id)).await;
+        assert_eq!(raw_subscribe(&mut raw, 1, &topic, 2, v5).await, 2);
+        let (mut publ, _) = v4::connect(t.v4("rel-pub")).await;
+        publ.publish(&topic, QoS::ExactlyOnce, false, b"once").await;
+        let delivery = raw.recv_kind(kind::PUBLISH).await.publish(v5);
+        assert_eq!(
+            (delivery.qos, delivery.payload.as_slice()),
+            (2, &b"once"[..])
+        );
+        raw.send(&ack(kind::PUBREC, delivery.pkid)).await;
+        assert_eq!(raw.recv_kind(kind::PUBREL).await.pkid(), delivery.pkid);
+        delivery.pkid // no PUBCOMP
+    };
+    {
+        let t = start(&dir);
+        let (mut raw, connack) = Raw::open(t.mqtt_addr(), &raw_keeper(level, id)).await;
+        assert!(connack.connack().0, "the session survived");
+        let next = raw.recv().await;
+        assert_eq!(
+            (next.kind(), next.pkid()),
+            (kind::PUBREL, pkid),
+            "got {next:?}"
+        );
+        assert!(
+            raw.recv_within(QUIET).await.is_err(),
+            "nothing else, above all not the PUBLISH again"
+        );
+        raw.send(&ack(kind::PUBCOMP, pkid)).await;
+        // PINGRESP comes after the broker has handled the PUBCOMP.
+        raw.send(&pingreq()).await;
+        raw.recv_kind(kind::PINGRESP).await;
+    }
+    let t = start(&dir);
+    let (mut raw, connack) = Raw::open(t.mqtt_addr(), &raw_keeper(level, id)).await;
+    assert!(connack.connack().0, "the session survived again");
+    assert_eq!(
+        raw.recv_within(QUIET).await.err(),
+        Some(RawEnd::Timeout),
+        "PUBCOMP ended the exchange for good"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v311_outbound_qos2_awaiting_pubcomp_resumes_with_pubrel_after_a_restart() {
+    pubrel_survives_restarts(V311, "rel-v311").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_outbound_qos2_awaiting_pubcomp_resumes_with_pubrel_after_a_restart() {
+    pubrel_survives_restarts(V5, "rel-v5").await;
+}
+
+/// A QoS 2 message leaves its queue at PUBREC (so that only its packet id has to survive a
+/// restart), but until PUBCOMP it still counts against the client's Receive Maximum (MQTT 5
+/// section 4.9): with a maximum of 1, the next PUBLISH waits for the PUBCOMP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos2_id_awaiting_pubcomp_still_counts_against_the_receive_maximum() {
+    let dir = DataDir::new();
+    let t = start(&dir);
+    let mut c = raw_keeper(V5, "rmax-rel");
+    c.props = Props::new()
+        .u32(prop::SESSION_EXPIRY, 300)
+        .u16(prop::RECEIVE_MAXIMUM, 1);
+    let (mut raw, _) = Raw::open(t.mqtt_addr(), &c).await;
+    assert_eq!(raw_subscribe(&mut raw, 1, "rmax/#", 2, true).await, 2);
+    let (mut publ, _) = v4::connect(t.v4("rmax-pub")).await;
+    publ.publish("rmax/a", QoS::ExactlyOnce, false, b"1").await;
+    publ.publish("rmax/a", QoS::ExactlyOnce, false, b"2").await;
+    let first = raw.recv_kind(kind::PUBLISH).await.publish(true);
+    raw.send(&ack(kind::PUBREC, first.pkid)).await;
+    assert_eq!(raw.recv_kind(kind::PUBREL).await.pkid(), first.pkid);
+    assert!(
+        raw.recv_within(QUIET).await.is_err(),
+        "a second PUBLISH before PUBCOMP exceeds the receive maximum"
+    );
+    raw.send(&ack(kind::PUBCOMP, first.pkid)).await;
+    let second = raw.recv_kind(kind::PUBLISH).await.publish(true);
+    assert_eq!(second.payload, b"2");
 }
