@@ -128,3 +128,51 @@ impl Inflight {
         std::mem::take(&mut self.entries).into_iter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warren_model::QueueName;
+
+    struct NoQueue(QueueName);
+
+    impl QueueHandle for NoQueue {
+        fn name(&self) -> &QueueName {
+            &self.0
+        }
+        fn settle(&self, _: &[QueueSeq], _: Settlement) {}
+        fn cancel(&self, _: warren_model::ConsumerId) {}
+        fn kick(&self) {}
+        fn message_count(&self) -> u32 {
+            0
+        }
+    }
+
+    fn pending(stage: Stage) -> Pending {
+        let queue = QueueName::try_from("q").unwrap_or_else(|_| unreachable!());
+        Pending {
+            origin: Origin {
+                queue: Arc::new(NoQueue(queue)),
+                seq: QueueSeq(1),
+            },
+            stage,
+        }
+    }
+
+    #[test]
+    fn pubrec_hands_the_message_over_and_keeps_the_id_until_pubcomp() {
+        let mut window = Inflight::default();
+        window.insert(5, pending(Stage::Rec));
+        window.insert(6, pending(Stage::Ack));
+        assert!(window.acked(5).is_none(), "a QoS 2 id is not PUBACKed");
+        assert!(matches!(window.received(6), Received::Unknown));
+        assert!(matches!(window.received(5), Received::First(_)));
+        assert!(matches!(window.received(5), Received::Again));
+        assert!(window.pubrel.contains(&5) && window.in_use(5));
+        assert_eq!(window.allocate(Some(5)), Some(1), "the id is still taken");
+        assert!(window.completed(5));
+        assert!(!window.completed(5), "a second PUBCOMP finds nothing");
+        assert!(!window.in_use(5));
+        assert_eq!(window.drain().len(), 1, "only the QoS 1 delivery is left");
+    }
+}
