@@ -156,8 +156,8 @@ fn is_live_message(shared: &Shared, id: MessageId, here: Location) -> bool {
     shared
         .index
         .messages
-        .get(&id.0)
-        .is_some_and(|e| e.location() == here)
+        .place(id)
+        .is_some_and(|p| p.segment == here.segment.0 && p.offset == here.offset)
 }
 
 fn is_live_meta(shared: &Shared, keyspace: Keyspace, key: &[u8], here: Location) -> bool {
@@ -176,8 +176,8 @@ fn copy_message(
     let held: Vec<(QueueId, bool)> = shared
         .index
         .messages
-        .get(&id.0)
-        .map(|e| e.queues.iter().collect())
+        .queues(id)
+        .map(|q| q.iter().collect())
         .unwrap_or_default();
     let queues: Vec<QueueId> = held.iter().map(|(q, _)| *q).collect();
     let loc = shared.append(&inner.config, |out| {

@@ -32,13 +32,6 @@ pub struct Location {
     pub len: u32,
 }
 
-impl Location {
-    /// The log position just past this record, for comparing with how far the log is durable.
-    pub(crate) fn end(&self) -> (u32, u64) {
-        (self.segment.0, u64::from(self.offset) + u64::from(self.len))
-    }
-}
-
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "message {}", self.0)

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::StoreError;
-use crate::ids::{Keyspace, Location, MessageId, QueueId, SegmentId};
+use crate::ids::{Keyspace, Location, MessageId, QueueId};
+use crate::messages::MessageTable;
 
 /// A hasher for store-assigned ids: one multiply, since the ids are already distinct.
 #[derive(Default, Clone, Copy)]
@@ -69,7 +70,7 @@ impl QueueSet {
     }
 
     /// Removes `queue`; true if the set is now empty.
-    fn remove(&mut self, queue: QueueId) -> bool {
+    pub(crate) fn remove(&mut self, queue: QueueId) -> bool {
         match self {
             QueueSet::One(q, _) => *q == queue,
             QueueSet::Many(v) => {
@@ -79,7 +80,7 @@ impl QueueSet {
         }
     }
 
-    fn mark_delivered(&mut self, queue: QueueId) {
+    pub(crate) fn mark_delivered(&mut self, queue: QueueId) {
         match self {
             QueueSet::One(q, d) if *q == queue => *d = true,
             QueueSet::One(..) => {}
@@ -87,25 +88,6 @@ impl QueueSet {
                 .iter_mut()
                 .filter(|(q, _)| *q == queue)
                 .for_each(|e| e.1 = true),
-        }
-    }
-}
-
-/// A live message: where its record is and who still holds it.
-#[derive(Clone, Debug)]
-pub(crate) struct MsgEntry {
-    pub(crate) segment: u32,
-    pub(crate) offset: u32,
-    pub(crate) len: u32,
-    pub(crate) queues: QueueSet,
-}
-
-impl MsgEntry {
-    pub(crate) fn location(&self) -> Location {
-        Location {
-            segment: SegmentId(self.segment),
-            offset: self.offset,
-            len: self.len,
         }
     }
 }
@@ -130,7 +112,7 @@ pub(crate) struct SegmentStats {
 /// The in-memory index.
 #[derive(Default)]
 pub(crate) struct Index {
-    pub(crate) messages: IdMap<MsgEntry>,
+    pub(crate) messages: MessageTable,
     pub(crate) meta: HashMap<(Keyspace, Box<[u8]>), Location>,
     pub(crate) segments: BTreeMap<u32, SegmentStats>,
 }
@@ -147,56 +129,42 @@ impl Index {
     /// Records a new message (or a compacted copy replacing an older record of it).
     pub(crate) fn add_message(&mut self, id: MessageId, loc: Location, queues: QueueSet, seq: u64) {
         self.live_up(loc);
-        let entry = MsgEntry {
-            segment: loc.segment.0,
-            offset: loc.offset,
-            len: loc.len,
-            queues,
-        };
-        if let Some(old) = self.messages.insert(id.0, entry) {
-            self.live_down(old.location(), seq);
+        if let Some((_, old)) = self.messages.take(id) {
+            self.live_down(old.segment, old.bytes, seq);
             self.add_ref(loc.segment.0, old.segment);
         }
+        self.messages.insert(id, loc, queues);
     }
 
     /// Moves a live message to a compacted copy, keeping its queues and delivered flags.
     pub(crate) fn relocate(&mut self, id: MessageId, loc: Location, seq: u64) {
-        if let Some(queues) = self.messages.get(&id.0).map(|e| e.queues.clone()) {
+        if let Some(queues) = self.messages.queues(id) {
             self.add_message(id, loc, queues, seq);
         }
     }
 
     pub(crate) fn check_held(&self, queue: QueueId, message: MessageId) -> Result<(), StoreError> {
-        match self.messages.get(&message.0) {
-            Some(e) if e.queues.contains(queue) => Ok(()),
-            _ => Err(StoreError::NotEnqueued { queue, message }),
+        if self.messages.held_by(queue, message) {
+            Ok(())
+        } else {
+            Err(StoreError::NotEnqueued { queue, message })
         }
     }
 
     /// Applies an ack written in `at`. Unknown pairs are ignored (recovery sees acks whose
     /// message was already compacted without that queue).
     pub(crate) fn ack(&mut self, queue: QueueId, message: MessageId, at: u32, seq: u64) {
-        let Some(entry) = self.messages.get_mut(&message.0) else {
+        let Some(released) = self.messages.release(queue, message) else {
             return;
         };
-        if !entry.queues.contains(queue) {
-            return;
-        }
-        let (loc, empty) = (entry.location(), entry.queues.remove(queue));
-        self.add_ref(at, loc.segment.0);
-        if empty {
-            self.messages.remove(&message.0);
-            self.live_down(loc, seq);
+        self.add_ref(at, released.segment);
+        if released.gone {
+            self.live_down(released.segment, released.bytes, seq);
         }
     }
 
     pub(crate) fn delivered(&mut self, queue: QueueId, message: MessageId, at: u32) {
-        let Some(entry) = self.messages.get_mut(&message.0) else {
-            return;
-        };
-        if entry.queues.contains(queue) {
-            entry.queues.mark_delivered(queue);
-            let segment = entry.segment;
+        if let Some(segment) = self.messages.mark_delivered(queue, message) {
             self.add_ref(at, segment);
         }
     }
@@ -209,14 +177,9 @@ impl Index {
         at: u32,
         seq: u64,
     ) -> u64 {
-        let hit: Vec<u64> = self
-            .messages
-            .iter()
-            .filter(|(id, e)| **id < below.0 && e.queues.contains(queue))
-            .map(|(id, _)| *id)
-            .collect();
+        let hit = self.messages.held_below(queue, below);
         for id in &hit {
-            self.ack(queue, MessageId(*id), at, seq);
+            self.ack(queue, *id, at, seq);
         }
         hit.len() as u64
     }
@@ -224,14 +187,14 @@ impl Index {
     pub(crate) fn meta_put(&mut self, key: (Keyspace, Box<[u8]>), loc: Location, seq: u64) {
         self.live_up(loc);
         if let Some(old) = self.meta.insert(key, loc) {
-            self.live_down(old, seq);
+            self.live_down(old.segment.0, u64::from(old.len), seq);
             self.add_ref(loc.segment.0, old.segment.0);
         }
     }
 
     pub(crate) fn meta_delete(&mut self, keyspace: Keyspace, key: &[u8], at: u32, seq: u64) {
         if let Some(old) = self.meta.remove(&(keyspace, Box::from(key))) {
-            self.live_down(old, seq);
+            self.live_down(old.segment.0, u64::from(old.len), seq);
             self.add_ref(at, old.segment.0);
         }
     }
@@ -294,10 +257,10 @@ impl Index {
         s.live_bytes += u64::from(loc.len);
     }
 
-    fn live_down(&mut self, loc: Location, seq: u64) {
-        if let Some(s) = self.segments.get_mut(&loc.segment.0) {
+    fn live_down(&mut self, segment: u32, bytes: u64, seq: u64) {
+        if let Some(s) = self.segments.get_mut(&segment) {
             s.live = s.live.saturating_sub(1);
-            s.live_bytes = s.live_bytes.saturating_sub(u64::from(loc.len));
+            s.live_bytes = s.live_bytes.saturating_sub(bytes);
             s.retire_after = s.retire_after.max(seq);
         }
     }

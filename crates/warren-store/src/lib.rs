@@ -16,25 +16,29 @@
 //! segment is deleted only when nothing in it is live and nothing in it still cancels a record
 //! in another segment on disk; recovery never panics on any bytes.
 
+mod backlog;
 mod compact;
 mod config;
+mod dense;
 mod error;
 pub mod format;
 mod fs;
 mod ids;
 mod index;
 pub mod mem;
+mod messages;
 mod recovery;
 mod shared;
 mod store;
 mod ticket;
 mod writer;
 
+pub use backlog::{Backlog, BacklogIter, RecoveredMessage};
 pub use compact::CompactReport;
 pub use config::StoreConfig;
 pub use error::StoreError;
 pub use fs::{Fs, SegmentFile, StdFs};
 pub use ids::{Keyspace, Location, MessageId, QueueId, SegmentId};
-pub use recovery::{CutSegment, Recovered, RecoveredMessage, RecoveryReport};
+pub use recovery::{CutSegment, Recovered, RecoveryReport};
 pub use store::{Store, StoreStats, StoredMessage};
 pub use ticket::Ticket;

@@ -11,20 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::backlog::{Backlog, RecoveredMessage};
 use crate::error::StoreError;
 use crate::format::{self, Decoded, Record, HEADER_LEN};
 use crate::fs::{Fs, SegmentFile};
-use crate::ids::{Keyspace, Location, MessageId, QueueId, SegmentId};
+use crate::ids::{Keyspace, Location, QueueId, SegmentId};
 use crate::index::{Index, QueueSet};
-
-/// A message a queue held when the store was last running, in the queue's order.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct RecoveredMessage {
-    /// The message (read its body with [`crate::Store::read`]).
-    pub id: MessageId,
-    /// The message may have been delivered before: it was, or the store was not closed cleanly.
-    pub redelivered: bool,
-}
 
 /// A segment that was cut during recovery.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -66,7 +58,7 @@ pub struct RecoveryReport {
 #[derive(Debug, Default)]
 pub struct Recovered {
     /// Each queue's backlog, in message order.
-    pub queues: BTreeMap<QueueId, Vec<RecoveredMessage>>,
+    pub queues: BTreeMap<QueueId, Backlog>,
     /// The current metadata values.
     pub metadata: BTreeMap<(Keyspace, Vec<u8>), Bytes>,
     /// Counts and timing.
@@ -241,20 +233,8 @@ impl Scan {
     fn finish(self, last_segment: u32, started: Instant) -> Scanned {
         let mut report = self.report;
         report.clean_shutdown = self.last_was_shutdown;
-        let mut queues: BTreeMap<QueueId, Vec<RecoveredMessage>> = BTreeMap::new();
-        for (id, entry) in &self.index.messages {
-            for (queue, delivered) in entry.queues.iter() {
-                let redelivered = delivered || !report.clean_shutdown;
-                queues.entry(queue).or_default().push(RecoveredMessage {
-                    id: MessageId(*id),
-                    redelivered,
-                });
-            }
-        }
-        for backlog in queues.values_mut() {
-            backlog.sort_unstable_by_key(|m| m.id);
-            report.queue_entries += backlog.len() as u64;
-        }
+        let queues = backlogs(&self.index, report.clean_shutdown);
+        report.queue_entries = queues.values().map(|b| b.len() as u64).sum();
         report.messages = self.index.messages.len() as u64;
         report.metadata = self.metadata.len();
         report.elapsed = started.elapsed();
@@ -271,4 +251,35 @@ impl Scan {
             recovered,
         }
     }
+}
+
+/// Each queue's backlog in id order. Dense runs come in id order already; the few messages
+/// kept in the hash map are sorted per queue and merged in.
+fn backlogs(index: &Index, clean_shutdown: bool) -> BTreeMap<QueueId, Backlog> {
+    let mut ordered: BTreeMap<QueueId, Backlog> = BTreeMap::new();
+    let mut loose: BTreeMap<QueueId, Vec<RecoveredMessage>> = BTreeMap::new();
+    index.messages.for_each_split(
+        |id, queues| {
+            for (queue, delivered) in queues.iter() {
+                let m = RecoveredMessage {
+                    id,
+                    redelivered: delivered || !clean_shutdown,
+                };
+                loose.entry(queue).or_default().push(m);
+            }
+        },
+        |id, queue, delivered| {
+            let m = RecoveredMessage {
+                id,
+                redelivered: delivered || !clean_shutdown,
+            };
+            ordered.entry(queue).or_default().push(m);
+        },
+    );
+    for (queue, mut messages) in loose {
+        messages.sort_unstable_by_key(|m| m.id);
+        let backlog = ordered.remove(&queue).unwrap_or_default();
+        ordered.insert(queue, backlog.merged(messages));
+    }
+    ordered
 }
