@@ -3,7 +3,8 @@
 //!
 //! Grammar (integers little-endian; `str` = u32 length + UTF-8; `opt<T>` = u8 0/1 + T):
 //! ```text
-//! message    = version u8 (=1) | exchange str | routing key str | properties
+//! message    = version u8 (1 or 2) | exchange str | routing key str | properties
+//!              | arrived u64 (version 2 only)
 //! properties = content type opt<str> | content encoding opt<str> | headers opt<table>
 //!              | delivery mode u8 (0 none, 1 transient, 2 persistent) | priority opt<u8>
 //!              | correlation id, reply to, expiration, message id opt<str> each
@@ -11,6 +12,11 @@
 //! table      = count u32 | (key str | value)*
 //! value      = tag u8 (the AMQP type letter) | payload
 //! ```
+//! `arrived` is when the message reached its queues, in ms since the Unix epoch: a queue's
+//! store record carries it (version 2) so that a TTL keeps counting from there across a
+//! restart. Version 1 (written before, and still for whole messages) has no such field and
+//! decodes as a message without an arrival time.
+//!
 //! Decoding is total: any bytes give a value or `None`, never a panic; nesting is checked
 //! against `MAX_TABLE_DEPTH` before recursing.
 
@@ -22,6 +28,8 @@ use crate::{
 };
 
 const MESSAGE_VERSION: u8 = 1;
+/// Version 1 followed by the arrival time.
+const ARRIVED_VERSION: u8 = 2;
 
 /// Appends values to a byte buffer.
 #[derive(Default, Debug)]
@@ -249,12 +257,24 @@ impl<'a> Reader<'a> {
 
 /// The stored form of a message's annotations and properties (the body is stored beside it).
 pub fn encode_message(message: &Message) -> Vec<u8> {
+    encode_head(message, MESSAGE_VERSION).out
+}
+
+/// [`encode_message`] with the time the message reached its queues (ms since the Unix
+/// epoch), for a queue's store record.
+pub fn encode_arrived_message(message: &Message, arrived_ms: u64) -> Vec<u8> {
+    let mut w = encode_head(message, ARRIVED_VERSION);
+    w.u64(arrived_ms);
+    w.out
+}
+
+fn encode_head(message: &Message, version: u8) -> Writer {
     let mut w = Writer::default();
-    w.u8(MESSAGE_VERSION);
+    w.u8(version);
     w.str(message.annotations.exchange.as_str());
     w.str(message.annotations.routing_key.as_str());
     encode_properties(&mut w, &message.properties);
-    w.out
+    w
 }
 
 fn encode_properties(w: &mut Writer, p: &Properties) {
@@ -297,19 +317,10 @@ pub fn encode_whole_message(message: &Message) -> Vec<u8> {
 /// The message from [`encode_whole_message`]'s bytes.
 pub fn decode_whole_message(stored: &[u8]) -> Option<Message> {
     let mut r = Reader::new(stored);
-    if r.u8()? != MESSAGE_VERSION {
-        return None;
-    }
-    let exchange = ExchangeName::try_from(r.str()?).ok()?;
-    let routing_key = RoutingKey::try_from(r.str()?).ok()?;
-    let properties = decode_properties(&mut r)?;
+    let (annotations, properties, _) = decode_head(&mut r)?;
     let body = Bytes::copy_from_slice(r.bytes()?);
     Some(Message {
-        annotations: Annotations {
-            exchange,
-            routing_key,
-            publisher: None,
-        },
+        annotations,
         properties,
         body,
     })
@@ -317,22 +328,36 @@ pub fn decode_whole_message(stored: &[u8]) -> Option<Message> {
 
 /// The message again from its stored properties and body; `None` if they do not decode.
 pub fn decode_message(stored: &[u8], body: Bytes) -> Option<Message> {
-    let mut r = Reader::new(stored);
-    if r.u8()? != MESSAGE_VERSION {
-        return None;
-    }
-    let exchange = ExchangeName::try_from(r.str()?).ok()?;
-    let routing_key = RoutingKey::try_from(r.str()?).ok()?;
-    let properties = decode_properties(&mut r)?;
-    Some(Message {
-        annotations: Annotations {
-            exchange,
-            routing_key,
-            publisher: None,
-        },
+    decode_arrived_message(stored, body).map(|(message, _)| message)
+}
+
+/// [`decode_message`], with the arrival time when the record has one (version 2).
+pub fn decode_arrived_message(stored: &[u8], body: Bytes) -> Option<(Message, Option<u64>)> {
+    let (annotations, properties, arrived) = decode_head(&mut Reader::new(stored))?;
+    let message = Message {
+        annotations,
         properties,
         body,
-    })
+    };
+    Some((message, arrived))
+}
+
+fn decode_head(r: &mut Reader<'_>) -> Option<(Annotations, Properties, Option<u64>)> {
+    let version = r.u8()?;
+    if version != MESSAGE_VERSION && version != ARRIVED_VERSION {
+        return None;
+    }
+    let annotations = Annotations {
+        exchange: ExchangeName::try_from(r.str()?).ok()?,
+        routing_key: RoutingKey::try_from(r.str()?).ok()?,
+        publisher: None,
+    };
+    let properties = decode_properties(r)?;
+    let arrived = match version {
+        ARRIVED_VERSION => Some(r.u64()?),
+        _ => None,
+    };
+    Some((annotations, properties, arrived))
 }
 
 fn decode_properties(r: &mut Reader<'_>) -> Option<Properties> {
@@ -380,66 +405,5 @@ fn decode_properties(r: &mut Reader<'_>) -> Option<Properties> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Message {
-        let mut headers = FieldTable::new();
-        headers.insert("a", FieldValue::I64(-3));
-        headers.insert(
-            "nested",
-            FieldValue::Array(vec![FieldValue::string("x"), FieldValue::Void]),
-        );
-        headers.insert("t", FieldValue::Table(headers.clone()));
-        Message {
-            annotations: Annotations {
-                exchange: ExchangeName::try_from("amq.topic").unwrap(),
-                routing_key: RoutingKey::try_from("a.b").unwrap(),
-                publisher: None,
-            },
-            properties: Properties {
-                content_type: Some("text/plain".into()),
-                headers: Some(headers),
-                delivery_mode: Some(DeliveryMode::Persistent),
-                priority: Some(7),
-                expiration: Some("1000".into()),
-                timestamp: Some(42),
-                app_id: Some("app".into()),
-                ..Properties::default()
-            },
-            body: Bytes::from_static(b"hello"),
-        }
-    }
-
-    #[test]
-    fn message_round_trips() {
-        let m = sample();
-        let stored = encode_message(&m);
-        assert_eq!(decode_message(&stored, m.body.clone()), Some(m));
-    }
-
-    #[test]
-    fn every_truncation_is_refused_without_panic() {
-        let stored = encode_message(&sample());
-        for cut in 0..stored.len() {
-            assert_eq!(
-                decode_message(&stored[..cut], Bytes::new()),
-                None,
-                "cut {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn deep_nesting_is_refused() {
-        let mut w = Writer::default();
-        w.u32(1);
-        w.str("k");
-        for _ in 0..100 {
-            w.u8(b'A');
-            w.u32(1);
-        }
-        w.u8(b'V');
-        assert!(Reader::new(&w.out).table(0).is_none());
-    }
-}
+#[path = "persist_tests.rs"]
+mod tests;
