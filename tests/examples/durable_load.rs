@@ -11,6 +11,8 @@
 //!     publishes <count> messages and waits for every confirm; nobody consumes
 //! durable_load count <amqp url> <queue>
 //!     prints the queue's message count
+//! durable_load drain <amqp url> <queue> <seconds>
+//!     1 consumer (manual acks) takes from the backlog for <seconds>; nobody publishes
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +35,7 @@ async fn main() -> Result<()> {
     let num = |i: usize| -> Result<u64> { Ok(arg(i)?.parse()?) };
     match arg(0)?.as_str() {
         "run" => run(&arg(1)?, &arg(2)?, num(3)?, num(4)?, num(5)?).await,
+        "drain" => drain(&arg(1)?, &arg(2)?, num(3)?).await,
         "fill" => fill(&arg(1)?, &arg(2)?, num(3)?, num(4)?, num(5)?, num(6)?).await,
         "count" => {
             let conn = connect(&arg(1)?).await?;
@@ -230,6 +233,25 @@ async fn fill(
     println!(
         "filled {n} messages of {size} B in {secs:.1} s ({:.0} msg/s)",
         n as f64 / secs
+    );
+    Ok(())
+}
+
+/// Consumes from an existing backlog for `secs` seconds (after a warm-up second).
+async fn drain(url: &str, queue: &str, secs: u64) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let got = Arc::new(AtomicU64::new(0));
+    let consumer = tokio::spawn(consume(url.into(), queue.into(), stop.clone(), got.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (g0, t0) = (got.load(Ordering::Relaxed), Instant::now());
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let (g1, t1) = (got.load(Ordering::Relaxed), Instant::now());
+    stop.store(true, Ordering::Relaxed);
+    consumer.await??;
+    let dt = (t1 - t0).as_secs_f64();
+    println!(
+        "consumed {:.0} msg/s from the backlog over {dt:.1} s",
+        (g1 - g0) as f64 / dt
     );
     Ok(())
 }
