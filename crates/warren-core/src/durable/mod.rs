@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -67,13 +68,14 @@ impl Durable {
         Ok(QueueId(id))
     }
 
-    /// Stores a message held by `queues`.
+    /// Stores a message held by `queues`, with the wall-clock time it reaches them, so that
+    /// its TTL keeps counting from then after a restart.
     pub(crate) fn publish(
         &self,
         queues: &[QueueId],
         message: &Message,
     ) -> Result<(MessageId, Ticket), CoreError> {
-        let properties = warren_model::persist::encode_message(message);
+        let properties = warren_model::persist::encode_arrived_message(message, now_millis());
         self.store
             .publish(queues, &properties, &message.body)
             .map_err(store_error)
@@ -229,6 +231,12 @@ impl DurableWrite for PendingTicket {
 /// Wraps a store ticket for an adapter.
 pub(crate) fn pending(ticket: Ticket) -> Box<dyn DurableWrite> {
     Box::new(PendingTicket(ticket))
+}
+
+/// Wall-clock milliseconds since the Unix epoch (0 for a clock set before it).
+fn now_millis() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn store_error(err: StoreError) -> CoreError {

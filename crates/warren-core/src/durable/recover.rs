@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use warren_model::persist::decode_arrived_message;
 use warren_model::{FieldTable, QueueSpec, VHostName};
 use warren_store::{Keyspace, QueueId, Recovered};
 
@@ -137,10 +138,11 @@ fn restore_messages(
             let message = durable
                 .read(entry.id)
                 .ok()
-                .and_then(|m| warren_model::persist::decode_message(&m.properties, m.body));
+                .and_then(|m| decode_arrived_message(&m.properties, m.body));
             match message {
-                Some(message) => {
-                    queue.restore(Arc::new(message), entry.id, entry.redelivered);
+                Some((message, arrived)) => {
+                    let arrived = arrived.and_then(from_millis);
+                    queue.restore(Arc::new(message), entry.id, entry.redelivered, arrived);
                     count += 1;
                 }
                 None => tracing::warn!(message = entry.id.0, "stored message unreadable"),
@@ -148,4 +150,9 @@ fn restore_messages(
         }
     }
     count
+}
+
+/// The wall-clock time `ms` after the Unix epoch, if the clock can represent it.
+fn from_millis(ms: u64) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(Duration::from_millis(ms))
 }

@@ -6,7 +6,7 @@
 //! then are limits enforced and a zero-TTL message still waiting expired.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use warren_model::{Delivery, FieldValue, Message, QueueHandle, QueueSeq};
 use warren_store::MessageId;
@@ -101,11 +101,7 @@ impl Queue {
     /// The entry for a new message: its deadline is the sooner of the queue's TTL and its
     /// own `expiration`.
     pub(super) fn new_entry(&self, message: Arc<Message>, now: Instant) -> Entry {
-        let own = message_ttl(&message);
-        let ttl = match (self.def.args.message_ttl, own) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let ttl = self.ttl(&message);
         Entry {
             size: message.body.len() as u64,
             message: Some(message),
@@ -114,6 +110,38 @@ impl Queue {
             returns: 0,
             recovered_redelivered: false,
             stored: None,
+        }
+    }
+
+    /// The entry for a message recovered from the store. Its TTL counts from `arrived`, when
+    /// it first reached the queue (a deadline that passed while the broker was down is now,
+    /// so the timer expires it at once); without that time it counts from now.
+    pub(super) fn restored_entry(
+        &self,
+        message: Arc<Message>,
+        arrived: Option<SystemTime>,
+    ) -> Entry {
+        let now = Instant::now();
+        let ttl = self.ttl(&message);
+        let mut entry = self.new_entry(message, now);
+        if let (Some(ttl), Some(arrived)) = (ttl, arrived) {
+            // A clock set back since then counts as no time passed.
+            let waited = SystemTime::now()
+                .duration_since(arrived)
+                .unwrap_or_default();
+            entry.deadline = Some(now + ttl.saturating_sub(waited));
+            // Not arriving now: a TTL of 0 expires like any other instead of waiting for a
+            // consumer.
+            entry.zero_ttl = false;
+        }
+        entry
+    }
+
+    /// The sooner of the queue's TTL and the message's own `expiration`.
+    fn ttl(&self, message: &Message) -> Option<Duration> {
+        match (self.def.args.message_ttl, message_ttl(message)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -164,4 +192,103 @@ fn with_delivery_count(message: &Message, count: u64) -> Arc<Message> {
     let count = i64::try_from(count).unwrap_or(i64::MAX);
     headers.insert("x-delivery-count", FieldValue::I64(count));
     Arc::new(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+
+    use bytes::Bytes;
+    use warren_model::{Annotations, ExchangeName, FieldTable, Properties, QueueName, RoutingKey};
+
+    use super::*;
+    use crate::queue::{QueueArgs, QueueDef, QueueEvents};
+    use crate::timer::Timers;
+    use crate::vhost::VHostCore;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn queue(message_ttl: Option<Duration>) -> Arc<Queue> {
+        let def = QueueDef {
+            durable: true,
+            exclusive: None,
+            auto_delete: false,
+            arguments: FieldTable::new(),
+            args: QueueArgs {
+                message_ttl,
+                ..QueueArgs::default()
+            },
+        };
+        let events: Weak<dyn QueueEvents> = Weak::<VHostCore>::new();
+        let name = QueueName::try_from("q").unwrap();
+        Queue::new(name, def, events, Timers::new(None), None)
+    }
+
+    fn message(expiration: Option<&str>) -> Arc<Message> {
+        Arc::new(Message {
+            annotations: Annotations {
+                exchange: ExchangeName::default_exchange(),
+                routing_key: RoutingKey::try_from("q").unwrap(),
+                publisher: None,
+            },
+            properties: Properties {
+                expiration: expiration.map(str::to_owned),
+                ..Properties::default()
+            },
+            body: Bytes::new(),
+        })
+    }
+
+    /// How long from now until `entry` expires (zero when due already).
+    fn left(entry: &Entry) -> Duration {
+        let deadline = entry.deadline.expect("a deadline");
+        deadline.saturating_duration_since(Instant::now())
+    }
+
+    fn ago(d: Duration) -> Option<SystemTime> {
+        Some(SystemTime::now() - d)
+    }
+
+    #[test]
+    fn a_restored_ttl_counts_from_the_first_arrival() {
+        let q = queue(Some(MINUTE));
+        let entry = q.restored_entry(message(None), ago(Duration::from_secs(50)));
+        let remaining = left(&entry);
+        let expected = Duration::from_secs(8)..=Duration::from_secs(10);
+        assert!(expected.contains(&remaining), "{remaining:?}");
+        let own = q.restored_entry(message(Some("55000")), ago(Duration::from_secs(50)));
+        assert!(
+            left(&own) <= Duration::from_secs(5),
+            "the sooner TTL applies"
+        );
+    }
+
+    #[test]
+    fn a_deadline_passed_while_down_is_due_at_once() {
+        let q = queue(None);
+        let entry = q.restored_entry(message(Some("0")), ago(MINUTE));
+        assert!(
+            entry.expired(Instant::now()),
+            "not held back as a TTL-0 arrival"
+        );
+        let entry = q.restored_entry(message(Some("1000")), ago(MINUTE));
+        assert!(entry.expired(Instant::now()));
+    }
+
+    #[test]
+    fn without_an_arrival_time_the_ttl_starts_again() {
+        let q = queue(Some(MINUTE));
+        let old_record = q.restored_entry(message(None), None);
+        assert!(left(&old_record) > Duration::from_secs(55));
+        let clock_set_back = q.restored_entry(message(None), Some(SystemTime::now() + MINUTE));
+        assert!(left(&clock_set_back) > Duration::from_secs(55));
+    }
+
+    #[test]
+    fn only_a_message_with_a_ttl_gets_a_deadline() {
+        assert!(queue(None)
+            .restored_entry(message(None), ago(MINUTE))
+            .deadline
+            .is_none());
+    }
 }

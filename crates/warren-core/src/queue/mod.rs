@@ -8,7 +8,7 @@
 //! takes settlements so shared credit flows back to its pools.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use warren_model::{
     ConnectionId, ConsumeSpec, ConsumerId, CoreError, Delivery, DeliverySink, FieldTable, Message,
@@ -129,10 +129,17 @@ impl Queue {
         Some(Stored::new(Arc::clone(&store.durable), store.id, id?))
     }
 
-    /// Puts back a message recovered from the store, after any already there.
-    pub fn restore(&self, message: Arc<Message>, id: MessageId, redelivered: bool) {
+    /// Puts back a message recovered from the store, after any already there; `arrived` is
+    /// when it first reached the queue, if the store recorded it.
+    pub fn restore(
+        &self,
+        message: Arc<Message>,
+        id: MessageId,
+        redelivered: bool,
+        arrived: Option<SystemTime>,
+    ) {
         let rank = self.rank(&message);
-        let mut entry = self.new_entry(message, Instant::now());
+        let mut entry = self.restored_entry(message, arrived);
         entry.stored = self.stored(Some(id));
         entry.recovered_redelivered = redelivered;
         let mut state = self.state();
