@@ -28,8 +28,9 @@
 //! broker sends PUBREL, not PUBLISH, for every kept id (MQTT-4.4.0-1).
 //!
 //! Restored shared subscriptions rejoin their groups at start, before their clients return:
-//! the group queue (transient, see `groups`) is declared and bound again and collects
-//! messages for them; messages that sat in it before the restart are not kept.
+//! the group queue is declared and bound again (the core kept it, with its persistent
+//! messages, when a persistent session created it; see `groups`) and collects messages for
+//! them. Then the kept group queues no restored session holds are deleted.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -212,6 +213,7 @@ pub fn restore(shared: &Arc<Shared>) {
         }
     }
     let mut sessions = 0;
+    let mut vhosts = vec![shared.config.vhost.clone()];
     for (key, value) in blobs.take_recovered(SESSIONS) {
         let parsed = split_pair(&key).and_then(|(v, c)| {
             let vhost = VHostName::try_from(v).ok()?;
@@ -219,11 +221,19 @@ pub fn restore(shared: &Arc<Shared>) {
             Some(((vhost, client), decode_session(&value)?))
         });
         if let Some((key, (expiry, state))) = parsed {
+            if !vhosts.contains(&key.0) {
+                vhosts.push(key.0.clone());
+            }
             restore_session(shared, key, expiry, state);
             sessions += 1;
         }
     }
     tracing::info!(sessions, "mqtt: persistent sessions restored");
+    for name in &vhosts {
+        if let Some(vhost) = restore_vhost(shared, name) {
+            crate::groups::sweep(shared, &vhost);
+        }
+    }
 }
 
 /// A restored session waits for its client like one whose connection just closed: it ends
@@ -267,7 +277,7 @@ fn rejoin_groups(shared: &Shared, vhost: &Arc<dyn VHost>, state: &SessionState) 
     for (group, filter) in state.shares.keys() {
         let joined = share_queue(group, filter, shared).and_then(|queue| {
             shared.groups.joined(vhost.name(), &queue);
-            declare_share(&**vhost, shared, &queue, filter, ConnectionId(0))
+            declare_share(&**vhost, shared, &queue, filter, true, ConnectionId(0))
         });
         if let Err(e) = joined {
             tracing::warn!("mqtt: shared subscription $share/{group}/{filter} not restored: {e}");

@@ -3,8 +3,9 @@
 //! messages are replayed into the session's queue.
 //!
 //! A shared subscription `$share/g/f` is the queue `mqtt-share/g/<binding key of f>`:
-//! non-durable, kept while any session holds the subscription, connected or not (see
-//! `groups`); an AMQP or STOMP consumer of that queue is one more member. Retained messages are not sent for shared subscriptions (MQTT 5 section
+//! durable when a persistent session creates it, kept while any session holds the
+//! subscription, connected or not (see `groups`); an AMQP or STOMP consumer of that queue is
+//! one more member. Retained messages are not sent for shared subscriptions (MQTT 5 section
 //! 4.8.2), and No Local on one is a Protocol Error (MQTT-3.8.3-4).
 
 use std::sync::Arc;
@@ -34,7 +35,8 @@ pub fn share_queue(
     shared: &Shared,
 ) -> Result<QueueName, MqttError> {
     let key = filter_to_key(filter, shared.config.topic_mapping);
-    Ok(QueueName::try_from(format!("mqtt-share/{group}/{key}"))?)
+    let prefix = crate::groups::PREFIX;
+    Ok(QueueName::try_from(format!("{prefix}{group}/{key}"))?)
 }
 
 fn bind(
@@ -103,7 +105,8 @@ fn join_share(
     filter: &TopicFilter,
 ) -> Result<(), MqttError> {
     let queue = share_queue(group, filter, shared)?;
-    declare_share(&*live.vhost, shared, &queue, filter, live.conn)?;
+    let durable = live.persistent;
+    declare_share(&*live.vhost, shared, &queue, filter, durable, live.conn)?;
     if !live.shares.contains_key(&queue) {
         let tag = format!("mqtt-share-{}", live.shares.len() + 1);
         let c = consume(live, &queue, &tag, outbox)?;
@@ -112,26 +115,30 @@ fn join_share(
     Ok(())
 }
 
-/// Declares the group queue `queue` of a shared subscription to `filter` and binds it.
+/// Declares the group queue `queue` of a shared subscription to `filter` and binds it;
+/// `durable` when it is created for a persistent session.
 pub fn declare_share(
     vhost: &dyn VHost,
     shared: &Shared,
     queue: &QueueName,
     filter: &TopicFilter,
+    durable: bool,
     conn: ConnectionId,
 ) -> Result<(), MqttError> {
     let spec = QueueSpec {
         name: Some(queue.clone()),
-        durable: false,
+        durable,
         exclusive: false,
         auto_delete: false,
         arguments: FieldTable::new(),
     };
-    // A group queue declared beforehand (say by AMQP, with TTL, a length limit or a dead
-    // letter exchange) is used as it is: its arguments are the operator's choice.
-    if vhost.declare_queue(spec.clone(), true, conn).is_err() {
-        vhost.declare_queue(spec, false, conn)?;
-    }
+    // A group queue that exists (made by another member, or by AMQP with TTL, a length limit
+    // or a dead letter exchange) is used as it is, whatever its flags. The last passive check
+    // covers a member that created it, with other flags, between the first two calls.
+    let passive = || vhost.declare_queue(spec.clone(), true, conn);
+    passive()
+        .or_else(|_| vhost.declare_queue(spec.clone(), false, conn))
+        .or_else(|e| passive().map_err(|_| e))?;
     let key = RoutingKey::try_from(filter_to_key(filter, shared.config.topic_mapping))?;
     vhost.bind(binding(shared, queue, key), conn)?;
     Ok(())

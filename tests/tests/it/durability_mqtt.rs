@@ -2,12 +2,14 @@
 //! session's subscriptions (shared ones too) and the QoS 1 and 2 messages queued for it while
 //! its client was away survive a restart of the broker on the same data directory, and so do
 //! retained messages, inbound QoS 2 ids and outbound QoS 2 ids awaiting PUBCOMP; a clean
-//! session's state does not.
+//! session's state does not. A persistent member's group queue keeps its QoS 1 and 2
+//! messages too, and goes once no session holds it, also across a restart.
 
 use crate::mqtt;
 
 use mqtt::v4::QoS;
 use mqtt::*;
+use warren_it::eventually_async;
 use warren_testkit::{Config, DataDir, TestBroker};
 
 fn start(dir: &DataDir) -> MqttTarget {
@@ -307,4 +309,101 @@ async fn a_qos2_id_awaiting_pubcomp_still_counts_against_the_receive_maximum() {
     raw.send(&ack(kind::PUBCOMP, first.pkid)).await;
     let second = raw.recv_kind(kind::PUBLISH).await.publish(true);
     assert_eq!(second.payload, b"2");
+}
+
+/// The group queue of `$share/{group}/t/#` (the lossless mapping makes `t/#` the key `t.#`).
+fn group_queue(group: &str) -> String {
+    format!("mqtt-share/{group}/t.#")
+}
+
+/// The group queue as an AMQP passive declare sees it: `None` is a 404.
+async fn group(t: &MqttTarget, group: &str) -> Option<lapin::Queue> {
+    warren_it::passive_declare(&t.amqp().await, &group_queue(group)).await
+}
+
+/// A persistent member's group queue is durable: QoS 1 messages published while the member
+/// was away reach it after a restart, each once and not flagged DUP (none was sent before);
+/// a QoS 0 message, not persistent, is not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_queued_for_an_offline_shared_group_survive_a_restart() {
+    let dir = DataDir::new();
+    let bodies: Vec<String> = (0..5).map(|i| format!("held{i}")).collect();
+    {
+        let t = start(&dir);
+        let (mut m, _) = v4::connect(persistent(&t, "away-member")).await;
+        m.subscribe("$share/g/t/#", QoS::AtLeastOnce).await;
+        m.disconnect().await;
+        // Publish only once the member's consumer is gone, so nothing was ever delivered.
+        let idle = eventually_async(DEADLINE, || async {
+            group(&t, "g")
+                .await
+                .is_some_and(|q| q.consumer_count() == 0)
+        });
+        assert!(idle.await, "the member left the group queue's consumers");
+        let (mut publ, _) = v4::connect(t.v4("away-pub")).await;
+        for body in &bodies {
+            publ.publish("t/x", QoS::AtLeastOnce, false, body.as_bytes())
+                .await;
+        }
+        publ.publish("t/x", QoS::AtMostOnce, false, b"transient")
+            .await;
+        publ.disconnect().await;
+    }
+    let t = start(&dir);
+    let (mut m, ack) = v4::connect(persistent(&t, "away-member")).await;
+    assert!(ack.session_present);
+    for body in &bodies {
+        let p = m.next_publish().await;
+        assert_eq!(
+            (v4::text(&p), p.qos, p.dup),
+            (body.clone(), QoS::AtLeastOnce, false)
+        );
+    }
+    m.assert_no_publish(QUIET).await;
+}
+
+/// The last session holding a group ends it: by UNSUBSCRIBE before a restart, by a clean
+/// start after one (the member counts are rebuilt from the restored sessions). A kept group
+/// queue that no restored session holds (here one declared over AMQP, as an old data
+/// directory could hold) is deleted at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_queue_ends_with_its_last_session_also_across_restarts() {
+    let dir = DataDir::new();
+    {
+        let t = start(&dir);
+        let (mut gone, _) = v4::connect(persistent(&t, "unsubscriber")).await;
+        gone.subscribe("$share/u/t/#", QoS::AtLeastOnce).await;
+        gone.unsubscribe("$share/u/t/#").await;
+        gone.disconnect().await;
+        let (mut kept, _) = v4::connect(persistent(&t, "keeper")).await;
+        kept.subscribe("$share/k/t/#", QoS::AtLeastOnce).await;
+        kept.disconnect().await;
+        let amqp = t.amqp().await;
+        let ch = amqp.create_channel().await.expect("channel");
+        let durable = lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(
+            group_queue("stale").as_str().into(),
+            durable,
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("declare");
+    }
+    let t = start(&dir);
+    assert!(group(&t, "u").await.is_none(), "unsubscribed: gone");
+    assert!(group(&t, "stale").await.is_none(), "no member: swept");
+    assert!(group(&t, "k").await.is_some(), "the keeper's group is kept");
+    let mut clean = t.v4("keeper");
+    clean.set_clean_session(true);
+    let (keeper, ack) = v4::connect(clean).await;
+    assert!(!ack.session_present);
+    keeper.disconnect().await;
+    let ended = eventually_async(DEADLINE, || async { group(&t, "k").await.is_none() });
+    assert!(
+        ended.await,
+        "the keeper's session ended, and its group with it"
+    );
 }

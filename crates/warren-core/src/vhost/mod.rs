@@ -235,4 +235,8 @@ impl VHost for VHostCore {
     fn connection_closed(&self, owner: ConnectionId) {
         self.connection_closed_impl(owner);
     }
+
+    fn queue_names(&self) -> Vec<QueueName> {
+        read(&self.queues).keys().cloned().collect()
+    }
 }
