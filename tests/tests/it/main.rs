@@ -26,6 +26,7 @@ mod durability_disk_alarm;
 mod durability_lazy;
 mod durability_mqtt;
 mod durability_restart;
+mod durability_ttl;
 mod mqtt_connect;
 mod mqtt_interop_amqp;
 mod mqtt_interop_stomp;
