@@ -1,4 +1,5 @@
-//! A message arriving: its deadline and priority, the length limits, TTL 0.
+//! A message arriving: its deadline and priority, the length limits, TTL 0; and the deadline
+//! of a message recovered from the store, counted from its first arrival.
 //!
 //! RabbitMQ offers a new message to a waiting consumer before it counts against a length
 //! limit or a TTL of 0, so a queue with `x-max-length` 0 or `x-message-ttl` 0 still feeds a
