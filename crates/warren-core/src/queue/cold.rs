@@ -3,9 +3,14 @@
 //!
 //! A message goes cold only when nothing about it needs memory: it is in the store, has no
 //! deadline, was never handed out, and the queue orders by arrival alone (no priorities) and
-//! has no byte limit (whose accounting needs each size). Consecutive arrivals usually have
-//! consecutive queue seqs and store ids, so one run covers them all. The queue pages messages
-//! back in, in order, before anything younger in its ready set is handed out.
+//! has no byte limit (whose accounting needs each size). The queue pages messages back in, in
+//! order, before anything younger in its ready set is handed out.
+//!
+//! A run holds the messages that arrived one after the other (consecutive queue seqs, so no
+//! other message arrived between them) as a bitmap over a span of store ids. Within a run
+//! they come back in id order, which may differ from their arrival order only for publishes
+//! that overlapped in time (the store numbers a message before the queue takes it), so each
+//! publisher's own order is kept. Ids of other queues inside the span cost one bit each.
 //!
 //! Byte counts: a run knows its total bytes, not each message's; taking a message out of a
 //! run counts it at the run's average, and the run's last message takes what remains, so the
@@ -16,21 +21,91 @@ use std::collections::VecDeque;
 use warren_model::QueueSeq;
 use warren_store::MessageId;
 
-/// Messages with consecutive seqs and store ids and the same redelivered flag.
+/// The widest span of ids one run covers (its bitmap is at most 128 KiB).
+const MAX_SPAN: u64 = 1 << 20;
+
+/// Messages that arrived one after the other, with the same redelivered flag.
 #[derive(Debug)]
 struct Run {
-    first_seq: u64,
     first_id: u64,
+    /// One bit per id from `first_id`: set while that message is in the tail.
+    present: Vec<u64>,
+    /// The lowest bit that may still be set.
+    cursor: u64,
     count: u64,
     bytes: u64,
+    /// The seq the next message taken out gets; the run's messages own every seq from here
+    /// to `last_seq`.
+    next_seq: u64,
+    last_seq: u64,
     redelivered: bool,
 }
 
 impl Run {
-    fn extends_to(&self, seq: QueueSeq, id: MessageId, redelivered: bool) -> bool {
-        self.first_seq + self.count == seq.0
-            && self.first_id + self.count == id.0
-            && self.redelivered == redelivered
+    fn new(seq: QueueSeq, id: MessageId, size: u64, redelivered: bool) -> Self {
+        // The span starts a word before the first id: an overlapping publish numbered just
+        // before it may still join.
+        let first_id = id.0.saturating_sub(64);
+        let bit = id.0 - first_id;
+        let mut present = vec![0; (bit / 64 + 1) as usize];
+        present[(bit / 64) as usize] = 1 << (bit % 64);
+        Self {
+            first_id,
+            present,
+            cursor: 0,
+            count: 1,
+            bytes: size,
+            next_seq: seq.0,
+            last_seq: seq.0,
+            redelivered,
+        }
+    }
+
+    fn try_push(&mut self, seq: QueueSeq, id: MessageId, size: u64, redelivered: bool) -> bool {
+        let Some(bit) = id.0.checked_sub(self.first_id) else {
+            return false;
+        };
+        if seq.0 != self.last_seq + 1 || bit >= MAX_SPAN || redelivered != self.redelivered {
+            return false;
+        }
+        let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+        if self.present.len() <= word {
+            self.present.resize(word + 1, 0);
+        }
+        if self.present[word] & mask != 0 {
+            return false;
+        }
+        self.present[word] |= mask;
+        self.count += 1;
+        self.bytes += size;
+        self.last_seq = seq.0;
+        true
+    }
+
+    /// Takes out the message with the lowest id; the run must not be empty.
+    fn take(&mut self) -> Option<(u64, u64)> {
+        loop {
+            let word = (self.cursor / 64) as usize;
+            let bits = self.present.get(word)? >> (self.cursor % 64);
+            if bits == 0 {
+                self.cursor = (self.cursor / 64 + 1) * 64;
+                continue;
+            }
+            let bit = self.cursor + u64::from(bits.trailing_zeros());
+            self.present[word] &= !(1u64 << (bit % 64));
+            self.cursor = bit + 1;
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            return Some((self.first_id + bit, seq));
+        }
+    }
+
+    fn ids(&self) -> impl Iterator<Item = MessageId> + '_ {
+        self.present.iter().enumerate().flat_map(move |(w, bits)| {
+            (0..64)
+                .filter(move |b| bits & (1u64 << b) != 0)
+                .map(move |b| MessageId(self.first_id + w as u64 * 64 + b))
+        })
     }
 }
 
@@ -63,16 +138,14 @@ impl ColdTail {
         self.len == 0
     }
 
-    /// The seq of the oldest cold message.
+    /// The seq the oldest cold message comes back with.
     pub fn first_seq(&self) -> Option<QueueSeq> {
-        self.runs.front().map(|r| QueueSeq(r.first_seq))
+        self.runs.front().map(|r| QueueSeq(r.next_seq))
     }
 
     /// True if a message with `seq` would keep the tail in order.
     pub fn accepts(&self, seq: QueueSeq) -> bool {
-        self.runs
-            .back()
-            .is_none_or(|r| r.first_seq + r.count <= seq.0)
+        self.runs.back().is_none_or(|r| r.last_seq < seq.0)
     }
 
     /// Appends a message; the caller checked `accepts`.
@@ -80,32 +153,24 @@ impl ColdTail {
         self.len += 1;
         self.bytes += size;
         if let Some(last) = self.runs.back_mut() {
-            if last.extends_to(seq, id, redelivered) {
-                last.count += 1;
-                last.bytes += size;
+            if last.try_push(seq, id, size, redelivered) {
                 return;
             }
+            last.present.shrink_to_fit();
         }
-        self.runs.push_back(Run {
-            first_seq: seq.0,
-            first_id: id.0,
-            count: 1,
-            bytes: size,
-            redelivered,
-        });
+        self.runs.push_back(Run::new(seq, id, size, redelivered));
     }
 
     /// Takes the oldest message out.
     pub fn pop(&mut self) -> Option<ColdMessage> {
         let run = self.runs.front_mut()?;
+        let (id, seq) = run.take()?;
         let taken = ColdMessage {
-            seq: QueueSeq(run.first_seq),
-            id: MessageId(run.first_id),
+            seq: QueueSeq(seq),
+            id: MessageId(id),
             redelivered: run.redelivered,
         };
         let share = run.bytes / run.count;
-        run.first_seq += 1;
-        run.first_id += 1;
         run.count -= 1;
         run.bytes -= share;
         self.len -= 1;
@@ -117,13 +182,12 @@ impl ColdTail {
         Some(taken)
     }
 
-    /// Takes every message out, oldest first.
+    /// Takes every message out.
     pub fn drain(&mut self) -> impl Iterator<Item = MessageId> {
         let runs = std::mem::take(&mut self.runs);
         self.len = 0;
         self.bytes = 0;
-        runs.into_iter()
-            .flat_map(|r| (r.first_id..r.first_id + r.count).map(MessageId))
+        runs.into_iter().flat_map(|r| r.ids().collect::<Vec<_>>())
     }
 
     /// Runs held: what the tail costs in memory.
@@ -153,13 +217,34 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_in_seq_or_id_or_a_new_flag_starts_a_run() {
+    fn a_gap_in_seqs_a_new_flag_or_a_wide_span_starts_a_run() {
         let mut tail = ColdTail::default();
         push(&mut tail, 1, 1, 1);
         push(&mut tail, 2, 5, 1);
+        assert_eq!(tail.runs(), 1, "ids of other queues between are only bits");
         push(&mut tail, 4, 6, 1);
+        assert_eq!(
+            tail.runs(),
+            2,
+            "seq 3 went elsewhere: a message arrived between"
+        );
         tail.push(QueueSeq(5), MessageId(7), 1, true);
+        assert_eq!(tail.runs(), 3);
+        tail.push(QueueSeq(6), MessageId(7 + MAX_SPAN), 1, true);
         assert_eq!(tail.runs(), 4);
+    }
+
+    #[test]
+    fn overlapping_publishes_come_back_in_id_order_with_the_run_seqs() {
+        let mut tail = ColdTail::default();
+        push(&mut tail, 1, 12, 1);
+        push(&mut tail, 2, 10, 1);
+        push(&mut tail, 3, 11, 1);
+        assert_eq!(tail.runs(), 1);
+        let out: Vec<(u64, u64)> = std::iter::from_fn(|| tail.pop())
+            .map(|m| (m.seq.0, m.id.0))
+            .collect();
+        assert_eq!(out, vec![(1, 10), (2, 11), (3, 12)]);
     }
 
     #[test]
