@@ -1,13 +1,15 @@
 //! Dense runs: the live-message table's compact form for messages held by one queue, about
-//! 3.3 bytes per message instead of a hash-map entry of 40 bytes and more.
+//! 2.3 bytes per message (3.3 in a run shared by several queues) instead of a hash-map entry
+//! of 40 bytes and more.
 //!
 //! A run covers consecutive message ids in one segment, in append order. Each slot keeps the
 //! distance of its record from the previous slot's (a `u16`), the index of its queue in the
-//! run's palette (a `u8`) and two bits (held, delivered); every 64th slot also keeps its
-//! absolute offset, so finding a record sums at most 63 distances. Ids that the run does not
-//! hold (a message for several queues, kept in the hash map) are slots never held, at the
-//! previous slot's offset. A record's length is not kept: readers take it from the frame
-//! header, and segment liveness counts a run's bytes as its average per message.
+//! run's palette (a `u8`, kept only once the run has a second queue) and two bits (held,
+//! delivered); every 64th slot also keeps its absolute offset, so finding a record sums at
+//! most 63 distances. Ids that the run does not hold (a message for several queues, kept in
+//! the hash map) are slots never held, at the previous slot's offset. A record's length is
+//! not kept: readers take it from the frame header, and segment liveness counts a run's bytes
+//! as its average per message.
 
 use crate::ids::QueueId;
 
@@ -60,6 +62,7 @@ pub(crate) struct DenseRun {
     deltas: Vec<u16>,
     marks: Vec<u32>,
     last_offset: u32,
+    /// Each slot's palette index; empty while the palette has one queue (the common case).
     queue_of: Vec<u8>,
     palette: Vec<QueueId>,
     held: Bits,
@@ -142,7 +145,13 @@ impl DenseRun {
             self.marks.push(self.last_offset);
         }
         self.deltas.push(delta);
-        self.queue_of.push(queue);
+        if self.palette.len() > 1 {
+            if self.queue_of.len() < i {
+                // The run's second queue: every earlier slot is the first queue's.
+                self.queue_of.resize(i, 0);
+            }
+            self.queue_of.push(queue);
+        }
         self.held.set(i, held);
         self.delivered.set(i, false);
         if held {
@@ -158,6 +167,11 @@ impl DenseRun {
         self.queue_of.shrink_to_fit();
         self.held.shrink();
         self.delivered.shrink();
+    }
+
+    fn queue_at(&self, i: usize) -> QueueId {
+        let at = self.queue_of.get(i).map_or(0, |q| usize::from(*q));
+        self.palette[at]
     }
 
     fn index(&self, id: u64) -> Option<usize> {
@@ -179,7 +193,7 @@ impl DenseRun {
     pub fn get(&self, id: u64) -> Option<Slot> {
         let i = self.index(id)?;
         Some(Slot {
-            queue: self.palette[usize::from(self.queue_of[i])],
+            queue: self.queue_at(i),
             offset: self.offset_of(i),
             delivered: self.delivered.get(i),
         })
@@ -188,7 +202,7 @@ impl DenseRun {
     /// Releases message `id` from `queue`; returns the bytes it is counted at.
     pub fn release(&mut self, queue: QueueId, id: u64) -> Option<u64> {
         let i = self.index(id)?;
-        if self.palette[usize::from(self.queue_of[i])] != queue {
+        if self.queue_at(i) != queue {
             return None;
         }
         self.held.set(i, false);
@@ -208,7 +222,7 @@ impl DenseRun {
         let Some(i) = self.index(id) else {
             return false;
         };
-        let held_by_queue = self.palette[usize::from(self.queue_of[i])] == queue;
+        let held_by_queue = self.queue_at(i) == queue;
         if held_by_queue {
             self.delivered.set(i, true);
         }
@@ -268,7 +282,12 @@ mod tests {
             "too far"
         );
         assert!(run.try_push(1, 11, 120, 20, QueueId(2)));
-        assert_eq!(run.get(11).map(|s| s.queue), Some(QueueId(2)));
+        assert!(run.try_push(1, 13, 140, 20, QueueId(1)));
+        let queues: Vec<(u64, QueueId)> = run.iter().map(|(id, s)| (id, s.queue)).collect();
+        assert_eq!(
+            queues,
+            vec![(10, QueueId(1)), (11, QueueId(2)), (13, QueueId(1))]
+        );
     }
 
     #[test]
