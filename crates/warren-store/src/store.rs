@@ -10,11 +10,10 @@ use bytes::Bytes;
 use crate::compact::{self, CompactReport};
 use crate::config::StoreConfig;
 use crate::error::StoreError;
-use crate::format::{self, Decoded, Record, FRAME_LEN, HEADER_LEN, MAX_PAYLOAD};
-use crate::fs::{Fs, SegmentFile, StdFs};
-use crate::ids::{Keyspace, Location, MessageId, QueueId, SegmentId};
+use crate::format::{self, Record, HEADER_LEN};
+use crate::fs::{Fs, StdFs};
+use crate::ids::{Keyspace, MessageId, QueueId, SegmentId};
 use crate::index::QueueSet;
-use crate::messages::Place;
 use crate::recovery::{self, Recovered, Scanned};
 use crate::shared::{Inner, Shared};
 use crate::ticket::Ticket;
@@ -47,7 +46,7 @@ pub struct StoreStats {
 /// The durable store: one directory of segment files, one writer thread doing group commit,
 /// and (optionally) one compactor thread.
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -230,56 +229,6 @@ impl Store {
         Ok(self.wake_writer(shared))
     }
 
-    /// Reads a live message back from disk (a lazy queue keeps only ids in memory). Waits if
-    /// the message is still being written.
-    pub fn read(&self, id: MessageId) -> Result<StoredMessage, StoreError> {
-        let (place, file) = self.find(id)?;
-        let len = match place.len {
-            Some(len) => len,
-            None => frame_len(&*file, place.offset)?,
-        };
-        let mut buf = vec![0u8; len as usize];
-        file.read_at(&mut buf, u64::from(place.offset))
-            .map_err(|e| StoreError::io("read message", &e))?;
-        decode_message(Bytes::from(buf), id)
-    }
-
-    /// Where a live message's record is, once it is durable, and its segment's file.
-    fn find(&self, id: MessageId) -> Result<(Place, Arc<dyn SegmentFile>), StoreError> {
-        let mut shared = self.inner.lock();
-        let place = shared
-            .index
-            .messages
-            .place(id)
-            .ok_or(StoreError::UnknownMessage(id))?;
-        // The writer makes whole batches durable, so a durable position past the record's
-        // first byte covers all of it.
-        while shared.durable_pos <= (place.segment, u64::from(place.offset)) {
-            shared.check_open()?;
-            shared = self
-                .inner
-                .progress
-                .wait(shared)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        let file = shared.files.get(&place.segment).cloned();
-        Ok((place, file.ok_or(StoreError::UnknownMessage(id))?))
-    }
-
-    /// Where a live message's record is, with its length.
-    pub fn location(&self, id: MessageId) -> Option<Location> {
-        let (place, file) = self.find(id).ok()?;
-        let len = match place.len {
-            Some(len) => len,
-            None => frame_len(&*file, place.offset).ok()?,
-        };
-        Some(Location {
-            segment: SegmentId(place.segment),
-            offset: place.offset,
-            len,
-        })
-    }
-
     /// Blocks until everything appended so far is durable.
     pub fn sync(&self) -> Result<(), StoreError> {
         let seq = self.inner.lock().appended;
@@ -365,44 +314,4 @@ fn spawn_threads(inner: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>, StoreError> 
         threads.push(spawn("warren-store-compactor", compact::run)?);
     }
     Ok(threads)
-}
-
-/// The framed length of the record at `offset`, from its frame header.
-fn frame_len(file: &dyn SegmentFile, offset: u32) -> Result<u32, StoreError> {
-    let mut header = [0u8; FRAME_LEN];
-    file.read_at(&mut header, u64::from(offset))
-        .map_err(|e| StoreError::io("read record header", &e))?;
-    let payload = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    if payload as usize > MAX_PAYLOAD {
-        return Err(StoreError::Corrupt(format!(
-            "record at offset {offset} claims {payload} bytes"
-        )));
-    }
-    Ok(FRAME_LEN as u32 + payload)
-}
-
-fn decode_message(buf: Bytes, id: MessageId) -> Result<StoredMessage, StoreError> {
-    let Decoded::Record(
-        Record::Message {
-            id: found,
-            properties,
-            body,
-            ..
-        },
-        _,
-    ) = format::decode(&buf)
-    else {
-        return Err(StoreError::Corrupt(format!("{id} does not decode")));
-    };
-    if found != id {
-        return Err(StoreError::Corrupt(format!(
-            "{id} found {found} at its location"
-        )));
-    }
-    let props = buf.slice_ref(properties);
-    let body = buf.slice_ref(body);
-    Ok(StoredMessage {
-        properties: props,
-        body,
-    })
 }

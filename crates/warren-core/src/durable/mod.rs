@@ -20,7 +20,7 @@ use bytes::Bytes;
 use warren_model::persist::Writer;
 use warren_model::{Blobs, CoreError, DurableWrite, ErrorKind, Message};
 use warren_store::{
-    Keyspace, MessageId, QueueId, Recovered, Store, StoreError, StoredMessage, Ticket,
+    Keyspace, MessageId, QueueId, ReadCache, Recovered, Store, StoreError, StoredMessage, Ticket,
 };
 
 pub(crate) mod delayed;
@@ -84,6 +84,15 @@ impl Durable {
     /// Reads a message back (recovery, lazy bodies).
     pub(crate) fn read(&self, id: MessageId) -> Result<StoredMessage, StoreError> {
         self.store.read(id)
+    }
+
+    /// Reads message `id` through `cache`, for reads in log order.
+    pub(crate) fn read_cached(
+        &self,
+        id: MessageId,
+        cache: &mut ReadCache,
+    ) -> Result<StoredMessage, StoreError> {
+        self.store.read_cached(id, cache)
     }
 
     pub(crate) fn mark_delivered(&self, queue: QueueId, id: MessageId) {
@@ -181,6 +190,13 @@ impl Stored {
     /// Reads the message back from the store (a queue paged it out).
     pub fn load(&self) -> Option<Arc<Message>> {
         let stored = self.durable.read(self.id).ok()?;
+        let message = warren_model::persist::decode_message(&stored.properties, stored.body)?;
+        Some(Arc::new(message))
+    }
+
+    /// Like `load`, through `cache` (a queue paging in its cold tail reads in log order).
+    pub fn load_cached(&self, cache: &mut ReadCache) -> Option<Arc<Message>> {
+        let stored = self.durable.read_cached(self.id, cache).ok()?;
         let message = warren_model::persist::decode_message(&stored.properties, stored.body)?;
         Some(Arc::new(message))
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use warren_model::persist::decode_arrived_message;
 use warren_model::{FieldTable, QueueSpec, VHostName};
-use warren_store::{Keyspace, QueueId, Recovered};
+use warren_store::{Keyspace, QueueId, ReadCache, Recovered};
 
 use super::{meta, Durable, QueueStore, BLOBS, COUNTERS, NEXT_QUEUE};
 use crate::queue::Queue;
@@ -134,9 +134,11 @@ fn restore_messages(
             durable.drop_queue(*id);
             continue;
         };
+        // The backlog is in log order, so one chunk read serves thousands of messages.
+        let mut cache = ReadCache::with_chunk_size(1 << 20);
         for entry in backlog {
             let message = durable
-                .read(entry.id)
+                .read_cached(entry.id, &mut cache)
                 .ok()
                 .and_then(|m| decode_arrived_message(&m.properties, m.body));
             match message {

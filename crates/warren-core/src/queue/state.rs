@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, QueueSeq};
+use warren_store::ReadCache;
 
 use super::cold::ColdTail;
 use crate::durable::{QueueStore, Stored};
@@ -270,13 +271,16 @@ impl QueueState {
         let Some(store) = self.cold_store.clone() else {
             return;
         };
+        // One chunk read serves a batch (the tail is in log order); it is let go with the
+        // batch, so a queue keeps no read buffer between page-ins.
+        let mut reads = ReadCache::default();
         let mut loaded = 0;
         while loaded == 0 || (loaded < PAGE_IN_BATCH && self.resident_bytes < self.memory_budget) {
             let Some(cold) = self.cold.pop() else {
                 break;
             };
             let stored = store.claim(cold.id);
-            let Some(message) = stored.load() else {
+            let Some(message) = stored.load_cached(&mut reads) else {
                 tracing::error!("a cold message could not be read back; dropped");
                 continue;
             };
