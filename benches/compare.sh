@@ -10,7 +10,8 @@
 #   -s  skip the release build (use the binaries already in target/release)
 #
 # Warren is restarted, with an empty data directory, before every run so that one run's
-# backlog cannot weigh on the next; the peers are started once by the peers script.
+# backlog cannot weigh on the next; the peers are started once by the peers script, and every
+# run waits until they are idle (a peer still busy with the last run takes CPU from the next).
 # Results go to target/bench/results.jsonl, one warren-bench JSON report per line.
 # WARREN_BIN runs another warren binary (e.g. one built from a clean checkout) instead of
 # target/release/warren; WARREN_COMMIT then names the commit it was built from.
@@ -106,6 +107,34 @@ broker_pid() {
   esac
 }
 
+# CPU ticks (user + system) a process has used so far; 0 if it is gone.
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# Waits (up to 60 s) until no peer uses more than 5% of a core over a second, so that a peer
+# still closing the previous scenario's connections (RabbitMQ takes a while after 10,000
+# idle ones) does not take CPU from the broker being measured.
+wait_quiet() {
+  local pids=() pid before after busy tick_hz
+  tick_hz=$(getconf CLK_TCK)
+  for broker in rabbitmq mosquitto; do
+    pid=$(broker_pid "$broker" 2>/dev/null) && [[ -n $pid ]] && pids+=("$pid")
+  done
+  for _ in $(seq 60); do
+    busy=0
+    for pid in "${pids[@]}"; do
+      before=$(cpu_ticks "$pid")
+      sleep 0.5
+      after=$(cpu_ticks "$pid")
+      # More than 5% of a core over the half second.
+      ((after - before > tick_hz / 40)) && busy=1
+    done
+    ((busy)) || return 0
+  done
+  log "peers still busy after 60 s; measuring anyway"
+}
+
 # The --port/--consume-port arguments for a broker and a scenario's protocols.
 port_args() {
   local broker=$1 args=$2 amqp mqtt stomp
@@ -129,6 +158,7 @@ for scenario in "${SCENARIOS[@]}"; do
   IFS='|' read -r label brokers args <<<"$scenario"
   grep -qE "$ONLY" <<<"$label" || continue
   for broker in $brokers; do
+    wait_quiet
     [[ $broker == warren ]] && start_warren
     duration=$DURATION
     [[ $label == idle* ]] && duration=2
