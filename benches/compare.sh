@@ -116,10 +116,10 @@ cpu_ticks() {
 # still closing the previous scenario's connections (RabbitMQ takes a while after 10,000
 # idle ones) does not take CPU from the broker being measured.
 wait_quiet() {
-  local pids=() pid before after busy tick_hz
+  local pids=() pid before after busy tick_hz peer
   tick_hz=$(getconf CLK_TCK)
-  for broker in rabbitmq mosquitto; do
-    pid=$(broker_pid "$broker" 2>/dev/null) && [[ -n $pid ]] && pids+=("$pid")
+  for peer in rabbitmq mosquitto; do
+    pid=$(broker_pid "$peer" 2>/dev/null) && [[ -n $pid ]] && pids+=("$pid")
   done
   for _ in $(seq 60); do
     busy=0
