@@ -5,6 +5,7 @@
 //! in older segments must stay as it is until those older segments are gone.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::StoreError;
 use crate::format::{self, Decoded, Record, HEADER_LEN};
@@ -39,7 +40,8 @@ pub(crate) fn run(inner: Arc<Inner>) {
             }
             shared.rolled = false;
         }
-        if let Err(err) = compact(&inner) {
+        let settled_before = Instant::now().checked_sub(inner.config.compact_quiet);
+        if let Err(err) = compact(&inner, settled_before) {
             tracing::warn!(error = %err, "compaction stopped");
             return;
         }
@@ -48,12 +50,16 @@ pub(crate) fn run(inner: Arc<Inner>) {
 
 /// Rewrites every sparse sealed segment, waits until the copies are durable and deletes the
 /// dead segments. Repeats (a few times at most) because deleting a segment unpins the later
-/// segments whose acks referred to it, which may then be rewritten in turn.
-pub(crate) fn compact(inner: &Inner) -> Result<CompactReport, StoreError> {
+/// segments whose acks referred to it, which may then be rewritten in turn. With
+/// `settled_before`, a segment that lost a live message after that instant is left alone.
+pub(crate) fn compact(
+    inner: &Inner,
+    settled_before: Option<Instant>,
+) -> Result<CompactReport, StoreError> {
     let mut report = CompactReport::default();
     for _ in 0..MAX_PASSES {
         let before = report.segments;
-        compact_pass(inner, &mut report)?;
+        compact_pass(inner, &mut report, settled_before)?;
         writer::delete_dead_segments(inner)?;
         if report.segments == before {
             break;
@@ -64,12 +70,18 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactReport, StoreError> {
 
 const MAX_PASSES: usize = 8;
 
-fn compact_pass(inner: &Inner, report: &mut CompactReport) -> Result<(), StoreError> {
+fn compact_pass(
+    inner: &Inner,
+    report: &mut CompactReport,
+    settled_before: Option<Instant>,
+) -> Result<(), StoreError> {
     let candidates = {
         let shared = inner.lock();
-        shared
-            .index
-            .compact_candidates(shared.durable_pos.0, inner.config.compact_ratio)
+        shared.index.compact_candidates(
+            shared.durable_pos.0,
+            inner.config.compact_ratio,
+            settled_before,
+        )
     };
     let before = report.segments;
     let mut last_seq = 0;

@@ -1,5 +1,7 @@
 //! Tuning knobs for the store.
 
+use std::time::Duration;
+
 /// How the store sizes segments, bounds its write buffer and compacts.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -14,6 +16,10 @@ pub struct StoreConfig {
     /// Run compaction on a background thread whenever a segment is sealed. When false the
     /// owner calls [`crate::Store::compact`] itself.
     pub background_compaction: bool,
+    /// The background compactor leaves alone a segment that lost a live message within this
+    /// long: a queue is most likely draining it, and it will soon be dead and deleted without
+    /// copying anything. [`crate::Store::compact`] does not wait.
+    pub compact_quiet: Duration,
 }
 
 impl Default for StoreConfig {
@@ -23,6 +29,7 @@ impl Default for StoreConfig {
             max_pending_bytes: 64 << 20,
             compact_ratio: 0.5,
             background_compaction: true,
+            compact_quiet: Duration::from_secs(10),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::time::Instant;
 
 use crate::error::StoreError;
 use crate::ids::{Keyspace, Location, MessageId, QueueId};
@@ -104,6 +105,8 @@ pub(crate) struct SegmentStats {
     pub(crate) pins: u64,
     /// Later segments referring into this one, with counts; released when this one goes.
     pinned_by: Vec<(u32, u64)>,
+    /// When the segment last lost a live record (an ack, a drop, a superseded value).
+    pub(crate) last_release: Option<Instant>,
     /// The segment may be deleted only once the log is durable up to this sequence number
     /// (the record that made it dead must survive a crash first).
     pub(crate) retire_after: u64,
@@ -222,14 +225,25 @@ impl Index {
         }
     }
 
-    /// Sealed, unpinned segments whose live bytes are below `ratio` of their size, oldest first.
-    pub(crate) fn compact_candidates(&self, sealed_below: u32, ratio: f64) -> Vec<u32> {
+    /// Sealed, unpinned segments whose live bytes are below `ratio` of their size, oldest
+    /// first; with `settled_before`, none that lost a live record after that instant (a queue
+    /// draining it would soon leave it dead, with nothing to copy).
+    pub(crate) fn compact_candidates(
+        &self,
+        sealed_below: u32,
+        ratio: f64,
+        settled_before: Option<Instant>,
+    ) -> Vec<u32> {
+        let settled = |s: &SegmentStats| match (settled_before, s.last_release) {
+            (Some(limit), Some(last)) => last <= limit,
+            _ => true,
+        };
         let sparse = |s: &SegmentStats| {
             s.live > 0 && s.pins == 0 && (s.live_bytes as f64) < s.size as f64 * ratio
         };
         self.segments
             .range(..sealed_below)
-            .filter(|(_, s)| sparse(s))
+            .filter(|(_, s)| sparse(s) && settled(s))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -261,6 +275,7 @@ impl Index {
         if let Some(s) = self.segments.get_mut(&segment) {
             s.live = s.live.saturating_sub(1);
             s.live_bytes = s.live_bytes.saturating_sub(bytes);
+            s.last_release = Some(Instant::now());
             s.retire_after = s.retire_after.max(seq);
         }
     }

@@ -91,6 +91,22 @@ fn drop_queue_drops_only_older_messages_of_that_queue() {
 fn sparse_unpinned_segments_are_compaction_candidates() {
     let mut index = index_with(&[1, 2]);
     index.add_message(MessageId(1), loc(1, 28), one(5), 1);
-    assert_eq!(index.compact_candidates(2, 0.5), vec![1]);
-    assert_eq!(index.compact_candidates(2, 0.05), Vec::<u32>::new());
+    assert_eq!(index.compact_candidates(2, 0.5, None), vec![1]);
+    assert_eq!(index.compact_candidates(2, 0.05, None), Vec::<u32>::new());
+}
+
+#[test]
+fn a_segment_losing_messages_just_now_is_left_to_drain() {
+    let mut index = index_with(&[1, 2]);
+    index.add_message(MessageId(1), loc(1, 28), one(5), 1);
+    index.add_message(MessageId(2), loc(1, 38), one(5), 2);
+    let before_ack = std::time::Instant::now();
+    index.ack(QueueId(5), MessageId(1), 2, 3);
+    assert_eq!(
+        index.compact_candidates(2, 0.5, Some(before_ack)),
+        Vec::<u32>::new()
+    );
+    let later = std::time::Instant::now();
+    assert_eq!(index.compact_candidates(2, 0.5, Some(later)), vec![1]);
+    assert_eq!(index.compact_candidates(2, 0.5, None), vec![1]);
 }

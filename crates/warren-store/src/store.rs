@@ -237,7 +237,7 @@ impl Store {
 
     /// Rewrites sparse sealed segments now (the background compactor does this too).
     pub fn compact(&self) -> Result<CompactReport, StoreError> {
-        compact::compact(&self.inner)
+        compact::compact(&self.inner, None)
     }
 
     /// Deletes dead segments now (the writer does this after every batch).
