@@ -158,6 +158,38 @@ pub async fn publish_with(
     assert!(!confirmation.is_nack(), "broker nacked a publish");
 }
 
+/// Publishes on a confirm channel and requires the broker's ack within [`DEADLINE`].
+pub async fn publish_acked(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) {
+    let confirm = ch
+        .basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await
+        .expect("basic.publish");
+    let confirmation = tokio::time::timeout(DEADLINE, confirm)
+        .await
+        .expect("confirm within deadline")
+        .expect("confirm");
+    assert!(confirmation.is_ack(), "{confirmation:?}");
+}
+
+/// A lapin connection to an in-process broker.
+pub async fn connect_to(broker: &TestBroker) -> Connection {
+    Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("connect")
+}
+
 /// Fetches one message without acking it later (no-ack mode).
 pub async fn get(ch: &Channel, queue: &str) -> Option<BasicGetMessage> {
     ch.basic_get(queue.into(), BasicGetOptions { no_ack: true })

@@ -11,8 +11,8 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-use warren_it::{confirm_channel, declare_queue, eventually_async, DEADLINE};
+use lapin::BasicProperties;
+use warren_it::{confirm_channel, connect_to, declare_queue, eventually_async, DEADLINE};
 use warren_model::Alarm;
 use warren_testkit::{Config, TestBroker};
 
@@ -30,12 +30,6 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
-async fn connect(broker: &TestBroker) -> Connection {
-    Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_is_blocked_above_the_watermark_and_resumes_once_drained() {
     let mut config = Config::default();
@@ -44,7 +38,7 @@ async fn a_publisher_is_blocked_above_the_watermark_and_resumes_once_drained() {
     config.memory.high_watermark = Some(watermark);
     let broker = TestBroker::start_with(config);
     let gate = Arc::clone(broker.publish_gate());
-    let publisher = connect(&broker).await;
+    let publisher = connect_to(&broker).await;
     let ch = confirm_channel(&publisher).await;
     declare_queue(&ch, "mem.alarm").await;
     let publishing = tokio::spawn(async move {
@@ -71,7 +65,7 @@ async fn a_publisher_is_blocked_above_the_watermark_and_resumes_once_drained() {
     assert!(gate.is_raised(Alarm::Memory) && !gate.is_raised(Alarm::Disk));
     assert!(!publishing.is_finished(), "the publisher waits");
     // A consumer on another connection keeps going and drains the queue.
-    let other = connect(&broker).await;
+    let other = connect_to(&broker).await;
     let consumer_ch = other.create_channel().await.expect("channel");
     let mut consumer = consumer_ch
         .basic_consume(

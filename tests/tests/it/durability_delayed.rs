@@ -5,19 +5,12 @@
 use std::time::{Duration, Instant};
 
 use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use warren_it::{confirm_channel, DEADLINE};
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
+use warren_it::{confirm_channel, connect_to, publish_acked, DEADLINE};
 use warren_testkit::{Config, DataDir, TestBroker};
-
-async fn connect(broker: &TestBroker) -> Connection {
-    Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect")
-}
 
 /// A durable delayed exchange `x` bound with `k` to the durable queue `q`.
 async fn topology(ch: &Channel) {
@@ -63,21 +56,7 @@ async fn publish_delayed(ch: &Channel, body: &str, delay_ms: i32, persistent: bo
     if persistent {
         props = props.with_delivery_mode(2);
     }
-    let confirm = ch
-        .basic_publish(
-            "x".into(),
-            "k".into(),
-            BasicPublishOptions::default(),
-            body.as_bytes(),
-            props,
-        )
-        .await
-        .expect("publish");
-    let confirmation = tokio::time::timeout(DEADLINE, confirm)
-        .await
-        .expect("confirm within deadline")
-        .expect("confirm");
-    assert!(confirmation.is_ack(), "{confirmation:?}");
+    publish_acked(ch, "x", "k", body.as_bytes(), props).await;
 }
 
 /// Polls `q` until it holds something (within the deadline), then takes all of it.
@@ -111,14 +90,14 @@ async fn a_persistent_delayed_message_survives_a_clean_restart() {
     let published = Instant::now();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         topology(&ch).await;
         publish_delayed(&ch, "kept", 600, true).await;
         publish_delayed(&ch, "transient", 600, false).await;
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let got = bodies_after_delay(&conn).await;
     assert!(
         published.elapsed() >= Duration::from_millis(600),
@@ -132,14 +111,14 @@ async fn a_routed_delayed_message_is_not_routed_again_after_a_restart() {
     let dir = DataDir::new();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         topology(&ch).await;
         publish_delayed(&ch, "once", 100, true).await;
         assert_eq!(bodies_after_delay(&conn).await, ["once"]);
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = conn.create_channel().await.expect("channel");
     // A stored entry left behind would be due already and routed at once after the restart.
     let quiet_until = Instant::now() + Duration::from_millis(300);

@@ -10,21 +10,15 @@ use std::time::Duration;
 
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Connection};
 use mqtt::v4::QoS;
-use warren_it::{confirm_channel, eventually_async, DEADLINE};
+use warren_it::{confirm_channel, connect_to, eventually_async, DEADLINE};
 use warren_testkit::{Config, TestBroker};
 
 fn gate_driven_by_test() -> Config {
     let mut config = Config::default();
     config.storage.disk_free_limit = 0;
     config
-}
-
-async fn connect(broker: &TestBroker) -> Connection {
-    Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect")
 }
 
 async fn count(conn: &Connection, queue: &str) -> u32 {
@@ -42,8 +36,8 @@ async fn count(conn: &Connection, queue: &str) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_publisher_is_blocked_until_the_gate_opens_and_consumers_keep_going() {
     let broker = TestBroker::start_with(gate_driven_by_test());
-    let publisher = connect(&broker).await;
-    let other = connect(&broker).await;
+    let publisher = connect_to(&broker).await;
+    let other = connect_to(&broker).await;
     let ch = confirm_channel(&publisher).await;
     let options = QueueDeclareOptions {
         durable: true,

@@ -7,20 +7,14 @@ use lapin::options::{
     BasicQosOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use warren_it::{confirm_channel, next_delivery, DEADLINE};
+use lapin::{BasicProperties, Channel};
+use warren_it::{confirm_channel, connect_to, next_delivery, publish_acked, DEADLINE};
 use warren_testkit::{Config, DataDir, TestBroker};
 
 fn small_budget() -> Config {
     let mut config = Config::default();
     config.storage.queue_memory_bytes = 1000;
     config
-}
-
-async fn connect(broker: &TestBroker) -> Connection {
-    Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect")
 }
 
 fn body(i: usize) -> Vec<u8> {
@@ -67,7 +61,7 @@ async fn paged_out_messages_come_back_in_order_for_consumers_and_after_restart()
     let n = 300;
     {
         let broker = TestBroker::start_in(small_budget(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         durable_queue(&ch, "lazy", FieldTable::default()).await;
         publish_all(&ch, "lazy", n).await;
@@ -106,7 +100,7 @@ async fn paged_out_messages_come_back_in_order_for_consumers_and_after_restart()
         conn.close(200, "bye".into()).await.expect("close");
     }
     let broker = TestBroker::start_in(small_budget(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     for i in 100..n {
         let m = ch
@@ -130,7 +124,7 @@ async fn paged_out_messages_come_back_in_order_for_consumers_and_after_restart()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paged_out_messages_are_dead_lettered_with_their_bodies() {
     let broker = TestBroker::start_with(small_budget());
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     durable_queue(&ch, "lazy.dlq", FieldTable::default()).await;
     let mut args = FieldTable::default();
@@ -177,27 +171,13 @@ async fn publish_mixed(ch: &Channel, queue: &str, i: usize) {
     if i.is_multiple_of(7) {
         props = props.with_expiration("600000".into());
     }
-    let confirm = ch
-        .basic_publish(
-            "".into(),
-            queue.into(),
-            BasicPublishOptions::default(),
-            &body(i),
-            props,
-        )
-        .await
-        .expect("publish");
-    let c = tokio::time::timeout(DEADLINE, confirm)
-        .await
-        .expect("confirm in time")
-        .expect("confirm");
-    assert!(c.is_ack());
+    publish_acked(ch, "", queue, &body(i), props).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_backlog_interleaves_with_messages_that_keep_entries_in_arrival_order() {
     let broker = TestBroker::start_with(small_budget());
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     durable_queue(&ch, "lazy.mixed", FieldTable::default()).await;
     let n = 400;
@@ -237,7 +217,7 @@ async fn purging_or_deleting_a_cold_backlog_removes_it_from_disk() {
     let n = 300;
     {
         let broker = TestBroker::start_in(small_budget(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         durable_queue(&ch, "lazy.purged", FieldTable::default()).await;
         durable_queue(&ch, "lazy.deleted", FieldTable::default()).await;
@@ -260,7 +240,7 @@ async fn purging_or_deleting_a_cold_backlog_removes_it_from_disk() {
         conn.close(200, "bye".into()).await.expect("close");
     }
     let broker = TestBroker::start_in(small_budget(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     durable_queue(&ch, "lazy.deleted", FieldTable::default()).await;
     assert_eq!(

@@ -4,19 +4,13 @@
 //! order (unacknowledged ones flagged redelivered), transient and acknowledged ones do not.
 
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use warren_it::{confirm_channel, next_delivery, DEADLINE};
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
+use warren_it::{confirm_channel, connect_to, next_delivery, publish_acked};
 use warren_testkit::{Config, DataDir, TestBroker};
-
-async fn connect(broker: &TestBroker) -> Connection {
-    Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect")
-}
 
 fn persistent() -> BasicProperties {
     BasicProperties::default().with_delivery_mode(2)
@@ -35,21 +29,7 @@ async fn declare(ch: &Channel, name: &str, durable: bool, exclusive: bool, auto_
 }
 
 async fn publish(ch: &Channel, exchange: &str, key: &str, body: &str, props: BasicProperties) {
-    let confirm = ch
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body.as_bytes(),
-            props,
-        )
-        .await
-        .expect("publish");
-    let confirmation = tokio::time::timeout(DEADLINE, confirm)
-        .await
-        .expect("confirm within deadline")
-        .expect("confirm");
-    assert!(confirmation.is_ack(), "{confirmation:?}");
+    publish_acked(ch, exchange, key, body.as_bytes(), props).await;
 }
 
 /// The bodies left in `queue`, taken with acks, and whether each was redelivered.
@@ -102,7 +82,7 @@ async fn durable_definitions_survive_and_transient_ones_do_not() {
     let dir = DataDir::new();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         let durable_x = ExchangeDeclareOptions {
             durable: true,
@@ -153,7 +133,7 @@ async fn durable_definitions_survive_and_transient_ones_do_not() {
         conn.close(200, "bye".into()).await.expect("close");
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     assert!(exists(&conn, "dq").await, "durable queue is back");
     assert!(
         exchange_exists(&conn, "dx").await,
@@ -188,7 +168,7 @@ async fn persistent_messages_survive_in_order_and_acked_ones_do_not() {
     let dir = DataDir::new();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         declare(&ch, "keep", true, false, false).await;
         declare(&ch, "mem", false, false, false).await;
@@ -225,7 +205,7 @@ async fn persistent_messages_survive_in_order_and_acked_ones_do_not() {
         drop(consumer);
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     let got = take_all(&ch, "keep").await;
     let bodies: Vec<_> = got.iter().map(|(b, _)| b.clone()).collect();
@@ -241,7 +221,7 @@ async fn persistent_messages_survive_in_order_and_acked_ones_do_not() {
     drop(broker);
     // What was acked after the restart stays gone.
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     assert!(take_all(&ch, "keep").await.is_empty());
 }
@@ -251,7 +231,7 @@ async fn deleted_and_purged_queues_stay_deleted_and_empty() {
     let dir = DataDir::new();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         declare(&ch, "del", true, false, false).await;
         declare(&ch, "pur", true, false, false).await;
@@ -269,7 +249,7 @@ async fn deleted_and_purged_queues_stay_deleted_and_empty() {
         publish(&ch, "", "del", "new", persistent()).await;
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     assert_eq!(take_all(&ch, "del").await, vec![("new".into(), false)]);
     assert!(take_all(&ch, "pur").await.is_empty());
@@ -280,7 +260,7 @@ async fn a_fanned_out_message_stays_in_each_queue_until_that_queue_is_done_with_
     let dir = DataDir::new();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         let durable_x = ExchangeDeclareOptions {
             durable: true,
@@ -321,7 +301,7 @@ async fn a_fanned_out_message_stays_in_each_queue_until_that_queue_is_done_with_
         conn.close(200, "bye".into()).await.expect("close");
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     let bodies = |v: Vec<(String, bool)>| v.into_iter().map(|(b, _)| b).collect::<Vec<_>>();
     assert_eq!(bodies(take_all(&ch, "fan.a").await), vec!["two"]);

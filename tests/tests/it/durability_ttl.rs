@@ -9,20 +9,16 @@ use std::time::{Duration, Instant};
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use warren_it::{confirm_channel, eventually_async, get, message_count, publish_with, DEADLINE};
+use lapin::{BasicProperties, Channel, ExchangeKind};
+use warren_it::{
+    confirm_channel, connect_to, eventually_async, get, message_count, publish_with, DEADLINE,
+};
 use warren_testkit::{Config, DataDir, TestBroker};
 
 use crate::queue_features::{args, deaths, field_str, int, s};
 
 const SRC: &str = "ttl.src";
 const DLQ: &str = "ttl.dlq";
-
-async fn connect(broker: &TestBroker) -> Connection {
-    Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect")
-}
 
 async fn declare_durable(ch: &Channel, name: &str, table: FieldTable) {
     let durable = QueueDeclareOptions {
@@ -82,7 +78,7 @@ async fn expires_by_its_first_deadline(queue_ttl: bool) {
     let published = Instant::now();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         let queue_ttl = queue_ttl.then_some(TTL_MS as i32);
         topology(&ch, queue_ttl).await;
@@ -94,7 +90,7 @@ async fn expires_by_its_first_deadline(queue_ttl: bool) {
         conn.close(200, "bye".into()).await.expect("close");
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     let by = published + ttl + MARGIN;
     let dead = eventually_async(by.saturating_duration_since(Instant::now()), || async {
@@ -126,7 +122,7 @@ async fn a_message_due_while_the_broker_was_down_is_never_delivered() {
     let published = Instant::now();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         topology(&ch, None).await;
         publish_with(&ch, "", SRC, b"m", persistent(Some("500"))).await;
@@ -134,7 +130,7 @@ async fn a_message_due_while_the_broker_was_down_is_never_delivered() {
     }
     wait_until(published + TTL + Duration::from_millis(100)).await;
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     // The first thing asked after recovery: were its TTL to start again, it would be here.
     assert!(
@@ -181,7 +177,7 @@ async fn a_delayed_message_ttl_counts_from_its_routing_across_a_restart() {
     let dir = DataDir::new();
     {
         let broker = TestBroker::start_in(Config::default(), &dir);
-        let conn = connect(&broker).await;
+        let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
         topology(&ch, Some(QUEUE_TTL_MS)).await;
         delayed_exchange(&ch).await;
@@ -197,7 +193,7 @@ async fn a_delayed_message_ttl_counts_from_its_routing_across_a_restart() {
         conn.close(200, "bye".into()).await.expect("close");
     }
     let broker = TestBroker::start_in(Config::default(), &dir);
-    let conn = connect(&broker).await;
+    let conn = connect_to(&broker).await;
     let ch = confirm_channel(&conn).await;
     let m = get(&ch, SRC)
         .await
