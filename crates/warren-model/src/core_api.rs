@@ -380,10 +380,8 @@ pub trait VHost: Send + Sync {
     /// A connection closed: its exclusive queues go.
     fn connection_closed(&self, owner: ConnectionId);
     /// The names of its queues now, in no order. For an adapter that owns a family of queue
-    /// names to find, at start, the kept ones nothing holds any more. The default lists none.
-    fn queue_names(&self) -> Vec<QueueName> {
-        Vec::new()
-    }
+    /// names to find, at start, the kept ones nothing holds any more.
+    fn queue_names(&self) -> Vec<QueueName>;
 }
 
 /// Runs work later, on a broker thread. Adapters use it for timers that outlive a

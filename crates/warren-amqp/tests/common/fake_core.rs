@@ -256,6 +256,13 @@ impl VHost for FakeVHost {
     fn connection_closed(&self, owner: ConnectionId) {
         self.closed.lock().unwrap().push(owner);
     }
+    fn queue_names(&self) -> Vec<QueueName> {
+        let queues = self.queues.lock().unwrap();
+        queues
+            .keys()
+            .filter_map(|name| QueueName::try_from(name.as_str()).ok())
+            .collect()
+    }
 }
 
 pub struct FakeConsumer {
