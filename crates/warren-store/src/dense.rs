@@ -229,14 +229,22 @@ impl DenseRun {
         held_by_queue
     }
 
-    /// Every held message, in id order.
+    /// Every held message, in id order; offsets are summed as it goes, not found per slot.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Slot)> + '_ {
-        (0..self.deltas.len())
-            .filter(|i| self.held.get(*i))
-            .map(|i| {
-                let id = self.first_id + i as u64;
-                (id, self.get(id).expect("held slot"))
+        let mut offset = self.marks.first().copied().unwrap_or(0);
+        (0..self.deltas.len()).filter_map(move |i| {
+            if i > 0 {
+                offset += u32::from(self.deltas[i]);
+            }
+            self.held.get(i).then(|| {
+                let slot = Slot {
+                    queue: self.queue_at(i),
+                    offset,
+                    delivered: self.delivered.get(i),
+                };
+                (self.first_id + i as u64, slot)
             })
+        })
     }
 }
 

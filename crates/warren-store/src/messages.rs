@@ -138,7 +138,10 @@ impl MessageTable {
     }
 
     pub fn held_by(&self, queue: QueueId, id: MessageId) -> bool {
-        self.queues(id).is_some_and(|q| q.contains(queue))
+        match self.sparse.get(&id.0) {
+            Some(e) => e.queues.contains(queue),
+            None => self.dense_slot(id.0).is_some_and(|(_, s)| s.queue == queue),
+        }
     }
 
     /// Takes the message out whole (a compacted copy replaces it); its segment and bytes.

@@ -189,22 +189,23 @@ impl Stored {
 
     /// Reads the message back from the store (a queue paged it out).
     pub fn load(&self) -> Option<Arc<Message>> {
-        let stored = self.durable.read(self.id).ok()?;
-        let message = warren_model::persist::decode_message(&stored.properties, stored.body)?;
-        Some(Arc::new(message))
+        decoded(self.durable.read(self.id).ok()?)
     }
 
     /// Like `load`, through `cache` (a queue paging in its cold tail reads in log order).
     pub fn load_cached(&self, cache: &mut ReadCache) -> Option<Arc<Message>> {
-        let stored = self.durable.read_cached(self.id, cache).ok()?;
-        let message = warren_model::persist::decode_message(&stored.properties, stored.body)?;
-        Some(Arc::new(message))
+        decoded(self.durable.read_cached(self.id, cache).ok()?)
     }
 
     /// Records that the message was handed to a consumer.
     pub fn delivered(&self) {
         self.durable.mark_delivered(self.queue, self.id);
     }
+}
+
+fn decoded(stored: StoredMessage) -> Option<Arc<Message>> {
+    let message = warren_model::persist::decode_message(&stored.properties, stored.body)?;
+    Some(Arc::new(message))
 }
 
 impl Drop for Stored {

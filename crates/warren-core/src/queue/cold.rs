@@ -100,12 +100,16 @@ impl Run {
         }
     }
 
-    fn ids(&self) -> impl Iterator<Item = MessageId> + '_ {
-        self.present.iter().enumerate().flat_map(move |(w, bits)| {
-            (0..64)
-                .filter(move |b| bits & (1u64 << b) != 0)
-                .map(move |b| MessageId(self.first_id + w as u64 * 64 + b))
-        })
+    fn into_ids(self) -> impl Iterator<Item = MessageId> {
+        let first = self.first_id;
+        self.present
+            .into_iter()
+            .enumerate()
+            .flat_map(move |(w, bits)| {
+                (0..64)
+                    .filter(move |b| bits & (1u64 << b) != 0)
+                    .map(move |b| MessageId(first + w as u64 * 64 + b))
+            })
     }
 }
 
@@ -187,7 +191,7 @@ impl ColdTail {
         let runs = std::mem::take(&mut self.runs);
         self.len = 0;
         self.bytes = 0;
-        runs.into_iter().flat_map(|r| r.ids().collect::<Vec<_>>())
+        runs.into_iter().flat_map(Run::into_ids)
     }
 
     /// Runs held: what the tail costs in memory.
