@@ -89,3 +89,21 @@ def _read_listeners(proc, wanted):
 def _drain(stream):
     for _ in iter(lambda: stream.read(4096), b""):
         pass
+
+
+def publish_until_killed(broker, rng, seconds, publisher, *args):
+    """Runs `publisher(*args, confirmed, stop)` on a thread and SIGKILLs the broker after a
+    random `seconds` range (or once the publisher is done); returns what it had confirmed."""
+    confirmed, stop = [], threading.Event()
+    thread = threading.Thread(target=publisher, args=(*args, confirmed, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + rng.uniform(*seconds)
+        while time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.01)
+    finally:
+        broker.kill()
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    return confirmed

@@ -14,13 +14,12 @@ What must hold after every restart:
 """
 
 import random
-import threading
 import time
 
 import pika
 import pytest
 
-from crash_helpers import Broker
+from crash_helpers import Broker, publish_until_killed
 
 ROUNDS = 8
 QUEUE = "crash.durable"
@@ -107,20 +106,11 @@ def test_confirmed_messages_survive_kill_and_acked_ones_stay_gone(tmp_path):
             batch = [f"m{next_id + i}" for i in range(5000)]
             next_id += len(batch)
             published.update(batch)
-            confirmed = []
-            stop = threading.Event()
-            publisher = threading.Thread(
-                target=_publisher, args=(broker.amqp_url(), batch, confirmed, stop)
+            confirmed = publish_until_killed(
+                broker, rng, (0.05, 0.6), _publisher, broker.amqp_url(), batch
             )
-            publisher.start()
-            deadline = time.monotonic() + rng.uniform(0.05, 0.6)
-            while time.monotonic() < deadline and publisher.is_alive():
-                time.sleep(0.01)
         finally:
             broker.kill()
-        stop.set()
-        publisher.join(timeout=30)
-        assert not publisher.is_alive()
         live.update(confirmed)
         print(f"round {round_no}: {len(confirmed)} confirmed, {len(live)} live, {len(acked)} acked")
     # A last clean start checks the final round's kill too, then a clean stop and start

@@ -17,13 +17,12 @@ What must hold after every restart:
 
 import queue
 import random
-import threading
 import time
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from crash_helpers import Broker
+from crash_helpers import Broker, publish_until_killed
 
 ROUNDS = 6
 TOPIC = "crash/m"
@@ -133,17 +132,9 @@ def test_confirmed_qos1_and_qos2_messages_survive_kill(tmp_path):
             batch = [f"q{next_id + i}" for i in range(3000)]
             next_id += len(batch)
             published.update(batch)
-            confirmed, stop = [], threading.Event()
-            publisher = threading.Thread(target=_publisher, args=(broker, batch, confirmed, stop))
-            publisher.start()
-            deadline = time.monotonic() + rng.uniform(0.1, 0.6)
-            while time.monotonic() < deadline and publisher.is_alive():
-                time.sleep(0.01)
+            confirmed = publish_until_killed(broker, rng, (0.1, 0.6), _publisher, broker, batch)
         finally:
             broker.kill()
-        stop.set()
-        publisher.join(timeout=30)
-        assert not publisher.is_alive()
         live.update(confirmed)
         print(f"round {round_no}: {len(confirmed)} confirmed")
     broker = Broker(data, log)

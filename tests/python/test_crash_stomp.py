@@ -10,12 +10,11 @@ never sent.
 
 import queue
 import random
-import threading
 import time
 
 import stomp
 
-from crash_helpers import Broker
+from crash_helpers import Broker, publish_until_killed
 
 ROUNDS = 6
 DEST = "/queue/crash.stomp"
@@ -114,17 +113,9 @@ def test_received_sends_survive_kill_and_acked_messages_stay_gone(tmp_path):
             batch = [f"s{next_id + i}" for i in range(3000)]
             next_id += len(batch)
             published.update(batch)
-            confirmed, stop = [], threading.Event()
-            publisher = threading.Thread(target=_publisher, args=(broker, batch, confirmed, stop))
-            publisher.start()
-            deadline = time.monotonic() + rng.uniform(0.1, 0.6)
-            while time.monotonic() < deadline and publisher.is_alive():
-                time.sleep(0.01)
+            confirmed = publish_until_killed(broker, rng, (0.1, 0.6), _publisher, broker, batch)
         finally:
             broker.kill()
-        stop.set()
-        publisher.join(timeout=30)
-        assert not publisher.is_alive()
         live.update(confirmed)
         print(f"round {round_no}: {len(confirmed)} confirmed, {len(live)} live")
     broker = Broker(data, log)
