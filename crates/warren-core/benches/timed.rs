@@ -2,30 +2,16 @@
 //! messages expiring out of a queue. A plain harness (no extra dependencies) that prints one
 //! line per case; run with `cargo bench -p warren-core --bench timed [-- COUNT]`.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use warren_core::{Core, CoreConfig};
+use support::{delayed_exchange, message, queue, ready, vhost, OWNER};
 use warren_model::{
-    Annotations, BindingSpec, ConnectionId, ConsumeSpec, ConsumerTag, Delivery, DeliverySink,
-    Destination, ExchangeName, ExchangeSpec, FieldTable, FieldValue, Message, Properties,
-    QueueName, QueueSpec, RoutingKey, Scheduler, VHost, VHostName,
+    ConsumeSpec, ConsumerTag, Delivery, DeliverySink, ExchangeName, FieldTable, FieldValue,
 };
-
-const OWNER: ConnectionId = ConnectionId(1);
-
-/// One thread per wake-up: the core asks for few of them.
-struct ThreadScheduler;
-
-impl Scheduler for ThreadScheduler {
-    fn schedule(&self, at: Instant, task: Box<dyn FnOnce() + Send>) {
-        std::thread::spawn(move || {
-            std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            task();
-        });
-    }
-}
 
 /// Due times are spread over this many milliseconds.
 const SPREAD: u64 = 10_000;
@@ -64,59 +50,6 @@ fn main() {
     expiring(n);
 }
 
-fn vhost() -> Arc<dyn VHost> {
-    let core = Core::with_scheduler(CoreConfig::default(), Arc::new(ThreadScheduler));
-    let name = VHostName::try_from("/").expect("name");
-    core.vhost_by_name(&name).expect("vhost")
-}
-
-fn queue(v: &dyn VHost, name: &str, arguments: FieldTable) -> QueueName {
-    let name = QueueName::try_from(name).expect("name");
-    let spec = QueueSpec {
-        name: Some(name.clone()),
-        durable: false,
-        exclusive: false,
-        auto_delete: false,
-        arguments,
-    };
-    v.declare_queue(spec, false, OWNER).expect("declare");
-    name
-}
-
-fn message(
-    key: &str,
-    headers: Option<FieldTable>,
-    expiration: Option<String>,
-    body: Bytes,
-) -> Arc<Message> {
-    Arc::new(Message {
-        annotations: Annotations {
-            exchange: ExchangeName::default_exchange(),
-            routing_key: RoutingKey::try_from(key).expect("key"),
-            publisher: None,
-        },
-        properties: Properties {
-            headers,
-            expiration,
-            ..Properties::default()
-        },
-        body,
-    })
-}
-
-fn ready(v: &dyn VHost, q: &QueueName) -> u32 {
-    let spec = QueueSpec {
-        name: Some(q.clone()),
-        durable: false,
-        exclusive: false,
-        auto_delete: false,
-        arguments: FieldTable::new(),
-    };
-    v.declare_queue(spec, true, OWNER)
-        .expect("passive")
-        .message_count
-}
-
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Instant {
     let deadline = Instant::now() + Duration::from_secs(300);
     while !done() {
@@ -130,26 +63,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Instant {
 /// a consumer measures how late each arrives.
 fn delayed(n: usize) {
     let v = vhost();
-    let x = ExchangeName::try_from("delayed").expect("name");
-    let mut args = FieldTable::new();
-    args.insert("x-delayed-type", FieldValue::string("direct"));
-    let spec = ExchangeSpec {
-        name: x.clone(),
-        kind: "x-delayed-message".into(),
-        durable: false,
-        auto_delete: false,
-        internal: false,
-        arguments: args,
-    };
-    v.declare_exchange(spec, false).expect("declare");
     let q = queue(&*v, "jobs", FieldTable::new());
-    let binding = BindingSpec {
-        source: x.clone(),
-        destination: Destination::Queue(q.clone()),
-        routing_key: RoutingKey::try_from("k").expect("key"),
-        arguments: FieldTable::new(),
-    };
-    v.bind(binding, OWNER).expect("bind");
+    let x = delayed_exchange(&*v, &q);
     let sink = Arc::new(LatenessSink {
         start: Instant::now(),
         worst: std::sync::Mutex::default(),

@@ -3,53 +3,17 @@
 //! TTLs out of a queue. `cargo bench -p warren-core --bench timers`. The `timed` harness next
 //! to this one measures how late releases are; this one measures what the machinery costs.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use warren_core::{Core, CoreConfig};
-use warren_model::{
-    Annotations, BindingSpec, ConnectionId, Destination, ExchangeName, ExchangeSpec, FieldTable,
-    FieldValue, Message, Properties, QueueName, QueueSpec, RoutingKey, Scheduler, VHost, VHostName,
-};
+use support::{delayed_exchange, queue, ready, vhost};
+use warren_model::{ExchangeName, FieldTable, FieldValue, Message, QueueName, VHost};
 
-const OWNER: ConnectionId = ConnectionId(1);
 const N: usize = 1_000_000;
-
-/// One thread per wake-up: the core asks for few of them.
-struct ThreadScheduler;
-
-impl Scheduler for ThreadScheduler {
-    fn schedule(&self, at: Instant, task: Box<dyn FnOnce() + Send>) {
-        std::thread::spawn(move || {
-            std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            task();
-        });
-    }
-}
-
-fn vhost() -> Arc<dyn VHost> {
-    let core = Core::with_scheduler(CoreConfig::default(), Arc::new(ThreadScheduler));
-    let name = VHostName::try_from("/").expect("name");
-    core.vhost_by_name(&name).expect("vhost")
-}
-
-fn queue_spec(name: &QueueName) -> QueueSpec {
-    QueueSpec {
-        name: Some(name.clone()),
-        durable: false,
-        exclusive: false,
-        auto_delete: false,
-        arguments: FieldTable::new(),
-    }
-}
-
-fn ready(v: &dyn VHost, q: &QueueName) -> u32 {
-    v.declare_queue(queue_spec(q), true, OWNER)
-        .expect("passive")
-        .message_count
-}
 
 fn wait_until(mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -60,46 +24,15 @@ fn wait_until(mut done: impl FnMut() -> bool) {
 }
 
 fn message(key: &str, headers: Option<FieldTable>, expiration: Option<String>) -> Arc<Message> {
-    Arc::new(Message {
-        annotations: Annotations {
-            exchange: ExchangeName::default_exchange(),
-            routing_key: RoutingKey::try_from(key).expect("key"),
-            publisher: None,
-        },
-        properties: Properties {
-            headers,
-            expiration,
-            ..Properties::default()
-        },
-        body: Bytes::from_static(b"0123456789abcdef"),
-    })
+    let body = Bytes::from_static(b"0123456789abcdef");
+    support::message(key, headers, expiration, body)
 }
 
 /// A vhost with an `x-delayed-message` exchange bound to queue `jobs`.
 fn delayed_setup() -> (Arc<dyn VHost>, ExchangeName, QueueName) {
     let v = vhost();
-    let x = ExchangeName::try_from("delayed").expect("name");
-    let mut args = FieldTable::new();
-    args.insert("x-delayed-type", FieldValue::string("direct"));
-    let spec = ExchangeSpec {
-        name: x.clone(),
-        kind: "x-delayed-message".into(),
-        durable: false,
-        auto_delete: false,
-        internal: false,
-        arguments: args,
-    };
-    v.declare_exchange(spec, false).expect("declare");
-    let q = QueueName::try_from("jobs").expect("name");
-    v.declare_queue(queue_spec(&q), false, OWNER)
-        .expect("declare");
-    let binding = BindingSpec {
-        source: x.clone(),
-        destination: Destination::Queue(q.clone()),
-        routing_key: RoutingKey::try_from("k").expect("key"),
-        arguments: FieldTable::new(),
-    };
-    v.bind(binding, OWNER).expect("bind");
+    let q = queue(&*v, "jobs", FieldTable::new());
+    let x = delayed_exchange(&*v, &q);
     (v, x, q)
 }
 
@@ -152,9 +85,7 @@ fn expiry(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let v = vhost();
-                let q = QueueName::try_from("ttl").expect("name");
-                v.declare_queue(queue_spec(&q), false, OWNER)
-                    .expect("declare");
+                let q = queue(&*v, "ttl", FieldTable::new());
                 (v, q)
             },
             |(v, q)| {
