@@ -2,14 +2,16 @@
 //! the listener's transport, run the TLS handshake, the WebSocket upgrade, then the driver.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use warren_model::{PeerInfo, SessionFactory};
 
-use crate::driver::drive_connection;
+use crate::driver::{drive_connection, Driver};
 use crate::identity;
 use crate::listener::ListenerSpec;
 use crate::shutdown::ShutdownSignal;
@@ -38,29 +40,33 @@ pub(crate) async fn serve(
     // Boxed: a task's future is as large as its largest state, and most connections are
     // plain and idle; the TLS stream and its handshake must not make every one of them pay.
     match &spec.tls {
-        None => serve_plain(stream, peer, &spec, shutdown).await,
+        None => {
+            // Boxed: the opening's timer and peek are needed for a moment, the rest of the
+            // state for the connection's life.
+            if Box::pin(plain_opening(&stream, &peer, &spec)).await {
+                serve_stream(stream, peer, &spec.service, shutdown).await;
+            }
+        }
         Some(tls) => Box::pin(serve_tls(stream, peer, tls, &spec, shutdown)).await,
     }
 }
 
-async fn serve_plain(
-    stream: TcpStream,
-    peer: PeerInfo,
-    spec: &ListenerSpec,
-    shutdown: ShutdownSignal,
-) {
+/// Whether a plaintext listener's connection opened as plaintext.
+async fn plain_opening(stream: &TcpStream, peer: &PeerInfo, spec: &ListenerSpec) -> bool {
     // Every protocol here has the client speak first, so a client silent for the whole
     // opening deadline is closed here rather than handed to a session whose own handshake
     // timeout would only start now.
-    match sniff::opening(&stream, HANDSHAKE_TIMEOUT).await {
-        Opening::Plain => serve_stream(stream, peer, &spec.service, shutdown).await,
+    match sniff::opening(stream, HANDSHAKE_TIMEOUT).await {
+        Opening::Plain => true,
         Opening::Tls => {
             tracing::warn!(listener = spec.name, remote = %peer.remote,
                 "TLS handshake on a plaintext port: closing (is the client using the TLS port?)");
+            false
         }
         Opening::Nothing => {
             tracing::debug!(listener = spec.name, remote = %peer.remote,
                 "no bytes before the opening deadline: closing");
+            false
         }
     }
 }
@@ -95,16 +101,26 @@ async fn serve_tls(
     serve_stream(stream, peer, &spec.service, shutdown).await;
 }
 
-async fn serve_stream<S>(stream: S, peer: PeerInfo, service: &Service, shutdown: ShutdownSignal)
+/// The service on a stream whose transport is up. Not an `async fn`, which would hold a
+/// copy of its arguments beside the driver they are moved into, for the connection's life.
+fn serve_stream<'a, S>(
+    stream: S,
+    peer: PeerInfo,
+    service: &'a Service,
+    shutdown: ShutdownSignal,
+) -> Either<Driver<S>, Pin<Box<dyn Future<Output = ()> + Send + 'a>>>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match service {
-        Service::Session(factory) => {
-            drive_connection(stream, peer, Arc::clone(factory), shutdown).await;
-        }
+        Service::Session(factory) => Either::Left(drive_connection(
+            stream,
+            peer,
+            Arc::clone(factory),
+            shutdown,
+        )),
         // Boxed for the same reason as the TLS path in `serve`.
-        Service::WebSocket(ws) => Box::pin(ws::serve(stream, peer, ws, shutdown)).await,
+        Service::WebSocket(ws) => Either::Right(Box::pin(ws::serve(stream, peer, ws, shutdown))),
     }
 }
 

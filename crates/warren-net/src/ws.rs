@@ -224,7 +224,7 @@ pub(crate) async fn serve<S>(
     service: &WsService,
     mut shutdown: ShutdownSignal,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut chosen = None;
     #[expect(
