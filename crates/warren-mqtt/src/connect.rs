@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use warren_model::{
-    ConnectionId, CreditPool, FieldTable, QueueName, QueueSpec, Settlement, UserName, VHost,
-};
+use warren_model::{ConnectionId, CreditPool, QueueName, Settlement, UserName, VHost};
 
 use crate::alias::OutboundAliases;
 use crate::codec::{ConnAckPacket, ConnectPacket, Outbound, Version};
@@ -165,14 +163,6 @@ pub fn connect(
         Version::V5 => u32::from(c.receive_max),
         _ => u32::from(config.max_inflight),
     };
-    let spec = QueueSpec {
-        name: Some(queue.clone()),
-        durable: persistent,
-        exclusive: !persistent,
-        auto_delete: false,
-        arguments: FieldTable::new(),
-    };
-    vhost.declare_queue(spec, false, conn)?;
     let keep_alive = effective_keep_alive(c.keep_alive, config.max_keep_alive_secs);
     let mut live = Box::new(Live {
         version: c.version,
@@ -223,7 +213,7 @@ pub fn connect(
     // Before the consumers start, so the held credits keep the first deliveries within the
     // client's window; the ids are on disk already (saved above from the session state).
     resend_pubrel(&mut live, &mut session.codec, out);
-    subscribe::start(&mut live, &shared, &session.outbox)?;
+    subscribe::start(&mut live, &shared, &session.outbox, session_present)?;
     session.live = Some(live);
     session.state = State::Connected;
     session.last_input = now;

@@ -77,13 +77,40 @@ fn consume(
     Ok(live.vhost.consume(queue, spec, sink, live.conn)?)
 }
 
-/// Starts consuming the session's queue and the queues of resumed shared subscriptions.
-pub fn start(live: &mut Live, shared: &Shared, outbox: &Arc<Outbox>) -> Result<(), MqttError> {
-    live.consumer = Some(consume(live, &live.queue, SESSION_TAG, outbox)?);
+/// Starts consuming the queues of a resumed session: its own, which may hold messages, and
+/// those of its shared subscriptions. A new session's queue waits for its first subscription.
+pub fn start(
+    live: &mut Live,
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    resumed: bool,
+) -> Result<(), MqttError> {
+    if resumed {
+        open_session_queue(live, outbox)?;
+    }
     let shares: Vec<(String, TopicFilter)> = lock(&live.state).shares.keys().cloned().collect();
     for (group, filter) in shares {
         join_share(live, shared, outbox, &group, &filter)?;
     }
+    Ok(())
+}
+
+/// Declares and consumes the session's own queue unless it already is. It is opened at the
+/// first subscription, not at CONNECT: most idle connections of a fleet never subscribe,
+/// and a queue with its consumer is most of what an idle connection would otherwise cost.
+fn open_session_queue(live: &mut Live, outbox: &Arc<Outbox>) -> Result<(), MqttError> {
+    if live.consumer.is_some() {
+        return Ok(());
+    }
+    let spec = QueueSpec {
+        name: Some(live.queue.clone()),
+        durable: live.durable_queue,
+        exclusive: !live.durable_queue,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    live.vhost.declare_queue(spec, false, live.conn)?;
+    live.consumer = Some(consume(live, &live.queue, SESSION_TAG, outbox)?);
     Ok(())
 }
 
@@ -193,13 +220,16 @@ fn add(
     let result = match spec {
         FilterSpec::Plain(filter) => {
             let queue = live.queue.clone();
-            bind(live, shared, &queue, &filter).map(|()| {
-                let existed = lock(&live.state).subs.insert(filter.clone(), sub).is_some();
-                let handling = sub.options.retain_handling;
-                if handling == 0 || (handling == 1 && !existed) {
-                    replay.push(filter);
-                }
-            })
+            let opened = open_session_queue(live, outbox);
+            opened
+                .and_then(|()| bind(live, shared, &queue, &filter))
+                .map(|()| {
+                    let existed = lock(&live.state).subs.insert(filter.clone(), sub).is_some();
+                    let handling = sub.options.retain_handling;
+                    if handling == 0 || (handling == 1 && !existed) {
+                        replay.push(filter);
+                    }
+                })
         }
         FilterSpec::Shared { group, filter } => {
             if sub.options.no_local {
