@@ -115,7 +115,12 @@ pub fn connect(
         ));
     }
     let (id, assigned) = client_id(&c)?;
-    let will = c.will.clone().map(Will::try_from).transpose()?;
+    let will = c
+        .will
+        .clone()
+        .map(Will::try_from)
+        .transpose()?
+        .map(Box::new);
     let (_user, vhost) = login(session, &c)?;
     let shared = Arc::clone(&session.shared);
     let config = &shared.config;
@@ -301,7 +306,7 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
                 0
             },
         };
-        at_session_end = will::trigger(w, owner, shared);
+        at_session_end = will::trigger(*w, owner, shared);
     }
     if !live.persistent {
         shared.registry.set_state(&live.key, live.generation, None);

@@ -76,8 +76,8 @@ pub struct Live {
     pub out_aliases: OutboundAliases,
     /// Keep alive in force, seconds (0: none).
     pub keep_alive: u16,
-    /// The will, cleared by a normal DISCONNECT.
-    pub will: Option<Will>,
+    /// The will, cleared by a normal DISCONNECT. Boxed: most sessions have none.
+    pub will: Option<Box<Will>>,
     /// Our registry handle.
     pub handle: Arc<LiveHandle>,
     /// PUBACKs and PUBRECs waiting for the disk.

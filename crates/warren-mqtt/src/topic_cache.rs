@@ -7,35 +7,36 @@ use warren_model::{CoreError, RoutingKey};
 use crate::config::TopicMapping;
 use crate::topic::{key_to_mqtt, mqtt_to_key};
 
-/// One remembered conversion per direction.
+/// One remembered conversion per direction, boxed: a connection that never publishes or
+/// never receives keeps a null pointer rather than room for two strings.
 #[derive(Debug, Default)]
 pub struct TopicCache {
-    inbound: Option<(String, RoutingKey)>,
-    outbound: Option<(RoutingKey, String)>,
+    inbound: Option<Box<(String, RoutingKey)>>,
+    outbound: Option<Box<(RoutingKey, String)>>,
 }
 
 impl TopicCache {
     /// The routing key a PUBLISH to `topic` is routed with.
     pub fn key(&mut self, topic: &str, mapping: TopicMapping) -> Result<RoutingKey, CoreError> {
-        if let Some((last, key)) = &self.inbound {
+        if let Some((last, key)) = self.inbound.as_deref() {
             if last == topic {
                 return Ok(key.clone());
             }
         }
         let key = RoutingKey::try_from(mqtt_to_key(topic, mapping))?;
-        self.inbound = Some((topic.to_owned(), key.clone()));
+        self.inbound = Some(Box::new((topic.to_owned(), key.clone())));
         Ok(key)
     }
 
     /// The topic a message routed with `key` is delivered under.
     pub fn topic(&mut self, key: &RoutingKey, mapping: TopicMapping) -> String {
-        if let Some((last, topic)) = &self.outbound {
+        if let Some((last, topic)) = self.outbound.as_deref() {
             if last == key {
                 return topic.clone();
             }
         }
         let topic = key_to_mqtt(key.as_str(), mapping);
-        self.outbound = Some((key.clone(), topic.clone()));
+        self.outbound = Some(Box::new((key.clone(), topic.clone())));
         topic
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 use warren_model::{PeerInfo, SessionFactory};
 
 use crate::serve::{serve, Service};
@@ -70,7 +71,9 @@ pub fn spawn_listener(
 
 async fn accept_loop(listener: TcpListener, spec: Arc<ListenerSpec>, mut shutdown: ShutdownSignal) {
     let protocol = spec.name;
-    let mut connections = tokio::task::JoinSet::new();
+    // A tracker rather than a JoinSet: it counts the connections' tasks without keeping an
+    // entry (and a handle) per connection, and nothing here needs their results.
+    let connections = TaskTracker::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -83,12 +86,12 @@ async fn accept_loop(listener: TcpListener, spec: Arc<ListenerSpec>, mut shutdow
                 // Accept errors (e.g. too many open files) are transient: log and go on.
                 Err(error) => tracing::warn!(protocol, %error, "accept failed"),
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = shutdown.triggered() => break,
         }
     }
     drop(listener);
-    while connections.join_next().await.is_some() {}
+    connections.close();
+    connections.wait().await;
 }
 
 fn start_connection(

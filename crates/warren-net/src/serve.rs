@@ -4,9 +4,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::Either;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use warren_model::{PeerInfo, SessionFactory};
@@ -31,23 +32,62 @@ pub enum Service {
     WebSocket(Arc<WsService>),
 }
 
-pub(crate) async fn serve(
+/// A connection's task. Its opening (first bytes, TLS handshake, WebSocket upgrade) is
+/// boxed, needed for a moment; the task then holds only what runs for the connection's life,
+/// and an idle connection's task is only that.
+pub(crate) fn serve(
     stream: TcpStream,
     peer: PeerInfo,
     spec: Arc<ListenerSpec>,
     shutdown: ShutdownSignal,
-) {
-    // Boxed: a task's future is as large as its largest state, and most connections are
-    // plain and idle; the TLS stream and its handshake must not make every one of them pay.
+) -> impl Future<Output = ()> + Send {
+    Box::pin(open(stream, peer, spec, shutdown)).flatten()
+}
+
+async fn open(
+    stream: TcpStream,
+    peer: PeerInfo,
+    spec: Arc<ListenerSpec>,
+    shutdown: ShutdownSignal,
+) -> Running<TcpStream> {
     match &spec.tls {
-        None => {
-            // Boxed: the opening's timer and peek are needed for a moment, the rest of the
-            // state for the connection's life.
-            if Box::pin(plain_opening(&stream, &peer, &spec)).await {
-                serve_stream(stream, peer, &spec.service, shutdown).await;
-            }
+        None if plain_opening(&stream, &peer, &spec).await => {
+            serve_stream(stream, peer, &spec.service, shutdown)
         }
-        Some(tls) => Box::pin(serve_tls(stream, peer, tls, &spec, shutdown)).await,
+        None => Running::Closed,
+        // Boxed whole: the TLS stream is larger than a plain one, and plain connections are
+        // the many.
+        Some(tls) => {
+            let tls = Arc::clone(tls);
+            Running::Boxed(Box::pin(async move {
+                serve_tls(stream, peer, &tls, &spec, shutdown).await;
+            }))
+        }
+    }
+}
+
+/// What runs on a connection once its transport is up.
+pub(crate) enum Running<S> {
+    /// A session driven directly on the stream.
+    Direct(Driver<S>),
+    /// Anything else (a WebSocket, a TLS connection), boxed.
+    Boxed(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Nothing: the connection was refused while opening.
+    Closed,
+}
+
+impl<S> Future for Running<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.get_mut() {
+            Running::Direct(driver) => Pin::new(driver).poll(cx),
+            Running::Boxed(future) => future.as_mut().poll(cx),
+            Running::Closed => Poll::Ready(()),
+        }
     }
 }
 
@@ -101,26 +141,29 @@ async fn serve_tls(
     serve_stream(stream, peer, &spec.service, shutdown).await;
 }
 
-/// The service on a stream whose transport is up. Not an `async fn`, which would hold a
-/// copy of its arguments beside the driver they are moved into, for the connection's life.
-fn serve_stream<'a, S>(
+/// The service on a stream whose transport is up.
+fn serve_stream<S>(
     stream: S,
     peer: PeerInfo,
-    service: &'a Service,
+    service: &Service,
     shutdown: ShutdownSignal,
-) -> Either<Driver<S>, Pin<Box<dyn Future<Output = ()> + Send + 'a>>>
+) -> Running<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match service {
-        Service::Session(factory) => Either::Left(drive_connection(
+        Service::Session(factory) => Running::Direct(drive_connection(
             stream,
             peer,
             Arc::clone(factory),
             shutdown,
         )),
-        // Boxed for the same reason as the TLS path in `serve`.
-        Service::WebSocket(ws) => Either::Right(Box::pin(ws::serve(stream, peer, ws, shutdown))),
+        Service::WebSocket(ws) => {
+            let ws = Arc::clone(ws);
+            Running::Boxed(Box::pin(async move {
+                ws::serve(stream, peer, &ws, shutdown).await;
+            }))
+        }
     }
 }
 
