@@ -34,9 +34,10 @@ pub struct TopicName(String);
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct TopicFilter(String);
 
-/// A client identifier that fits in a queue name.
+/// A client identifier that fits in a queue name. Shared, not copied: the session and the
+/// registry each hold it for the connection's life.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct ClientId(String);
+pub struct ClientId(std::sync::Arc<str>);
 
 /// A subscription's target: a plain filter or a shared one.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -125,7 +126,7 @@ impl TryFrom<&str> for ClientId {
                 "client id must be 1 to {MAX_CLIENT_ID_LEN} bytes without NUL"
             )));
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(std::sync::Arc::from(s)))
     }
 }
 
