@@ -15,7 +15,7 @@ const REASON: &str = "low on disk";
 impl AmqpSession {
     /// Tells the client about a change of the gate, if it wants to know.
     pub(crate) fn sync_blocked(&mut self, output: &mut BytesMut) {
-        let closed = self.gate.holds();
+        let closed = self.gate.alarm_holds();
         if closed == self.blocked_sent || !self.blocked_notify || self.state != ConnState::Open {
             return;
         }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use amq_protocol::protocol::{access, channel, AMQPClass};
+use warren_model::flow::FlowValve;
 use warren_model::{
     ConsumerTag, Consumption, CreditPool, QueueHandle, QueueName, QueueSeq, Settlement,
 };
@@ -87,6 +88,8 @@ pub struct Channel {
     pub commit_wait: Option<crate::channel_tx::CommitWait>,
     /// The queue last declared here, for RabbitMQ's empty-name shortcut.
     pub last_queue: Option<QueueName>,
+    /// A publish reached a queue in flow: the connection pauses on its valve.
+    pub flow: Option<Arc<FlowValve>>,
 }
 
 impl Channel {
@@ -105,6 +108,7 @@ impl Channel {
             tx: None,
             commit_wait: None,
             last_queue: None,
+            flow: None,
         }
     }
 

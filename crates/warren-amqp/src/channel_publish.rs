@@ -195,6 +195,9 @@ pub fn route(
     if held.mandatory && !outcome.routed() {
         send_return(channel.id, &held.message, out);
     }
+    if outcome.flow.is_some() {
+        channel.flow = outcome.flow;
+    }
     let Some(seq) = seq else {
         return Ok(outcome.durable);
     };

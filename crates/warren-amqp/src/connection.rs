@@ -375,7 +375,11 @@ impl AmqpSession {
             outbox: &self.outbox,
         };
         let mut out = Self::out(&mut self.writer, output, self.frame_max);
-        match work(ch, &env, &mut out) {
+        let result = work(ch, &env, &mut out);
+        if let Some(valve) = ch.flow.take() {
+            self.gate.throttle(valve, now);
+        }
+        match result {
             Ok(()) => {}
             Err(err @ AmqpError::Channel { .. }) => ch.close_with(&err, ids.0, ids.1, &mut out),
             Err(err) => self.fail(err, ids, output, now),

@@ -164,6 +164,9 @@ pub struct PublishOutcome {
     pub delayed: bool,
     /// Set when the message is being written to disk: confirm only once it completes.
     pub durable: Option<Box<dyn DurableWrite>>,
+    /// Set when a queue that took the message is in flow: its consumers cannot keep up, and
+    /// the publisher should pause on this valve (see [`crate::flow`]).
+    pub flow: Option<Arc<crate::flow::FlowValve>>,
 }
 
 impl std::fmt::Debug for PublishOutcome {
@@ -173,6 +176,7 @@ impl std::fmt::Debug for PublishOutcome {
             .field("rejected", &self.rejected)
             .field("delayed", &self.delayed)
             .field("durable", &self.durable.is_some())
+            .field("flow", &self.flow.is_some())
             .finish()
     }
 }

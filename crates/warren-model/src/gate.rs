@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::flow::{FlowPause, FlowValve};
 use crate::Wake;
 
 /// How often a held-back session looks at the gate again.
@@ -114,30 +115,55 @@ impl PublishGate {
 }
 
 /// One session's use of the gate: only a connection that publishes is held back (a consumer
-/// must keep reading, or its acks could never free the disk).
-#[derive(Debug, Default)]
+/// must keep reading, or its acks could never free the disk). It also holds the session's
+/// pause on a queue's flow valve (see [`crate::flow`]).
+#[derive(Default)]
 pub struct GateWatch {
     gate: Option<Arc<PublishGate>>,
+    waker: Option<Arc<dyn Wake>>,
     published: bool,
     last_seen: Option<Instant>,
+    /// Boxed: most sessions are never paused.
+    flow: Option<Box<FlowPause>>,
+}
+
+impl std::fmt::Debug for GateWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateWatch")
+            .field("gate", &self.gate)
+            .field("published", &self.published)
+            .field("flow", &self.flow)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GateWatch {
-    /// Watches `gate` (none: never blocked); `waker` is woken when it changes.
+    /// Watches `gate` (none: never blocked); `waker` is woken when it changes, or when a
+    /// valve this session pauses on opens.
     pub fn new(gate: Option<Arc<PublishGate>>, waker: &Arc<dyn Wake>) -> Self {
         if let Some(gate) = &gate {
             gate.watch(waker);
         }
         Self {
             gate,
+            waker: Some(Arc::clone(waker)),
             published: false,
             last_seen: None,
+            flow: None,
         }
     }
 
     /// The session received a publish.
     pub fn published(&mut self) {
         self.published = true;
+    }
+
+    /// A publish reached a queue whose valve is closed: stop reading until it opens (at most
+    /// [`crate::flow::MAX_PAUSE`]).
+    pub fn throttle(&mut self, valve: Arc<FlowValve>, now: Instant) {
+        if let Some(waker) = &self.waker {
+            self.flow = FlowPause::start(valve, waker, now).map(Box::new);
+        }
     }
 
     /// Records the session's current time (for the next poll).
@@ -150,17 +176,32 @@ impl GateWatch {
         self.gate.as_ref().is_some_and(|g| g.is_blocked())
     }
 
-    /// True while this session must stop reading.
-    pub fn holds(&self) -> bool {
+    /// True while a resource alarm holds this session (what AMQP's `connection.blocked`
+    /// reports; a flow pause is silent, as in RabbitMQ).
+    pub fn alarm_holds(&self) -> bool {
         self.published && self.gate_closed()
     }
 
-    /// When to look at the gate again while it holds this session.
+    /// True while this session must stop reading: an alarm or a flow pause.
+    pub fn holds(&self) -> bool {
+        self.alarm_holds() || self.paused()
+    }
+
+    fn paused(&self) -> bool {
+        self.flow.as_ref().is_some_and(|p| p.holds(Instant::now()))
+    }
+
+    /// When to look again while something holds this session.
     pub fn deadline(&self) -> Option<Instant> {
-        if !self.holds() {
-            return None;
-        }
-        Some(self.last_seen.unwrap_or_else(Instant::now) + GATE_POLL)
+        let alarm = self
+            .alarm_holds()
+            .then(|| self.last_seen.unwrap_or_else(Instant::now) + GATE_POLL);
+        let pause = self
+            .flow
+            .as_ref()
+            .filter(|_| self.paused())
+            .map(|p| p.until());
+        earliest(alarm, pause)
     }
 }
 
@@ -223,6 +264,26 @@ mod tests {
             2,
             "woken on close and open only"
         );
+    }
+
+    #[test]
+    fn a_flow_pause_holds_a_session_silently_until_the_valve_opens() {
+        let count = Arc::new(Count(Default::default()));
+        let waker: Arc<dyn Wake> = count.clone();
+        let mut watch = GateWatch::new(None, &waker);
+        let valve = Arc::new(FlowValve::default());
+        valve.close();
+        watch.published();
+        // Paused from a moment well ahead, so a slow test machine cannot outlast the pause.
+        let now = Instant::now() + Duration::from_secs(3600);
+        watch.throttle(Arc::clone(&valve), now);
+        assert!(watch.holds());
+        assert!(!watch.alarm_holds(), "no connection.blocked for flow");
+        assert_eq!(watch.deadline(), Some(now + crate::flow::MAX_PAUSE));
+        valve.open();
+        assert!(!watch.holds());
+        assert_eq!(watch.deadline(), None);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1, "woken when it opened");
     }
 
     #[test]

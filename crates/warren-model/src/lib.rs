@@ -11,6 +11,7 @@
 mod core_api;
 mod error;
 mod field;
+pub mod flow;
 mod gate;
 mod message;
 mod names;

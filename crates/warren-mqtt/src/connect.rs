@@ -196,6 +196,7 @@ pub fn connect(
         handle,
         acks: DurableAcks::default(),
         topics: Default::default(),
+        flow: None,
     });
     crate::persist::save_session(&live, &shared);
     let connack = ConnAckPacket {

@@ -147,13 +147,15 @@ fn route(live: &mut Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Ro
             .retained
             .set(live.vhost.name(), topic, Arc::clone(&message));
     }
-    let outcome = live
-        .vhost
-        .publish(&config.exchange, message)
-        .map(|o| Accepted {
+    let outcome = live.vhost.publish(&config.exchange, message).map(|o| {
+        if o.flow.is_some() {
+            live.flow = o.flow;
+        }
+        Accepted {
             code: ack_code(o.queues, o.rejected, o.delayed),
             durable: o.durable,
-        });
+        }
+    });
     (outcome, p.qos)
 }
 

@@ -84,6 +84,8 @@ pub struct Live {
     pub acks: DurableAcks,
     /// The last topic converted to a routing key and back.
     pub topics: crate::topic_cache::TopicCache,
+    /// A publish reached a queue in flow: the session pauses on its valve.
+    pub flow: Option<Arc<warren_model::flow::FlowValve>>,
 }
 
 /// One MQTT connection.
@@ -186,7 +188,11 @@ impl MqttSession {
         match packet {
             Inbound::Publish(p) => {
                 self.gate.published();
-                publish::inbound(live, shared, codec, out, *p)
+                let done = publish::inbound(live, shared, codec, out, *p);
+                if let Some(valve) = live.flow.take() {
+                    self.gate.throttle(valve, now);
+                }
+                done
             }
             Inbound::PubRel(id) => {
                 let done = publish::pubrel(live, codec, out, id);

@@ -102,6 +102,7 @@ pub fn connect(
         temp_queues: Default::default(),
         receipts: Default::default(),
         declared: Default::default(),
+        flow: None,
     }));
     s.state = State::Connected;
     Ok(())

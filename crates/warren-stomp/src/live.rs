@@ -97,6 +97,8 @@ pub struct Live {
     pub receipts: Receipts,
     /// `/queue/` destinations this connection's SENDs already declared.
     pub declared: DeclaredQueues,
+    /// A SEND reached a queue in flow: the session pauses on its valve.
+    pub flow: Option<Arc<warren_model::flow::FlowValve>>,
 }
 
 /// The `/queue/` destinations a connection has declared, so that a SEND declares its queue

@@ -79,6 +79,9 @@ pub fn send(
         .vhost
         .publish(&exchange, Arc::new(message))
         .inspect_err(|_| live.declared.clear())?;
+    if outcome.flow.is_some() {
+        live.flow = outcome.flow;
+    }
     if outcome.rejected > 0 && wants_receipt {
         return Err(StompError::Rejected(format!(
             "a queue bound to '{text}' is full and refuses new messages (x-overflow \

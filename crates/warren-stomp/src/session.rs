@@ -125,7 +125,11 @@ impl StompSession {
         let Some(live) = self.live.as_deref_mut() else {
             return Ok(());
         };
-        if connected::handle(live, &shared, &self.outbox, frame)? == Step::Disconnect {
+        let step = connected::handle(live, &shared, &self.outbox, frame);
+        if let Some(valve) = live.flow.take() {
+            self.gate.throttle(valve, now);
+        }
+        if step? == Step::Disconnect {
             self.disconnecting = true;
         }
         self.flush_receipts(out)

@@ -35,6 +35,7 @@ impl Queue {
             }
             let key = state.next_key(rank);
             state.insert(key, entry);
+            self.check_flow_on_arrival(&state);
             (key, !state.consumers.is_empty() && state.begin_dispatch())
         };
         if start {

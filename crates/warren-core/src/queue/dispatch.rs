@@ -53,6 +53,7 @@ impl Queue {
                 sink.deliver(delivery);
             }
             if !full && self.end_dispatch() {
+                self.check_flow_after_dispatch();
                 return;
             }
         }

@@ -8,7 +8,9 @@
 //! takes settlements so shared credit flows back to its pools.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
 use std::time::{Instant, SystemTime};
+use warren_model::flow::FlowValve;
 
 use warren_model::{
     ConnectionId, ConsumeSpec, ConsumerId, CoreError, Delivery, DeliverySink, FieldTable, Message,
@@ -20,6 +22,7 @@ mod args;
 mod arrival;
 mod cold;
 mod dispatch;
+mod flow;
 mod settle;
 mod state;
 mod timed;
@@ -88,6 +91,8 @@ pub(crate) struct Queue {
     timers: Arc<Timers>,
     /// Set for a durable queue when the broker has a store.
     store: Option<QueueStore>,
+    /// Closed while publishers outrun the consumers (see `flow.rs`).
+    valve: Arc<FlowValve>,
 }
 
 impl Queue {
@@ -113,6 +118,7 @@ impl Queue {
             events,
             timers,
             store,
+            valve: Arc::default(),
         });
         queue.arm(&mut queue.state());
         queue
@@ -250,7 +256,9 @@ impl Queue {
 
     /// Drops the ready messages, returning how many.
     pub fn purge(&self) -> u32 {
-        count(self.state().clear(true))
+        let purged = count(self.state().clear(true));
+        self.open_valve();
+        purged
     }
 
     /// Ready messages and consumers; expired messages are gone first.
@@ -278,7 +286,10 @@ impl Queue {
             let msg = format!("queue '{name}' in vhost '{vhost}' is not empty");
             return Err(CoreError::precondition(msg));
         }
-        Ok(mark_deleted(&mut state))
+        let deleted = mark_deleted(&mut state);
+        drop(state);
+        self.open_valve();
+        Ok(deleted)
     }
 
     /// The auto-delete and expiry path: deletes only if still without consumers.
@@ -288,6 +299,8 @@ impl Queue {
             return false;
         }
         mark_deleted(&mut state);
+        drop(state);
+        self.open_valve();
         true
     }
 

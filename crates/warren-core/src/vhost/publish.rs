@@ -67,7 +67,12 @@ impl VHostCore {
         outcome.durable = durable;
         for queue in targets {
             match queue.enqueue(Arc::clone(message), id) {
-                Enqueued::Accepted => outcome.queues += 1,
+                Enqueued::Accepted => {
+                    outcome.queues += 1;
+                    if let Some(valve) = queue.closed_valve() {
+                        outcome.flow = Some(valve);
+                    }
+                }
                 Enqueued::Rejected => outcome.rejected += 1,
                 Enqueued::Gone => {}
             }

@@ -1,0 +1,92 @@
+//! Flow control: a queue whose consumers cannot keep up pauses its publishers (the publish
+//! outcome carries its closed valve); a queue buffering for busy or absent consumers never does.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use warren_model::flow::FlowValve;
+use warren_model::{ExchangeName, VHost};
+
+/// More than any flow mark the core uses.
+const PLENTY: usize = 300_000;
+
+/// Publishes to `queue` until an outcome carries a closed valve; how many it took, and the valve.
+fn publish_until_flow(v: &dyn VHost, queue: &str) -> (usize, Option<Arc<FlowValve>>) {
+    for n in 1..=PLENTY {
+        let outcome = v
+            .publish(&ExchangeName::default_exchange(), message(queue, "m"))
+            .unwrap();
+        assert_eq!(outcome.queues, 1);
+        if outcome.flow.is_some() {
+            return (n, outcome.flow);
+        }
+    }
+    (PLENTY, None)
+}
+
+#[test]
+fn publishers_pause_while_a_consumer_cannot_take_delivery_and_go_once_it_drained() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let sink = Sink::new();
+    let mut spec = consume_spec("c", 0);
+    spec.no_ack = true;
+    let consumption = v.consume(&q("q"), spec, sink.clone(), C1).unwrap();
+    sink.set_room(false);
+    let (published, valve) = publish_until_flow(&*v, "q");
+    let valve = valve.expect("the valve closed while the backlog grew");
+    assert!(valve.is_closed());
+    assert!(
+        published > 10_000,
+        "a short backlog does not pause publishers ({published})"
+    );
+    sink.set_room(true);
+    consumption.queue.kick();
+    assert!(
+        !valve.is_closed(),
+        "opened once the consumer took the backlog"
+    );
+    assert_eq!(sink.count(), published);
+}
+
+#[test]
+fn a_queue_buffering_for_consumers_at_their_prefetch_limit_never_pauses_publishers() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let sink = Sink::new();
+    v.consume(&q("q"), consume_spec("c", 1), sink.clone(), C1)
+        .unwrap();
+    let (_, valve) = publish_until_flow(&*v, "q");
+    assert!(
+        valve.is_none(),
+        "the backlog waits for acks: that is buffering"
+    );
+}
+
+#[test]
+fn a_queue_without_consumers_never_pauses_publishers() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let (_, valve) = publish_until_flow(&*v, "q");
+    assert!(valve.is_none());
+}
+
+#[test]
+fn a_closed_valve_opens_when_its_consumer_leaves() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let sink = Sink::new();
+    let mut spec = consume_spec("c", 0);
+    spec.no_ack = true;
+    let consumption = v.consume(&q("q"), spec, sink.clone(), C1).unwrap();
+    sink.set_room(false);
+    let valve = publish_until_flow(&*v, "q").1.expect("closed");
+    consumption.queue.cancel(consumption.id);
+    send(&*v, "q", "after");
+    assert!(
+        !valve.is_closed(),
+        "nobody can drain it now: the queue only buffers"
+    );
+}
