@@ -35,6 +35,14 @@ macro_rules! name_type {
             }
         }
 
+        /// Maps keyed by the name can be searched with a `&str` (no name built for a lookup);
+        /// the derived `Hash` and `Eq` are those of the string, as `Borrow` requires.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl TryFrom<String> for $name {
             type Error = CoreError;
             fn try_from(value: String) -> Result<Self, CoreError> {

@@ -21,7 +21,7 @@ impl Queue {
     /// there for this queue.
     pub fn enqueue(&self, message: Arc<Message>, stored: Option<MessageId>) -> Enqueued {
         let rank = self.rank(&message);
-        let mut entry = self.new_entry(message, Instant::now());
+        let mut entry = self.new_entry(message);
         entry.stored = self.stored(stored);
         let zero_ttl = entry.zero_ttl;
         let (key, start) = {
@@ -101,13 +101,13 @@ impl Queue {
     }
 
     /// The entry for a new message: its deadline is the sooner of the queue's TTL and its
-    /// own `expiration`.
-    pub(super) fn new_entry(&self, message: Arc<Message>, now: Instant) -> Entry {
+    /// own `expiration` (the clock is read only for a message that has one).
+    pub(super) fn new_entry(&self, message: Arc<Message>) -> Entry {
         let ttl = self.ttl(&message);
         Entry {
             size: message.body.len() as u64,
             message: Some(message),
-            deadline: ttl.map(|t| now + t),
+            deadline: ttl.map(|t| Instant::now() + t),
             zero_ttl: ttl == Some(Duration::ZERO),
             returns: 0,
             recovered_redelivered: false,
@@ -125,7 +125,7 @@ impl Queue {
     ) -> Entry {
         let now = Instant::now();
         let ttl = self.ttl(&message);
-        let mut entry = self.new_entry(message, now);
+        let mut entry = self.new_entry(message);
         if let (Some(ttl), Some(arrived)) = (ttl, arrived) {
             // A clock set back since then counts as no time passed.
             let waited = SystemTime::now()

@@ -92,7 +92,8 @@ impl Queue {
     /// Up to `BATCH` deliveries; expired messages met on the way are dead-lettered once the
     /// lock is released.
     fn take_batch(&self, allowed: &[ConsumerId], handle: &Arc<dyn QueueHandle>) -> Vec<Outgoing> {
-        let now = Instant::now();
+        // Read once, and only when a message has a deadline.
+        let mut now = None;
         let mut dead = Vec::new();
         let mut out = Vec::new();
         {
@@ -101,7 +102,8 @@ impl Queue {
                 let Some((key, entry)) = state.pop_first() else {
                     break;
                 };
-                if entry.expired(now) {
+                if entry.deadline.is_some() && entry.expired(*now.get_or_insert_with(Instant::now))
+                {
                     dead.extend(died(entry, DeathReason::Expired));
                     continue;
                 }

@@ -26,8 +26,8 @@ impl VHostCore {
     ) -> Result<PublishOutcome, CoreError> {
         check_expiration(&message)?;
         if exchange.is_default() {
-            let targets = self.default_route(&message);
-            return Ok(self.deliver(&targets, &message));
+            let target = self.default_target(&message);
+            return Ok(self.deliver(target.as_slice(), &message));
         }
         let start = self
             .exchange(exchange)
@@ -82,11 +82,14 @@ impl VHostCore {
 
     /// The default exchange: the queue named by the routing key.
     pub(super) fn default_route(&self, message: &Message) -> Vec<Arc<Queue>> {
-        let key = &message.annotations.routing_key;
-        let Ok(name) = QueueName::try_from(key.as_str()) else {
-            return Vec::new();
-        };
-        self.queue(&name).into_iter().collect()
+        self.default_target(message).into_iter().collect()
+    }
+
+    /// The default exchange's one target, looked up by the routing key as it is: the most
+    /// common publish builds no name and no list.
+    fn default_target(&self, message: &Message) -> Option<Arc<Queue>> {
+        let key: &str = message.annotations.routing_key.as_str();
+        read(&self.queues).get(key).cloned()
     }
 
     /// The queues a message routed from `start` reaches.
