@@ -23,6 +23,7 @@ mod arrival;
 mod cold;
 mod dispatch;
 mod flow;
+mod ready;
 mod settle;
 mod state;
 mod timed;

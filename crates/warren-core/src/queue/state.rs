@@ -9,7 +9,7 @@
 //! (see `cold`), and no ready message younger than its first is handed out before it is paged
 //! back in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, Q
 use warren_store::ReadCache;
 
 use super::cold::ColdTail;
+use super::ready::ReadySet;
 use crate::durable::{QueueStore, Stored};
 
 /// Bytes counted per message kept in memory besides its body (the `Message` with its
@@ -130,7 +131,7 @@ impl Consumer {
 
 /// Everything a queue holds.
 pub(crate) struct QueueState {
-    ready: BTreeMap<ReadyKey, Entry>,
+    ready: ReadySet,
     /// Ready messages with a deadline, earliest first.
     expiry: BTreeSet<(Instant, ReadyKey)>,
     ready_bytes: u64,
@@ -164,7 +165,7 @@ pub(crate) struct QueueState {
 impl QueueState {
     pub fn new(single_active: bool) -> Self {
         Self {
-            ready: BTreeMap::new(),
+            ready: ReadySet::default(),
             expiry: BTreeSet::new(),
             ready_bytes: 0,
             resident_bytes: 0,
@@ -261,11 +262,7 @@ impl QueueState {
         let Some(head) = self.cold.first_seq() else {
             return;
         };
-        if self
-            .ready
-            .first_key_value()
-            .is_some_and(|(k, _)| k.seq < head)
-        {
+        if self.ready.first_key().is_some_and(|k| k.seq < head) {
             return;
         }
         let Some(store) = self.cold_store.clone() else {
@@ -304,7 +301,7 @@ impl QueueState {
 
     /// Takes a ready message out.
     pub fn remove(&mut self, key: ReadyKey) -> Option<Entry> {
-        let entry = self.ready.remove(&key)?;
+        let entry = self.ready.remove(key)?;
         self.forget(key, &entry);
         Some(entry)
     }
