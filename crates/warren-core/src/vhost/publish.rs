@@ -39,7 +39,9 @@ impl VHostCore {
             );
             return Err(CoreError::access_refused(msg));
         }
-        if let Some(delay) = requested_delay(&message).filter(|_| start.delayed) {
+        // The header is looked for only on a delayed-message exchange: a linear search of
+        // the headers on every publish was 2-3% of an MQTT profile (its messages carry some).
+        if let Some(delay) = start.delayed.then(|| requested_delay(&message)).flatten() {
             let durable = self.delayed.hold(start.name.clone(), message, delay);
             return Ok(PublishOutcome {
                 delayed: true,
