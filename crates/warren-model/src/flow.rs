@@ -12,7 +12,7 @@
 //! on acks it has stopped reading.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::Wake;
@@ -24,7 +24,9 @@ pub const MAX_PAUSE: Duration = Duration::from_millis(50);
 #[derive(Default)]
 pub struct FlowValve {
     closed: AtomicBool,
-    waiters: Mutex<Vec<Arc<dyn Wake>>>,
+    /// Held weakly: a session that closed while waiting must not be kept alive by a valve
+    /// that stays closed.
+    waiters: Mutex<Vec<Weak<dyn Wake>>>,
 }
 
 impl std::fmt::Debug for FlowValve {
@@ -52,7 +54,7 @@ impl FlowValve {
             return;
         }
         let waiters = std::mem::take(&mut *self.waiters());
-        for waker in waiters {
+        for waker in waiters.iter().filter_map(Weak::upgrade) {
             waker.wake();
         }
     }
@@ -65,13 +67,15 @@ impl FlowValve {
         if !self.is_closed() {
             return false;
         }
-        if !waiters.iter().any(|w| Arc::ptr_eq(w, waker)) {
-            waiters.push(Arc::clone(waker));
+        let waker = Arc::downgrade(waker);
+        if !waiters.iter().any(|w| Weak::ptr_eq(w, &waker)) {
+            waiters.retain(|w| w.strong_count() > 0);
+            waiters.push(waker);
         }
         true
     }
 
-    fn waiters(&self) -> std::sync::MutexGuard<'_, Vec<Arc<dyn Wake>>> {
+    fn waiters(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn Wake>>> {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -136,6 +140,18 @@ mod tests {
         valve.open();
         assert!(!pause.holds(now));
         assert_eq!(count.0.load(Ordering::Relaxed), 1, "woken once");
+    }
+
+    #[test]
+    fn a_closed_valve_does_not_keep_a_gone_session_alive() {
+        let valve = FlowValve::default();
+        valve.close();
+        let waker: Arc<dyn Wake> = Arc::new(Count::default());
+        assert!(valve.wait(&waker));
+        let gone = Arc::downgrade(&waker);
+        drop(waker);
+        assert!(gone.upgrade().is_none());
+        valve.open();
     }
 
     #[test]
