@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::*;
 use warren_model::flow::FlowValve;
-use warren_model::{ExchangeName, VHost};
+use warren_model::{Consumption, ExchangeName, VHost};
 
 /// More than any flow mark the core uses.
 const PLENTY: usize = 300_000;
@@ -26,15 +26,22 @@ fn publish_until_flow(v: &dyn VHost, queue: &str) -> (usize, Option<Arc<FlowValv
     (PLENTY, None)
 }
 
+/// A no-ack consumer of `queue` that could take any number of messages, but whose sink has
+/// no room: what a consumer connection that stopped reading looks like to the queue.
+fn stalled_consumer(v: &dyn VHost, queue: &str) -> (Arc<Sink>, Consumption) {
+    let sink = Sink::new();
+    let mut spec = consume_spec("c", 0);
+    spec.no_ack = true;
+    let consumption = v.consume(&q(queue), spec, sink.clone(), C1).unwrap();
+    sink.set_room(false);
+    (sink, consumption)
+}
+
 #[test]
 fn publishers_pause_while_a_consumer_cannot_take_delivery_and_go_once_it_drained() {
     let v = vhost();
     declare_queue(&*v, "q");
-    let sink = Sink::new();
-    let mut spec = consume_spec("c", 0);
-    spec.no_ack = true;
-    let consumption = v.consume(&q("q"), spec, sink.clone(), C1).unwrap();
-    sink.set_room(false);
+    let (sink, consumption) = stalled_consumer(&*v, "q");
     let (published, valve) = publish_until_flow(&*v, "q");
     let valve = valve.expect("the valve closed while the backlog grew");
     assert!(valve.is_closed());
@@ -77,11 +84,7 @@ fn a_queue_without_consumers_never_pauses_publishers() {
 fn a_closed_valve_opens_when_its_consumer_leaves() {
     let v = vhost();
     declare_queue(&*v, "q");
-    let sink = Sink::new();
-    let mut spec = consume_spec("c", 0);
-    spec.no_ack = true;
-    let consumption = v.consume(&q("q"), spec, sink.clone(), C1).unwrap();
-    sink.set_room(false);
+    let (_sink, consumption) = stalled_consumer(&*v, "q");
     let valve = publish_until_flow(&*v, "q").1.expect("closed");
     consumption.queue.cancel(consumption.id);
     send(&*v, "q", "after");

@@ -400,14 +400,10 @@ fn poll_read_idle<S: AsyncRead>(
 ) -> Poll<std::io::Result<usize>> {
     let mut scratch = [0u8; MIN_READ];
     let mut buf = tokio::io::ReadBuf::new(&mut scratch);
-    match stream.poll_read(cx, &mut buf) {
-        Poll::Ready(Ok(())) => {
-            input.extend_from_slice(buf.filled());
-            Poll::Ready(Ok(buf.filled().len()))
-        }
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-        Poll::Pending => Poll::Pending,
-    }
+    stream.poll_read(cx, &mut buf).map_ok(|()| {
+        input.extend_from_slice(buf.filled());
+        buf.filled().len()
+    })
 }
 
 /// Doubles the read size when a read filled it, halves it when a read used under a quarter.

@@ -57,17 +57,12 @@ impl Drop for Shutdown {
 impl ShutdownSignal {
     /// Resolves once shutdown is triggered (at once if it already was).
     pub async fn triggered(&mut self) {
-        let notified = self.state.notify.notified();
-        tokio::pin!(notified);
-        // Registered before the flag is read, so a trigger between the two is not missed.
-        notified.as_mut().enable();
-        if self.state.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        notified.await;
+        let mut watch = self.clone().watch();
+        std::future::poll_fn(|cx| watch.poll_triggered(cx)).await;
     }
 
-    /// A watch to poll by hand, for a future that is not an `async fn` (a connection's driver).
+    /// A watch to poll by hand, for a future that is not an `async fn` (a connection's driver,
+    /// which keeps one for its life).
     pub(crate) fn watch(self) -> ShutdownWatch {
         let notified = Box::pin(Arc::clone(&self.state.notify).notified_owned());
         ShutdownWatch {

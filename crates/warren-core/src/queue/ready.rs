@@ -52,16 +52,12 @@ impl ReadySet {
     }
 
     pub fn pop_first(&mut self) -> Option<(ReadyKey, Entry)> {
-        self.skip_holes();
-        let front = self.in_order.front().map(|(k, _)| *k);
-        let other = self.out_of_order.first_key_value().map(|(k, _)| *k);
-        match (front, other) {
-            (Some(a), Some(b)) if b < a => self.out_of_order.pop_first(),
-            (Some(_), _) => self
-                .in_order
-                .pop_front()
-                .and_then(|(k, e)| e.map(|e| (k, e))),
-            (None, _) => self.out_of_order.pop_first(),
+        let first = self.first_key()?;
+        if self.in_order.front().is_some_and(|(k, _)| *k == first) {
+            // `first_key` skipped the holes: the front holds an entry.
+            self.in_order.pop_front().and_then(|(k, e)| Some((k, e?)))
+        } else {
+            self.out_of_order.pop_first()
         }
     }
 
