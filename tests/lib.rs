@@ -12,10 +12,13 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use lapin::message::{BasicGetMessage, Delivery};
 use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ErrorKind};
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ErrorKind, ExchangeKind,
+};
 use warren_testkit::TestBroker;
 
 #[path = "support/raw.rs"]
@@ -144,17 +147,10 @@ pub async fn publish_with(
     body: &[u8],
     props: BasicProperties,
 ) {
-    let confirm = ch
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        )
+    let confirmation = send(ch, exchange, key, body, props)
         .await
-        .expect("basic.publish");
-    let confirmation = confirm.await.expect("publisher confirm");
+        .await
+        .expect("publisher confirm");
     assert!(!confirmation.is_nack(), "broker nacked a publish");
 }
 
@@ -166,16 +162,7 @@ pub async fn publish_acked(
     body: &[u8],
     props: BasicProperties,
 ) {
-    let confirm = ch
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        )
-        .await
-        .expect("basic.publish");
+    let confirm = send(ch, exchange, key, body, props).await;
     let confirmation = tokio::time::timeout(DEADLINE, confirm)
         .await
         .expect("confirm within deadline")
@@ -183,7 +170,51 @@ pub async fn publish_acked(
     assert!(confirmation.is_ack(), "{confirmation:?}");
 }
 
-/// A lapin connection to an in-process broker.
+/// `basic.publish`, without waiting for its confirm.
+async fn send(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) -> lapin::PublisherConfirm {
+    ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        props,
+    )
+    .await
+    .expect("basic.publish")
+}
+
+/// Declares exchange `name` of `kind`, durable, with `arguments`.
+pub async fn declare_durable_exchange(
+    ch: &Channel,
+    name: &str,
+    kind: ExchangeKind,
+    arguments: FieldTable,
+) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    ch.exchange_declare(name.into(), kind, durable, arguments)
+        .await
+}
+
+/// An exclusive, server-named queue.
+pub async fn exclusive_queue(ch: &Channel) -> lapin::Queue {
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare("".into(), exclusive, FieldTable::default())
+        .await
+        .expect("queue.declare")
+}
+
 pub async fn connect_to(broker: &TestBroker) -> Connection {
     Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
         .await

@@ -352,8 +352,8 @@ pub mod v4 {
                 .await
         }
 
-        /// Asserts no PUBLISH arrives within `within`.
-        pub async fn assert_no_publish(&mut self, within: Duration) {
+        /// The next PUBLISH if one arrives within `within` (and the connection holds).
+        pub async fn try_next_publish(&mut self, within: Duration) -> Option<Publish> {
             let got = self
                 .events
                 .try_wait_for(within, |e| match e {
@@ -361,7 +361,13 @@ pub mod v4 {
                     _ => None,
                 })
                 .await;
-            assert!(!matches!(got, Some(Ok(_))), "unexpected PUBLISH: {got:?}");
+            got.and_then(Result::ok)
+        }
+
+        /// Asserts no PUBLISH arrives within `within`.
+        pub async fn assert_no_publish(&mut self, within: Duration) {
+            let got = self.try_next_publish(within).await;
+            assert!(got.is_none(), "unexpected PUBLISH: {got:?}");
         }
 
         /// A clean DISCONNECT, waiting until it is on the wire.
@@ -520,7 +526,8 @@ pub mod v5 {
                 .await
         }
 
-        pub async fn assert_no_publish(&mut self, within: Duration) {
+        /// The next PUBLISH if one arrives within `within` (and the connection holds).
+        pub async fn try_next_publish(&mut self, within: Duration) -> Option<Publish> {
             let got = self
                 .events
                 .try_wait_for(within, |e| match e {
@@ -528,7 +535,12 @@ pub mod v5 {
                     _ => None,
                 })
                 .await;
-            assert!(!matches!(got, Some(Ok(_))), "unexpected PUBLISH: {got:?}");
+            got.and_then(Result::ok)
+        }
+
+        pub async fn assert_no_publish(&mut self, within: Duration) {
+            let got = self.try_next_publish(within).await;
+            assert!(got.is_none(), "unexpected PUBLISH: {got:?}");
         }
 
         pub async fn disconnect(mut self) {

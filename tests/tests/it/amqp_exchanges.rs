@@ -9,8 +9,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use warren_it::{
-    assert_code, assert_usable, channel, confirm_channel, declare_queue, drain, publish,
-    publish_with, reply_code, target, unique, DEADLINE,
+    assert_code, assert_usable, channel, confirm_channel, declare_durable_exchange, declare_queue,
+    drain, publish, publish_with, reply_code, target, unique, DEADLINE,
 };
 
 async fn declare(ch: &Channel, name: &str, kind: ExchangeKind) {
@@ -238,15 +238,6 @@ async fn default_exchange_routes_by_queue_name_and_refuses_bindings() {
     assert_usable(&conn).await;
 }
 
-async fn declare_durable(ch: &Channel, name: &str, kind: ExchangeKind) -> lapin::Result<()> {
-    let opts = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    ch.exchange_declare(name.into(), kind, opts, FieldTable::default())
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predeclared_amq_exchanges_exist_with_their_types() {
     let t = target();
@@ -260,7 +251,7 @@ async fn predeclared_amq_exchanges_exist_with_their_types() {
         ("amq.match", ExchangeKind::Headers),
     ];
     for (name, kind) in expected {
-        declare_durable(&ch, name, kind)
+        declare_durable_exchange(&ch, name, kind, FieldTable::default())
             .await
             .unwrap_or_else(|e| panic!("redeclaring {name} equivalently: {e:?}"));
         let passive = ExchangeDeclareOptions {
@@ -278,7 +269,13 @@ async fn predeclared_amq_exchanges_exist_with_their_types() {
     }
     let wrong = channel(&conn).await;
     assert_code(
-        declare_durable(&wrong, "amq.fanout", ExchangeKind::Direct).await,
+        declare_durable_exchange(
+            &wrong,
+            "amq.fanout",
+            ExchangeKind::Direct,
+            FieldTable::default(),
+        )
+        .await,
         406,
     );
 }
@@ -476,18 +473,13 @@ async fn redeclare_with_another_type_is_precondition_failed() {
         .await;
     assert_code(res, 406);
     let other = channel(&conn).await;
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    let res = other
-        .exchange_declare(
-            x.as_str().into(),
-            ExchangeKind::Direct,
-            durable,
-            FieldTable::default(),
-        )
-        .await;
+    let res = declare_durable_exchange(
+        &other,
+        x.as_str(),
+        ExchangeKind::Direct,
+        FieldTable::default(),
+    )
+    .await;
     assert_code(res, 406);
     assert_usable(&conn).await;
 }

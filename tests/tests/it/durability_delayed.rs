@@ -4,12 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use lapin::options::{
-    BasicAckOptions, BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
-use warren_it::{confirm_channel, connect_to, publish_acked, DEADLINE};
+use warren_it::{confirm_channel, connect_to, declare_durable_exchange, publish_acked, DEADLINE};
 use warren_testkit::{Config, DataDir, TestBroker};
 
 /// A durable delayed exchange `x` bound with `k` to the durable queue `q`.
@@ -19,18 +17,10 @@ async fn topology(ch: &Channel) {
         "x-delayed-type".into(),
         AMQPValue::LongString("direct".into()),
     );
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    ch.exchange_declare(
-        "x".into(),
-        ExchangeKind::Custom("x-delayed-message".into()),
-        durable,
-        args,
-    )
-    .await
-    .expect("exchange");
+    let kind = ExchangeKind::Custom("x-delayed-message".into());
+    declare_durable_exchange(ch, "x", kind, args)
+        .await
+        .expect("exchange");
     let durable = QueueDeclareOptions {
         durable: true,
         ..Default::default()

@@ -145,19 +145,11 @@ async fn collect_two(m4: &mut v4::Client, m5: &mut v5::Client, want: usize) -> [
     let short = std::time::Duration::from_millis(20);
     while got[0].len() + got[1].len() < want {
         assert!(tokio::time::Instant::now() < until, "only {got:?} arrived");
-        let from4 = m4.events.try_wait_for(short, |e| match e {
-            v4::Event::Incoming(v4::Packet::Publish(p)) => Some(v4::text(p)),
-            _ => None,
-        });
-        if let Some(Ok(text)) = from4.await {
-            got[0].push(text);
+        if let Some(p) = m4.try_next_publish(short).await {
+            got[0].push(v4::text(&p));
         }
-        let from5 = m5.events.try_wait_for(short, |e| match e {
-            v5::Event::Incoming(v5::Packet::Publish(p)) => Some(v5::text(p)),
-            _ => None,
-        });
-        if let Some(Ok(text)) = from5.await {
-            got[1].push(text);
+        if let Some(p) = m5.try_next_publish(short).await {
+            got[1].push(v5::text(&p));
         }
     }
     got

@@ -9,7 +9,9 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
-use warren_it::{confirm_channel, connect_to, next_delivery, publish_acked};
+use warren_it::{
+    confirm_channel, connect_to, declare_durable_exchange, next_delivery, publish_acked,
+};
 use warren_testkit::{Config, DataDir, TestBroker};
 
 fn persistent() -> BasicProperties {
@@ -84,18 +86,9 @@ async fn durable_definitions_survive_and_transient_ones_do_not() {
         let broker = TestBroker::start_in(Config::default(), &dir);
         let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
-        let durable_x = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        ch.exchange_declare(
-            "dx".into(),
-            ExchangeKind::Topic,
-            durable_x,
-            FieldTable::default(),
-        )
-        .await
-        .expect("durable exchange");
+        declare_durable_exchange(&ch, "dx", ExchangeKind::Topic, FieldTable::default())
+            .await
+            .expect("durable exchange");
         ch.exchange_declare(
             "tx".into(),
             ExchangeKind::Topic,
@@ -262,18 +255,9 @@ async fn a_fanned_out_message_stays_in_each_queue_until_that_queue_is_done_with_
         let broker = TestBroker::start_in(Config::default(), &dir);
         let conn = connect_to(&broker).await;
         let ch = confirm_channel(&conn).await;
-        let durable_x = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        ch.exchange_declare(
-            "fan".into(),
-            ExchangeKind::Fanout,
-            durable_x,
-            FieldTable::default(),
-        )
-        .await
-        .expect("exchange");
+        declare_durable_exchange(&ch, "fan", ExchangeKind::Fanout, FieldTable::default())
+            .await
+            .expect("exchange");
         for q in ["fan.a", "fan.b", "fan.mem"] {
             declare(&ch, q, q != "fan.mem", false, false).await;
             ch.queue_bind(

@@ -7,11 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use warren_it::{
-    confirm_channel, connect_to, eventually_async, get, message_count, publish_with, DEADLINE,
+    confirm_channel, connect_to, declare_durable_exchange, eventually_async, get, message_count,
+    publish_with, DEADLINE,
 };
 use warren_testkit::{Config, DataDir, TestBroker};
 
@@ -149,12 +150,8 @@ async fn a_message_due_while_the_broker_was_down_is_never_delivered() {
 async fn delayed_exchange(ch: &Channel) {
     let mut table = FieldTable::default();
     table.insert("x-delayed-type".into(), s("direct"));
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
     let kind = ExchangeKind::Custom("x-delayed-message".into());
-    ch.exchange_declare("x".into(), kind, durable, table)
+    declare_durable_exchange(ch, "x", kind, table)
         .await
         .expect("delayed exchange");
     ch.queue_bind(

@@ -11,28 +11,16 @@
 use crate::mqtt;
 
 use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, Consumer};
 use mqtt::*;
+use warren_it::exclusive_queue;
 
 /// An exclusive server-named queue bound to `amq.topic` with `keys`, and a consumer on it.
 async fn amqp_queue(conn: &Connection, keys: &[&str]) -> (Channel, Consumer) {
     let ch = conn.create_channel().await.expect("channel");
-    let q = ch
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue.declare");
+    let q = exclusive_queue(&ch).await;
     for key in keys {
         ch.queue_bind(
             q.name().clone(),
@@ -479,15 +467,8 @@ async fn amqp_consumer_joins_a_shared_subscription_group() {
             "{via_mqtt:?} {via_amqp:?}"
         );
         let short = std::time::Duration::from_millis(20);
-        if let Some(Ok(p)) = member
-            .events
-            .try_wait_for(short, |e| match e {
-                v5::Event::Incoming(v5::Packet::Publish(p)) => Some(p.payload.to_vec()),
-                _ => None,
-            })
-            .await
-        {
-            via_mqtt.push(p);
+        if let Some(p) = member.try_next_publish(short).await {
+            via_mqtt.push(p.payload.to_vec());
         }
         if let Ok(Some(Ok(d))) = tokio::time::timeout(short, amqp.next()).await {
             d.ack(BasicAckOptions::default()).await.expect("ack");

@@ -55,14 +55,11 @@ async fn a_stomp_consumer_of_the_group_queue_joins_the_shared_group() {
             assert!(seen.insert(frame.body), "delivered twice");
             by_stomp += 1;
         }
-        let got = member
-            .events
-            .try_wait_for(wait, |e| match e {
-                v5::Event::Incoming(v5::Packet::Publish(p)) => Some(p.payload.to_vec()),
-                _ => None,
-            })
-            .await;
-        if let Some(Ok(payload)) = got {
+        if let Some(payload) = member
+            .try_next_publish(wait)
+            .await
+            .map(|p| p.payload.to_vec())
+        {
             assert!(seen.insert(payload), "delivered twice");
             by_mqtt += 1;
         }

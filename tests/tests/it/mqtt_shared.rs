@@ -30,13 +30,9 @@ async fn collect(members: &mut [&mut v5::Client], want: usize) -> Vec<usize> {
         );
         for (i, m) in members.iter_mut().enumerate() {
             let got = m
-                .events
-                .try_wait_for(std::time::Duration::from_millis(20), |e| match e {
-                    v5::Event::Incoming(v5::Packet::Publish(p)) => Some(p.payload.clone()),
-                    _ => None,
-                })
+                .try_next_publish(std::time::Duration::from_millis(20))
                 .await;
-            if let Some(Ok(payload)) = got {
+            if let Some(payload) = got.map(|p| p.payload) {
                 assert!(seen.insert(payload.clone()), "delivered twice: {payload:?}");
                 per[i] += 1;
             }
@@ -108,25 +104,11 @@ async fn v311_clients_can_be_members() {
     let until = tokio::time::Instant::now() + DEADLINE;
     while from4.len() + from5.len() < 10 && tokio::time::Instant::now() < until {
         let short = std::time::Duration::from_millis(20);
-        if let Some(Ok(p)) = m4
-            .events
-            .try_wait_for(short, |e| match e {
-                v4::Event::Incoming(v4::Packet::Publish(p)) => Some(p.payload.clone()),
-                _ => None,
-            })
-            .await
-        {
-            from4.insert(p);
+        if let Some(p) = m4.try_next_publish(short).await {
+            from4.insert(p.payload);
         }
-        if let Some(Ok(p)) = m5
-            .events
-            .try_wait_for(short, |e| match e {
-                v5::Event::Incoming(v5::Packet::Publish(p)) => Some(p.payload.clone()),
-                _ => None,
-            })
-            .await
-        {
-            from5.insert(p);
+        if let Some(p) = m5.try_next_publish(short).await {
+            from5.insert(p.payload);
         }
     }
     assert_eq!(from4.len() + from5.len(), 10);
@@ -177,21 +159,11 @@ async fn eventually_async_probe(
         )
         .await;
         let got = m
-            .events
-            .try_wait_for(std::time::Duration::from_millis(100), |e| match e {
-                v5::Event::Incoming(v5::Packet::Publish(_)) => Some(()),
-                _ => None,
-            })
+            .try_next_publish(std::time::Duration::from_millis(100))
             .await;
-        if let Some(Ok(())) = got {
+        if got.is_some() {
             // Drain any other probe that is still in flight.
-            while let Some(Ok(())) = m
-                .events
-                .try_wait_for(QUIET, |e| {
-                    matches!(e, v5::Event::Incoming(v5::Packet::Publish(_))).then_some(())
-                })
-                .await
-            {}
+            while m.try_next_publish(QUIET).await.is_some() {}
             return true;
         }
     }

@@ -21,6 +21,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, Consumer};
 use mqtt::v4;
 use stomp::{target, unique, StompTarget, DEADLINE};
+use warren_it::exclusive_queue;
 
 async fn amqp(t: &StompTarget) -> Option<Connection> {
     let Some(url) = t.amqp_url() else {
@@ -55,17 +56,7 @@ fn word(what: &str) -> String {
 }
 
 async fn bound_queue(ch: &Channel, exchange: &str, key: &str) -> Consumer {
-    let q = ch
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue.declare");
+    let q = exclusive_queue(ch).await;
     ch.queue_bind(
         q.name().clone(),
         exchange.into(),
