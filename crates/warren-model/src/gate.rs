@@ -176,8 +176,8 @@ impl GateWatch {
         self.gate.as_ref().is_some_and(|g| g.is_blocked())
     }
 
-    /// True while a resource alarm holds this session (what AMQP's `connection.blocked`
-    /// reports; a flow pause is silent, as in RabbitMQ).
+    /// True while a resource alarm holds this session: what a protocol that tells clients
+    /// they are blocked reports. A flow pause is silent, as in RabbitMQ.
     pub fn alarm_holds(&self) -> bool {
         self.published && self.gate_closed()
     }
