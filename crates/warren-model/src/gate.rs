@@ -188,7 +188,7 @@ impl GateWatch {
     }
 
     fn paused(&self) -> bool {
-        self.flow.as_ref().is_some_and(|p| p.holds(Instant::now()))
+        self.flow.as_ref().is_some_and(|p| p.holds(Instant::now))
     }
 
     /// When to look again while something holds this session.
