@@ -110,14 +110,23 @@ impl ShutdownWatch {
 mod tests {
     use super::*;
 
+    /// Awaits `future`, failing (rather than hanging) if it takes longer than 10 s.
+    async fn within_deadline<F: Future>(what: &str, future: F) -> F::Output {
+        tokio::time::timeout(std::time::Duration::from_secs(10), future)
+            .await
+            .unwrap_or_else(|_| panic!("{what} did not happen"))
+    }
+
     #[tokio::test]
     async fn a_trigger_reaches_waiters_and_later_watchers() {
         let (shutdown, mut signal) = Shutdown::new();
         let mut waiting = signal.clone();
         let waiter = tokio::spawn(async move { waiting.triggered().await });
         shutdown.trigger();
-        waiter.await.unwrap();
-        signal.triggered().await;
+        within_deadline("the waiter saw the trigger", waiter)
+            .await
+            .unwrap();
+        within_deadline("a later watcher saw it", signal.triggered()).await;
     }
 
     #[tokio::test]
@@ -129,9 +138,8 @@ mod tests {
         });
         tokio::task::yield_now().await;
         shutdown.trigger();
-        tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+        within_deadline("the watch saw the trigger", waiter)
             .await
-            .expect("the watch saw the trigger")
             .unwrap();
     }
 
@@ -139,6 +147,6 @@ mod tests {
     async fn dropping_the_trigger_stops_watchers() {
         let (shutdown, mut signal) = Shutdown::new();
         drop(shutdown);
-        signal.triggered().await;
+        within_deadline("a dropped trigger stopped the watcher", signal.triggered()).await;
     }
 }
