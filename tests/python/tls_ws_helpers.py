@@ -27,8 +27,9 @@ def generate_certs(directory):
     return directory
 
 
-def write_config(directory, certs, wss=False):
+def write_config(directory, certs, wss=False, allowed_origins=()):
     loopback = '"127.0.0.1:0"'
+    origins = ", ".join(f'"{origin}"' for origin in allowed_origins)
     text = f"""
 data_dir = "{directory / 'data'}"
 [listeners]
@@ -48,6 +49,7 @@ address = {loopback}
 enabled = true
 address = {loopback}
 wss = {"true" if wss else "false"}
+allowed_origins = [{origins}]
 [tls]
 cert = "{certs / 'server.pem'}"
 key = "{certs / 'server.key'}"
@@ -63,17 +65,23 @@ cert_login = "common_name"
 class Broker:
     """A running Warren binary: its listener addresses, certificates and log file."""
 
-    def __init__(self, directory, wss=False):
+    def __init__(self, directory, wss=False, allowed_origins=(), args=None, wanted=WANTED):
+        """Starts the binary with a config file of every listener, or with `args` (a command
+        line given the certificate directory) instead; waits for the `wanted` listeners."""
         self.certs = generate_certs(directory / "certs")
-        config = write_config(directory, self.certs, wss)
+        if args is None:
+            config = write_config(directory, self.certs, wss, allowed_origins)
+            args = ["--config", str(config)]
+        else:
+            args = args(self.certs) + ["--data-dir", str(directory / "data")]
         binary = os.environ.get("WARREN_BIN", str(REPO_ROOT / "target" / "debug" / "warren"))
         self.log_path = directory / "warren.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [binary, "--config", str(config)], stdout=subprocess.PIPE, stderr=self._log,
+            [binary, *args], stdout=subprocess.PIPE, stderr=self._log,
         )
         try:
-            self.ports = _read_listeners(self.proc, time.monotonic() + 60.0)
+            self.ports = _read_listeners(self.proc, time.monotonic() + 60.0, wanted)
         except Exception:
             self.stop()
             raise
@@ -102,11 +110,11 @@ class Broker:
         self._log.close()
 
 
-def _read_listeners(proc, deadline):
+def _read_listeners(proc, deadline, wanted):
     found = {}
     buffered = b""
     fd = proc.stdout.fileno()
-    while time.monotonic() < deadline and len(found) < len(WANTED):
+    while time.monotonic() < deadline and not all(w in found for w in wanted):
         ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             break
@@ -119,7 +127,7 @@ def _read_listeners(proc, deadline):
             match = _LISTENING.match(line.decode(errors="replace").strip())
             if match:
                 found[match.group(1)] = int(match.group(3))
-    missing = [w for w in WANTED if w not in found]
+    missing = [w for w in wanted if w not in found]
     if missing:
         raise RuntimeError(f"warren did not report listeners {missing}")
     return found

@@ -1,12 +1,12 @@
 //! The command line: a config file plus the overrides most often needed.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
 
 use crate::cli_tls::TlsArgs;
 use crate::config::{Config, ConfigError};
+use crate::config_listen::PlainListener;
 
 /// Warren: one broker for AMQP 0-9-1, MQTT and STOMP.
 #[derive(Debug, Parser)]
@@ -15,15 +15,15 @@ pub struct Cli {
     /// TOML configuration file (every key is optional; see config/warren.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// AMQP listen address (default 0.0.0.0:5672).
+    /// AMQP listen address (default 0.0.0.0:5672; `none`: no plain AMQP listener).
     #[arg(long, value_name = "ADDR")]
-    pub amqp_listen: Option<SocketAddr>,
-    /// MQTT listen address (default 0.0.0.0:1883).
+    pub amqp_listen: Option<PlainListener>,
+    /// MQTT listen address (default 0.0.0.0:1883; `none`: no plain MQTT listener).
     #[arg(long, value_name = "ADDR")]
-    pub mqtt_listen: Option<SocketAddr>,
-    /// STOMP listen address (default 0.0.0.0:61613).
+    pub mqtt_listen: Option<PlainListener>,
+    /// STOMP listen address (default 0.0.0.0:61613; `none`: no plain STOMP listener).
     #[arg(long, value_name = "ADDR")]
-    pub stomp_listen: Option<SocketAddr>,
+    pub stomp_listen: Option<PlainListener>,
     /// Directory for durable state.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -67,6 +67,14 @@ mod tests {
         assert_eq!(config.listeners.amqp, "127.0.0.1:0".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("d"));
         assert_eq!(config.listeners.stomp, Config::default().listeners.stomp);
+    }
+
+    #[test]
+    fn none_turns_a_plain_listener_off() {
+        let cli = Cli::parse_from(["warren", "--stomp-listen", "none"]);
+        let config = cli.config().unwrap();
+        assert_eq!(config.listeners.stomp, PlainListener::Off);
+        assert_eq!(config.listeners.amqp, Config::default().listeners.amqp);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct TlsArgs {
     /// WebSocket listen address (default 0.0.0.0:15675); turns the WebSocket listener on.
     #[arg(long, value_name = "ADDR")]
     pub ws_listen: Option<SocketAddr>,
+    /// Serve the WebSocket listener as WSS with the TLS certificate; turns it on.
+    #[arg(long)]
+    pub wss: bool,
 }
 
 /// `--tls-verify`.
@@ -87,6 +90,9 @@ impl TlsArgs {
         if let Some(addr) = self.ws_listen {
             (l.ws.enabled, l.ws.address) = (true, addr);
         }
+        if self.wss {
+            (l.ws.enabled, l.ws.wss) = (true, true);
+        }
     }
 }
 
@@ -130,6 +136,15 @@ mod tests {
         let config = cli.config().unwrap();
         assert!(config.listeners.ws.enabled && !config.listeners.ws.wss);
         assert!(!config.listeners.amqps.enabled);
+    }
+
+    #[test]
+    fn wss_turns_the_websocket_listener_on_over_tls() {
+        let cli = Cli::parse_from(["warren", "--tls-cert", "s.pem", "--tls-key", "s.key"]);
+        assert!(!cli.config().unwrap().listeners.ws.enabled);
+        let cli = Cli::parse_from(["warren", "--tls-cert", "s.pem", "--tls-key", "k", "--wss"]);
+        let config = cli.config().unwrap();
+        assert!(config.listeners.ws.enabled && config.listeners.ws.wss);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::config_listen::PlainListener;
 use crate::config_memory::MemorySection;
 use crate::config_mqtt::MqttSection;
 use crate::config_stomp::StompSection;
@@ -64,12 +65,12 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Listeners {
-    /// AMQP 0-9-1.
-    pub amqp: SocketAddr,
-    /// MQTT 3.1, 3.1.1 and 5.0.
-    pub mqtt: SocketAddr,
-    /// STOMP 1.0, 1.1 and 1.2.
-    pub stomp: SocketAddr,
+    /// AMQP 0-9-1 over plain TCP (`"none"`: off).
+    pub amqp: PlainListener,
+    /// MQTT 3.1, 3.1.1 and 5.0 over plain TCP (`"none"`: off).
+    pub mqtt: PlainListener,
+    /// STOMP 1.0, 1.1 and 1.2 over plain TCP (`"none"`: off).
+    pub stomp: PlainListener,
     /// AMQP over TLS (off by default).
     pub amqps: AmqpsListener,
     /// MQTT over TLS (off by default).
@@ -141,9 +142,9 @@ impl Default for Config {
 impl Default for Listeners {
     fn default() -> Self {
         Self {
-            amqp: SocketAddr::from(([0, 0, 0, 0], 5672)),
-            mqtt: SocketAddr::from(([0, 0, 0, 0], 1883)),
-            stomp: SocketAddr::from(([0, 0, 0, 0], 61613)),
+            amqp: SocketAddr::from(([0, 0, 0, 0], 5672)).into(),
+            mqtt: SocketAddr::from(([0, 0, 0, 0], 1883)).into(),
+            stomp: SocketAddr::from(([0, 0, 0, 0], 61613)).into(),
             amqps: AmqpsListener::default(),
             mqtts: MqttsListener::default(),
             stomps: StompsListener::default(),
@@ -234,6 +235,31 @@ mod tests {
         let config = Config::from_toml("[listeners]\namqp = \"127.0.0.1:5999\"\n").unwrap();
         assert_eq!(config.listeners.amqp, "127.0.0.1:5999".parse().unwrap());
         assert_eq!(config.listeners.mqtt, Listeners::default().mqtt);
+    }
+
+    #[test]
+    fn a_plain_listener_can_be_turned_off() {
+        let config = Config::from_toml("[listeners]\nmqtt = \"none\"\n").unwrap();
+        assert_eq!(config.listeners.mqtt, PlainListener::Off);
+        assert_eq!(config.listeners.amqp, Listeners::default().amqp);
+        let error = Config::from_toml("[listeners]\nmqtt = \"nowhere\"\n").unwrap_err();
+        assert!(error.to_string().contains("nowhere"), "{error}");
+    }
+
+    #[test]
+    fn every_example_in_the_configuration_guide_parses() {
+        let guide = include_str!("../../../docs/configuration.md");
+        let examples: Vec<&str> = guide
+            .split("```toml\n")
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap_or_default())
+            .collect();
+        assert!(examples.len() >= 2, "the guide has TOML examples");
+        for example in examples {
+            if let Err(error) = Config::from_toml(example) {
+                panic!("{error}\nin the example:\n{example}");
+            }
+        }
     }
 
     #[test]

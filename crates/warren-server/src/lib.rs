@@ -7,6 +7,7 @@
 mod cli;
 mod cli_tls;
 mod config;
+mod config_listen;
 mod config_memory;
 mod config_mqtt;
 mod config_stomp;
@@ -20,6 +21,7 @@ mod tls;
 pub use cli::Cli;
 pub use cli_tls::{TlsArgs, VerifyArg};
 pub use config::{AmqpSection, Config, ConfigError, Listeners, LogConfig, UserSection};
+pub use config_listen::PlainListener;
 pub use config_memory::MemorySection;
 pub use config_mqtt::{MqttSection, TopicMappingSection};
 pub use config_stomp::StompSection;

@@ -98,24 +98,24 @@ impl RunningServer {
             Arc::clone(&core),
             amqp_config(config),
         ));
-        server
-            .listen("amqp", config.listeners.amqp, amqp.clone(), &signal)
-            .await?;
+        if let Some(addr) = config.listeners.amqp.address() {
+            server.listen("amqp", addr, amqp.clone(), &signal).await?;
+        }
         let mqtt = Arc::new(MqttSessionFactory::new(
             Arc::clone(&core),
             config.mqtt.to_adapter()?,
             Arc::new(TokioScheduler::current()),
         ));
-        server
-            .listen("mqtt", config.listeners.mqtt, mqtt.clone(), &signal)
-            .await?;
+        if let Some(addr) = config.listeners.mqtt.address() {
+            server.listen("mqtt", addr, mqtt.clone(), &signal).await?;
+        }
         let stomp = Arc::new(StompSessionFactory::new(
             Arc::clone(&core),
             config.stomp.to_adapter()?,
         ));
-        server
-            .listen("stomp", config.listeners.stomp, stomp.clone(), &signal)
-            .await?;
+        if let Some(addr) = config.listeners.stomp.address() {
+            server.listen("stomp", addr, stomp.clone(), &signal).await?;
+        }
         let factories = tls::Factories { amqp, mqtt, stomp };
         for planned in tls::plan(config, &factories)? {
             server

@@ -66,9 +66,16 @@ impl TestBroker {
 
     fn run(mut config: Config, data_dir: Option<TempDir>) -> Self {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.listeners.amqp = loopback;
-        config.listeners.mqtt = loopback;
-        config.listeners.stomp = loopback;
+        // A plain listener the test turned off stays off.
+        for plain in [
+            &mut config.listeners.amqp,
+            &mut config.listeners.mqtt,
+            &mut config.listeners.stomp,
+        ] {
+            if plain.address().is_some() {
+                *plain = loopback.into();
+            }
+        }
         // The TLS and WebSocket listeners stay off unless the test turned them on.
         config.listeners.amqps.address = loopback;
         config.listeners.mqtts.address = loopback;
@@ -99,6 +106,11 @@ impl TestBroker {
             .find(|(name, _)| *name == protocol)
             .map(|(_, addr)| *addr)
             .unwrap_or_else(|| panic!("the test broker has no {protocol} listener"))
+    }
+
+    /// The protocols the broker listens for ("amqp", "amqps", "ws", ...).
+    pub fn protocols(&self) -> Vec<&'static str> {
+        self.listening.iter().map(|(name, _)| *name).collect()
     }
 
     /// The AMQP listener's address.

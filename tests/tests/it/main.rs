@@ -47,3 +47,4 @@ mod stomp_interop;
 mod stomp_messaging;
 mod stomp_transactions;
 mod tls_clients;
+mod tls_listeners;

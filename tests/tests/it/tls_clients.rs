@@ -15,7 +15,7 @@ use warren_it::{confirm_channel, declare_queue, get, publish, unique, DEADLINE};
 use warren_server::{CertLoginSection, TlsSection, VerifySection};
 use warren_testkit::{Config, TestBroker, TestCerts};
 
-fn broker(certs: &TestCerts, verify: VerifySection) -> TestBroker {
+pub(crate) fn broker(certs: &TestCerts, verify: VerifySection) -> TestBroker {
     let tls = TlsSection {
         cert: certs.path("server.pem"),
         key: certs.path("server.key"),
@@ -35,7 +35,7 @@ fn broker(certs: &TestCerts, verify: VerifySection) -> TestBroker {
 }
 
 /// Certificates with clients `guest` (a user), `nobody` (no such user) and an untrusted one.
-fn certs() -> TestCerts {
+pub(crate) fn certs() -> TestCerts {
     let certs = TestCerts::new();
     certs.issue("guest", "guest", &[]);
     certs.issue("nobody", "nobody", &[]);
@@ -43,7 +43,7 @@ fn certs() -> TestCerts {
     certs
 }
 
-fn lapin_tls(certs: &TestCerts, identity: Option<&str>) -> OwnedTLSConfig {
+pub(crate) fn lapin_tls(certs: &TestCerts, identity: Option<&str>) -> OwnedTLSConfig {
     OwnedTLSConfig {
         identity: identity.map(|name| OwnedIdentity::PKCS8 {
             pem: certs.read(&format!("{name}.pem")).into_bytes(),
@@ -53,7 +53,7 @@ fn lapin_tls(certs: &TestCerts, identity: Option<&str>) -> OwnedTLSConfig {
     }
 }
 
-async fn amqps(url: &str, tls: OwnedTLSConfig) -> lapin::Result<Connection> {
+pub(crate) async fn amqps(url: &str, tls: OwnedTLSConfig) -> lapin::Result<Connection> {
     let runtime = lapin::runtime::default_runtime().expect("lapin runtime");
     let connect =
         Connection::connect_with_config(url, ConnectionProperties::default(), tls, runtime);
@@ -62,7 +62,7 @@ async fn amqps(url: &str, tls: OwnedTLSConfig) -> lapin::Result<Connection> {
         .expect("connect finishes")
 }
 
-async fn round_trip(conn: &Connection) {
+pub(crate) async fn round_trip(conn: &Connection) {
     let ch = confirm_channel(conn).await;
     let queue = unique("tls");
     declare_queue(&ch, &queue).await;
@@ -135,14 +135,23 @@ async fn amqps_required_refuses_missing_and_untrusted_certificates() {
     assert!(refused.is_err(), "plaintext AMQP on the TLS port is closed");
 }
 
-fn rustls_client(certs: &TestCerts, identity: Option<&str>) -> rustls::ClientConfig {
+pub(crate) fn rustls_client(certs: &TestCerts, identity: Option<&str>) -> rustls::ClientConfig {
+    rustls_client_for(certs, identity, rustls::DEFAULT_VERSIONS)
+}
+
+/// A client trusting the test CA that offers only `versions`.
+pub(crate) fn rustls_client_for(
+    certs: &TestCerts,
+    identity: Option<&str>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(certs.path("ca.pem")).expect("ca") {
         roots.add(cert.expect("ca cert")).expect("root");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("versions")
         .with_root_certificates(roots);
     match identity {
@@ -170,7 +179,7 @@ fn mqtts_options(broker: &TestBroker, certs: &TestCerts, identity: Option<&str>)
 }
 
 /// Polls until a CONNACK (Ok) or a connection error (Err).
-async fn connack(events: &mut rumqttc::EventLoop) -> Result<rumqttc::ConnAck, String> {
+pub(crate) async fn connack(events: &mut rumqttc::EventLoop) -> Result<rumqttc::ConnAck, String> {
     loop {
         match tokio::time::timeout(DEADLINE, events.poll())
             .await
