@@ -198,12 +198,14 @@ fn queue_binding(
     key: &str,
     args: &amq_protocol::types::FieldTable,
 ) -> Result<BindingSpec, AmqpError> {
-    let queue = queue_name(channel, queue)?;
-    // RabbitMQ: an empty queue and key bind with the last declared queue's name as the key.
-    let key = match (key.is_empty(), channel.last_queue.as_ref()) {
-        (true, Some(last)) if &queue == last => RoutingKey::try_from(last.as_str())?,
-        _ => RoutingKey::try_from(key)?,
+    // RabbitMQ: only an empty queue name *and* an empty key bind the last declared queue with
+    // its name as the key; a named queue keeps the empty key it was given.
+    let key = if queue.is_empty() && key.is_empty() {
+        RoutingKey::try_from(queue_name(channel, queue)?.as_str())?
+    } else {
+        RoutingKey::try_from(key)?
     };
+    let queue = queue_name(channel, queue)?;
     Ok(BindingSpec {
         source: ExchangeName::try_from(exchange)?,
         destination: Destination::Queue(queue),

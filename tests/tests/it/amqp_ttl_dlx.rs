@@ -3,12 +3,16 @@
 
 use crate::queue_features;
 
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
-use lapin::BasicProperties;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicRejectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation};
 use queue_features::*;
 use warren_it::{
-    channel, confirm_channel, declare_queue, eventually_async, get, message_count, passive_declare,
-    publish, publish_with, target, unique, DEADLINE,
+    body, channel, confirm_channel, declare_queue, eventually_async, get, message_count,
+    next_delivery, passive_declare, publish, publish_with, target, unique, DEADLINE,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,21 +188,97 @@ async fn ttl_zero_reaches_only_a_waiting_consumer() {
     declare_with(&ch, &q, &[("x-message-ttl", int(0))]).await;
     publish(&ch, "", &q, b"nobody").await;
     assert_eq!(message_count(&conn, &q).await, Some(0));
+    let mut consumer = ch
+        .basic_consume(
+            q.as_str().into(),
+            "waiting".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    publish(&ch, "", &q, b"waited for").await;
+    assert_eq!(body(&next_delivery(&mut consumer).await), "waited for");
+}
+
+/// True when a mandatory publish to `queue` through the default exchange is routed. A
+/// publish is not a use of the queue (a passive declare would be: it restarts `x-expires`).
+async fn routes_to(ch: &Channel, queue: &str) -> bool {
+    let mandatory = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    let confirmation = ch
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            mandatory,
+            b"probe",
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    matches!(confirmation, Confirmation::Ack(None))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unused_queue_expires_and_a_used_one_stays() {
     let t = target();
     let conn = t.connect().await;
-    let ch = channel(&conn).await;
-    let q = unique("expires");
-    declare_with(&ch, &q, &[("x-expires", int(50))]).await;
+    let ch = confirm_channel(&conn).await;
+    let (used, unused) = (unique("expires.used"), unique("expires.unused"));
+    declare_with(&ch, &used, &[("x-expires", int(100))]).await;
+    let consumer_channel = channel(&conn).await;
+    // Kept: lapin cancels a consumer it drops.
+    let _consumer = consumer_channel
+        .basic_consume(
+            used.as_str().into(),
+            "user".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    // Declared once the consumer runs, with a longer lease than the used queue's: when it
+    // has gone, the used queue has outlived its own lease.
+    declare_with(&ch, &unused, &[("x-expires", int(200))]).await;
+    assert!(
+        eventually_async(DEADLINE, || async { !routes_to(&ch, &unused).await }).await,
+        "the unused queue expires"
+    );
+    assert!(routes_to(&ch, &used).await, "the queue in use stays");
+    consumer_channel
+        .basic_cancel("user".into(), BasicCancelOptions::default())
+        .await
+        .expect("cancel");
+    assert!(
+        eventually_async(DEADLINE, || async { !routes_to(&ch, &used).await }).await,
+        "once its consumer left, it expires too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passive_declare_restarts_the_lease() {
+    let t = target();
+    let conn = t.connect().await;
+    let ch = confirm_channel(&conn).await;
+    let (renewed, witness) = (unique("expires.renewed"), unique("expires.witness"));
+    declare_with(&ch, &renewed, &[("x-expires", int(200))]).await;
+    declare_with(&ch, &witness, &[("x-expires", int(200))]).await;
+    // Passive declares of one queue while the other, unused, runs out its lease.
     assert!(
         eventually_async(DEADLINE, || async {
-            passive_declare(&conn, &q).await.is_none()
+            assert!(passive_declare(&conn, &renewed).await.is_some());
+            !routes_to(&ch, &witness).await
         })
         .await
     );
+    assert!(routes_to(&ch, &renewed).await, "the declared queue stays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,8 @@ impl VHostCore {
                 return Err(CoreError::not_found(msg));
             };
             let queue = self.owned_queue(&name, owner)?;
+            // A passive declare uses the queue too: RabbitMQ restarts its `x-expires` lease.
+            queue.touch();
             return Ok(declare_ok(&queue));
         }
         let _topology = self.topology();
