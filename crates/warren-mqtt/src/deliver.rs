@@ -6,7 +6,9 @@
 //! subscription's QoS and the message's, MQTT 5 section 3.8.4), the Subscription Identifiers,
 //! retain-as-published and no-local (a message the session published itself, when every
 //! matching subscription has No Local, is settled and skipped, MQTT-3.8.3-3). The same match
-//! applies the `$`-topic rule (MQTT-4.7.2-1) that the AMQP `#` binding does not know.
+//! applies the `$`-topic rule (MQTT-4.7.2-1) that the AMQP `#` binding does not know. It
+//! matches as the mapping routes (`topic::matches_mapped`): in the `rabbitmq` mapping a
+//! subscription to `a.b/c` receives its traffic under the topic `a/b/c`.
 //!
 //! QoS 0 is settled when written; QoS 1 on PUBACK; QoS 2 on PUBREC, after which only its
 //! packet id awaits PUBCOMP (see `inflight`). A message the client's Maximum Packet Size
@@ -32,7 +34,7 @@ use crate::persist;
 use crate::registry::{lock, Sub};
 use crate::session::{send, wall_ms, Live};
 use crate::subscribe::share_queue;
-use crate::topic::matches;
+use crate::topic::matches_mapped;
 
 /// The subscriptions of this session that `topic` from `queue` matches.
 fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> Vec<Sub> {
@@ -44,9 +46,12 @@ fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> V
         !from_session
             && share_queue(group, filter, shared).is_ok_and(|q| &q == delivery.queue.name())
     });
-    let plain = plain.filter(|(f, _)| matches(f, topic)).map(|(_, s)| *s);
+    let mapping = shared.config.topic_mapping;
+    let plain = plain
+        .filter(|(f, _)| matches_mapped(f, topic, mapping))
+        .map(|(_, s)| *s);
     let shares = shares
-        .filter(|((_, f), _)| matches(f, topic))
+        .filter(|((_, f), _)| matches_mapped(f, topic, mapping))
         .map(|(_, s)| *s);
     plain
         .chain(shares)

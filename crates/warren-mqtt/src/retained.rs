@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use warren_model::{Message, VHostName};
 
+use crate::config::TopicMapping;
 use crate::convert::remaining_expiry;
-use crate::topic::{matches, TopicFilter, TopicName};
+use crate::topic::{matches_mapped, TopicFilter, TopicName};
 
 /// The retained messages of every vhost.
 #[derive(Default)]
@@ -35,11 +36,13 @@ impl RetainedStore {
         }
     }
 
-    /// Retained messages matching `filter` that have not expired, with their topics.
+    /// Retained messages matching `filter` (as `mapping` routes) that have not expired, with
+    /// their topics.
     pub fn matching(
         &self,
         vhost: &VHostName,
         filter: &TopicFilter,
+        mapping: TopicMapping,
         now_ms: u64,
     ) -> Vec<(String, Arc<Message>)> {
         let mut inner = self.lock();
@@ -49,7 +52,7 @@ impl RetainedStore {
         topics.retain(|_, m| remaining_expiry(m, || now_ms) != Some(0));
         topics
             .iter()
-            .filter(|(topic, _)| matches(filter, topic))
+            .filter(|(topic, _)| matches_mapped(filter, topic, mapping))
             .map(|(t, m)| (t.clone(), Arc::clone(m)))
             .collect()
     }

@@ -260,7 +260,11 @@ fn replay_retained(live: &Live, shared: &Shared, filters: Vec<TopicFilter>) {
     let now = wall_ms();
     let mut seen = std::collections::BTreeSet::new();
     for filter in filters {
-        for (topic, message) in shared.retained.matching(live.vhost.name(), &filter, now) {
+        let mapping = shared.config.topic_mapping;
+        let matching = shared
+            .retained
+            .matching(live.vhost.name(), &filter, mapping, now);
+        for (topic, message) in matching {
             if seen.insert(topic.clone()) {
                 let copy = retained_copy(&message, &topic, &live.queue);
                 if let Err(e) = live
@@ -307,13 +311,24 @@ pub fn unsubscribe(
     Ok(())
 }
 
+/// Removes one subscription. Two filters can share a binding key (`a/+` and a literal
+/// `a/*`; in the `rabbitmq` mapping `a.b/c` and `a/b/c`) and so a binding, or a group
+/// queue: it is kept while another subscription of the session still needs it.
 fn remove(live: &mut Live, shared: &Shared, spec: FilterSpec) -> u8 {
+    let mapping = shared.config.topic_mapping;
     match spec {
         FilterSpec::Plain(filter) => {
-            if lock(&live.state).subs.remove(&filter).is_none() {
-                return NO_SUBSCRIPTION;
+            let key = filter_to_key(&filter, mapping);
+            let still_bound = {
+                let mut state = lock(&live.state);
+                if state.subs.remove(&filter).is_none() {
+                    return NO_SUBSCRIPTION;
+                }
+                state.subs.keys().any(|f| filter_to_key(f, mapping) == key)
+            };
+            if still_bound {
+                return 0;
             }
-            let key = filter_to_key(&filter, shared.config.topic_mapping);
             let unbound = RoutingKey::try_from(key)
                 .map_err(MqttError::from)
                 .and_then(|k| {
@@ -332,8 +347,14 @@ fn remove(live: &mut Live, shared: &Shared, spec: FilterSpec) -> u8 {
                 return NO_SUBSCRIPTION;
             }
             if let Ok(queue) = share_queue(&group, &filter, shared) {
-                if let Some((_, c)) = live.shares.remove(&queue) {
-                    c.queue.cancel(c.id);
+                let still_held = lock(&live.state)
+                    .shares
+                    .keys()
+                    .any(|(g, f)| share_queue(g, f, shared).is_ok_and(|q| q == queue));
+                if !still_held {
+                    if let Some((_, c)) = live.shares.remove(&queue) {
+                        c.queue.cancel(c.id);
+                    }
                 }
                 crate::groups::leave(shared, &live.vhost, &queue, live.conn);
             }

@@ -14,9 +14,16 @@
 //! on topics; in filters `+` becomes `*` and `#` stays `#`. [`TopicMapping::RabbitMq`] only
 //! replaces `/` by `.`, as RabbitMQ does, so `a.b/c` and `a/b/c` collide.
 //!
+//! A session matches each delivery's topic against its filters again ([`matches_mapped`]), as
+//! the mapping routes: in `RabbitMq` a `.` separates levels too, so a subscription to `a.b/c`
+//! receives its traffic under the topic `a/b/c`.
+//!
 //! Deviation: a filter level that is a literal `*` becomes an AMQP single-word wildcard (AMQP
-//! has no escape), so `a/*` also matches `a/x`.
+//! has no escape), so the binding of `a/*` also takes `a/x`; the session's own match drops it,
+//! so the subscriber sees only `a/*`, but `a/*` and `a/+` share one binding key (and one group
+//! queue for `$share/g/`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::config::TopicMapping;
@@ -204,10 +211,34 @@ fn swap(c: char) -> char {
 
 /// Whether `filter` matches `topic` (MQTT 5 section 4.7), `$`-topics included.
 pub fn matches(filter: &TopicFilter, topic: &str) -> bool {
-    if topic.starts_with('$') && filter.0.starts_with(['+', '#']) {
+    match_levels(&filter.0, topic)
+}
+
+/// Whether `filter` matches `topic` as the routing keys of `mapping` see them. `Lossless` is
+/// a bijection, so this is [`matches`]. In `RabbitMq` a `.` becomes a level separator on the
+/// way in, so `a.b/c` and `a/b/c` are one routing key: both the filter and the topic are read
+/// with `.` as one more separator, and a subscription to `a.b/c` matches the topic `a/b/c`
+/// its own traffic is delivered under (and `a/b/c` matches a publish to `a.b/c`).
+pub fn matches_mapped(filter: &TopicFilter, topic: &str, mapping: TopicMapping) -> bool {
+    match mapping {
+        TopicMapping::Lossless => matches(filter, topic),
+        TopicMapping::RabbitMq => match_levels(&dots_as_levels(&filter.0), &dots_as_levels(topic)),
+    }
+}
+
+fn dots_as_levels(s: &str) -> Cow<'_, str> {
+    if s.contains('.') {
+        Cow::Owned(s.replace('.', "/"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn match_levels(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
         return false;
     }
-    let mut want = filter.0.split('/');
+    let mut want = filter.split('/');
     let mut have = topic.split('/');
     loop {
         match (want.next(), have.next()) {
