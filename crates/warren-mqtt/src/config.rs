@@ -35,8 +35,10 @@ pub struct MqttConfig {
     /// Cap on a session's expiry in seconds, MQTT 5 and persistent 3.x sessions alike
     /// (604800 = 7 days). MQTT 5 clients asking for more are told the cap in CONNACK.
     pub max_session_expiry_secs: u32,
-    /// Inbound QoS 2 messages a client may have awaiting PUBREL (1024); exceeding it is
-    /// DISCONNECT 0x93. QoS 1 publishes are acknowledged at once and never count.
+    /// Inbound QoS 1 and 2 PUBLISHes an MQTT 5 client may have unacknowledged (1024): QoS 2
+    /// ones until PUBREL, QoS 1 ones while their PUBACK waits for the disk; one more is
+    /// DISCONNECT 0x93. A 3.x client, never told the limit, is held to it for QoS 2 only
+    /// (beyond it the connection closes).
     pub receive_maximum: u16,
     /// Outbound QoS > 0 window for clients that announce none (MQTT 3.x): 100.
     pub max_inflight: u16,

@@ -46,11 +46,26 @@ struct Mark {
 pub struct DurableAcks {
     /// Each reply with the number of the write it waits for, if any.
     waiting: VecDeque<(Reply, Option<u64>)>,
+    /// How many of `waiting` are PUBACKs: QoS 1 publishes the client still counts against
+    /// our Receive Maximum (the held QoS 2 ones are counted with the kept QoS 2 ids).
+    held_pubacks: usize,
     next_write: u64,
     mark: Arc<Mark>,
 }
 
 impl DurableAcks {
+    /// QoS 1 PUBLISHes whose PUBACK is held back.
+    pub fn held_pubacks(&self) -> usize {
+        self.held_pubacks
+    }
+
+    fn hold(&mut self, reply: Reply, write: Option<u64>) {
+        if matches!(reply, Reply::PubAck(..)) {
+            self.held_pubacks += 1;
+        }
+        self.waiting.push_back((reply, write));
+    }
+
     /// Sends `reply` now, or once `write` (and everything before it) is on disk.
     pub fn reply(
         &mut self,
@@ -64,11 +79,11 @@ impl DurableAcks {
             None if self.waiting.is_empty() => {
                 send(codec, out, reply.packet());
             }
-            None => self.waiting.push_back((reply, None)),
+            None => self.hold(reply, None),
             Some(write) => {
                 self.next_write += 1;
                 let n = self.next_write;
-                self.waiting.push_back((reply, Some(n)));
+                self.hold(reply, Some(n));
                 let mark = Arc::clone(&self.mark);
                 let handle = Arc::clone(handle);
                 write.on_durable(Box::new(move |result| {
@@ -100,6 +115,9 @@ impl DurableAcks {
                 _ => {
                     send(codec, out, reply.packet());
                     self.waiting.pop_front();
+                    if matches!(reply, Reply::PubAck(..)) {
+                        self.held_pubacks -= 1;
+                    }
                 }
             }
         }

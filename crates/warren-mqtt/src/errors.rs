@@ -82,7 +82,7 @@ pub enum MqttError {
     /// An unknown or out-of-range topic alias.
     #[error("topic alias invalid: {0}")]
     TopicAlias(String),
-    /// More unacknowledged QoS 2 publishes than our Receive Maximum.
+    /// More unacknowledged QoS 1 and 2 publishes than our Receive Maximum.
     #[error("receive maximum exceeded")]
     ReceiveMaximum,
     /// Authentication failed.

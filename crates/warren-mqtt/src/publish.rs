@@ -3,9 +3,14 @@
 //!
 //! QoS 2 is exactly-once (MQTT 5 section 4.3.3, method B): the message is routed on the first
 //! PUBLISH and its packet id kept until PUBREL; a PUBLISH with a kept id is acknowledged but
-//! not routed again. Kept ids count against our Receive Maximum (MQTT-3.3.4-9: exceeding it is
-//! DISCONNECT 0x93). QoS 1 is acknowledged once the core routed the message and, when the core
+//! not routed again. QoS 1 is acknowledged once the core routed the message and, when the core
 //! writes it to disk, once that write is done (`durable_acks`).
+//!
+//! Receive Maximum (MQTT 5 section 3.3.4): the client may have that many QoS 1 and 2
+//! PUBLISHes unacknowledged. They are the kept QoS 2 ids plus the QoS 1 publishes whose
+//! PUBACK waits for the disk; one more is DISCONNECT 0x93 (MQTT-3.3.4-9). 3.x clients are
+//! never told a Receive Maximum: for them only the kept QoS 2 ids are bounded (the connection
+//! closes beyond), and a QoS 1 publisher is never cut off for a slow disk.
 
 use std::sync::Arc;
 
@@ -59,6 +64,9 @@ pub fn inbound(
     let topic = resolve_topic(live, shared.config.topic_alias_maximum, &p)?;
     let id = p.packet_id.map_or(0, |n| n.get());
     let qos2 = p.qos == QoS::ExactlyOnce;
+    if p.qos == QoS::AtLeastOnce && unacknowledged(live) >= receive_maximum(shared) {
+        return Err(MqttError::ReceiveMaximum);
+    }
     if qos2 && !admit_qos2(live, shared, id)? {
         let handle = Arc::clone(&live.handle);
         live.acks
@@ -99,13 +107,34 @@ pub fn inbound(
     }
 }
 
+fn receive_maximum(shared: &Shared) -> usize {
+    usize::from(shared.config.receive_maximum)
+}
+
+/// QoS 1 PUBLISHes the client counts against our Receive Maximum: those whose PUBACK is held
+/// back (MQTT 5 only, see above).
+fn held_qos1(live: &Live) -> usize {
+    if live.version == Version::V5 {
+        live.acks.held_pubacks()
+    } else {
+        0
+    }
+}
+
+/// QoS 1 and 2 PUBLISHes the client has not had acknowledged (PUBACK, or PUBCOMP after its
+/// PUBREL) yet.
+fn unacknowledged(live: &Live) -> usize {
+    lock(&live.state).qos2_in.len() + held_qos1(live)
+}
+
 /// True when the QoS 2 packet id is new (and is now kept); false for a duplicate.
 fn admit_qos2(live: &Live, shared: &Shared, id: u16) -> Result<bool, MqttError> {
+    let held = held_qos1(live);
     let mut state = lock(&live.state);
     if state.qos2_in.contains(&id) {
         return Ok(false);
     }
-    if state.qos2_in.len() >= usize::from(shared.config.receive_maximum) {
+    if state.qos2_in.len() + held >= receive_maximum(shared) {
         return Err(MqttError::ReceiveMaximum);
     }
     state.qos2_in.insert(id);

@@ -103,6 +103,88 @@ fn receive_maximum_exceeded_is_disconnect_0x93() {
     );
 }
 
+/// MQTT 5 section 3.3.4: Receive Maximum bounds the QoS 1 and 2 PUBLISHes not yet
+/// acknowledged, so a QoS 1 one whose PUBACK waits for the disk counts, as a QoS 2 one does
+/// until PUBREL.
+#[test]
+fn qos1_publishes_awaiting_the_disk_count_against_receive_maximum() {
+    let config = warren_mqtt::MqttConfig {
+        receive_maximum: 2,
+        ..Default::default()
+    };
+    let (b, disk) = TestBroker::with_held_writes(config);
+    let mut s = b.client();
+    s.connect5(connect5("s", true, 0));
+    s.send5(sub5(1, &[("t", opts(QoS::AtLeastOnce))]));
+    let mut p = b.client();
+    p.connect5(connect5("p", true, 0));
+
+    // one QoS 1 held at the disk and one QoS 2 held: two unacknowledged
+    assert!(p.send5(pub5("t", QoS::AtLeastOnce, 1, b"a")).is_empty());
+    assert!(p.send5(pub5("t", QoS::ExactlyOnce, 2, b"b")).is_empty());
+    assert_eq!(disk.complete_all(), 2);
+    let acks = p.wake5();
+    assert!(
+        matches!(acks.as_slice(), [v5::Packet::PublishAck(a), v5::Packet::PublishReceived(r)]
+            if a.packet_id == pid(1) && r.packet_id == pid(2)),
+        "{acks:?}"
+    );
+    // the QoS 2 one still counts until PUBREL: one QoS 1 more is allowed, not two
+    assert!(p.send5(pub5("t", QoS::AtLeastOnce, 3, b"c")).is_empty());
+    let out = p.send5(pub5("t", QoS::AtLeastOnce, 4, b"d"));
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == Dr::ReceiveMaximumExceeded),
+        "{out:?}"
+    );
+    assert!(p.closed());
+
+    // two QoS 1 held are the maximum too; once written the window opens again
+    let mut q = b.client();
+    q.connect5(connect5("q", true, 0));
+    assert!(q.send5(pub5("t", QoS::AtLeastOnce, 1, b"e")).is_empty());
+    assert!(q.send5(pub5("t", QoS::AtLeastOnce, 2, b"f")).is_empty());
+    disk.complete_all();
+    assert_eq!(q.wake5().len(), 2, "both PUBACKs once written");
+    assert!(q.send5(pub5("t", QoS::AtLeastOnce, 3, b"g")).is_empty());
+    assert!(q.send5(pub5("t", QoS::AtLeastOnce, 4, b"h")).is_empty());
+    let out = q.send5(pub5("t", QoS::ExactlyOnce, 5, b"i"));
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == Dr::ReceiveMaximumExceeded),
+        "{out:?}"
+    );
+}
+
+/// 3.x clients are never told a Receive Maximum: a QoS 1 publisher is not cut off because
+/// its PUBACKs wait for the disk; they go out in order once written.
+#[test]
+fn v3_qos1_publishes_awaiting_the_disk_are_not_limited() {
+    let config = warren_mqtt::MqttConfig {
+        receive_maximum: 2,
+        ..Default::default()
+    };
+    let (b, disk) = TestBroker::with_held_writes(config);
+    let mut s = b.client();
+    s.connect3("s", true);
+    s.send3(sub3(1, &[("t", QoS::AtLeastOnce)]));
+    let mut p = b.client();
+    p.connect3("p", true);
+    for id in 1..=4 {
+        let out = p.send3(Packet::Publish(Box::new(publish(
+            "t",
+            QoS::AtLeastOnce,
+            id,
+            b"x",
+        ))));
+        assert!(out.is_empty(), "{out:?}");
+    }
+    assert!(!p.closed());
+    assert_eq!(disk.complete_all(), 4);
+    let acks: Vec<_> = (1..=4)
+        .map(|id| Packet::PublishAck { packet_id: pid(id) })
+        .collect();
+    assert_eq!(p.wake3(), acks);
+}
+
 #[test]
 fn retained_set_replace_clear_and_wildcard_delivery() {
     let b = TestBroker::new();

@@ -13,7 +13,12 @@ use rmqtt_codec::types::{Publish, QoS};
 use rmqtt_codec::{v3, v5};
 use tokio_util::codec::{Decoder, Encoder};
 use warren_core::{Core, CoreConfig};
-use warren_model::{Broker, PeerInfo, Scheduler, Session, SessionFactory, SessionStatus, Wake};
+use warren_model::{
+    BindingSpec, Broker, ConnectionId, ConsumeSpec, Consumption, CoreError, Delivery, DeliverySink,
+    DurableWrite, ExchangeName, ExchangeSpec, Message, PeerInfo, PublishOutcome, QueueDeclareOk,
+    QueueName, QueueSpec, Scheduler, Session, SessionFactory, SessionStatus, UserName, VHost,
+    VHostName, Wake,
+};
 use warren_mqtt::{MqttConfig, MqttSessionFactory};
 
 #[derive(Default)]
@@ -64,6 +69,136 @@ pub struct TestBroker {
     pub scheduler: Arc<ManualScheduler>,
 }
 
+type Done = Box<dyn FnOnce(Result<(), CoreError>) + Send>;
+
+/// Disk writes that complete only when the test says so: with [`TestBroker::with_held_writes`]
+/// every publish that reaches a queue is "being written" until [`HeldWrites::complete_all`].
+#[derive(Default)]
+pub struct HeldWrites(Mutex<Vec<Done>>);
+
+impl HeldWrites {
+    /// Completes every write made so far, in order; returns how many.
+    pub fn complete_all(&self) -> usize {
+        let done: Vec<Done> = std::mem::take(&mut *self.0.lock().unwrap());
+        let n = done.len();
+        for d in done {
+            d(Ok(()));
+        }
+        n
+    }
+
+    pub fn pending(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+struct HeldWrite(Arc<HeldWrites>);
+
+impl DurableWrite for HeldWrite {
+    fn on_durable(self: Box<Self>, done: Done) {
+        self.0 .0.lock().unwrap().push(done);
+    }
+}
+
+/// The core, with each routed publish reported as a disk write held in [`HeldWrites`].
+struct HoldingBroker {
+    core: Arc<Core>,
+    held: Arc<HeldWrites>,
+}
+
+impl Broker for HoldingBroker {
+    fn authenticate(&self, user: &str, password: &str, lo: bool) -> Result<UserName, CoreError> {
+        self.core.authenticate(user, password, lo)
+    }
+    fn vhost(&self, user: &UserName, vhost: &VHostName) -> Result<Arc<dyn VHost>, CoreError> {
+        let inner = self.core.vhost(user, vhost)?;
+        Ok(Arc::new(HoldingVHost {
+            inner,
+            held: Arc::clone(&self.held),
+        }))
+    }
+    fn next_connection_id(&self) -> ConnectionId {
+        self.core.next_connection_id()
+    }
+}
+
+struct HoldingVHost {
+    inner: Arc<dyn VHost>,
+    held: Arc<HeldWrites>,
+}
+
+impl VHost for HoldingVHost {
+    fn name(&self) -> &VHostName {
+        self.inner.name()
+    }
+    fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> Result<(), CoreError> {
+        self.inner.declare_exchange(spec, passive)
+    }
+    fn delete_exchange(&self, name: &ExchangeName, if_unused: bool) -> Result<(), CoreError> {
+        self.inner.delete_exchange(name, if_unused)
+    }
+    fn declare_queue(
+        &self,
+        spec: QueueSpec,
+        passive: bool,
+        owner: ConnectionId,
+    ) -> Result<QueueDeclareOk, CoreError> {
+        self.inner.declare_queue(spec, passive, owner)
+    }
+    fn delete_queue(
+        &self,
+        name: &QueueName,
+        if_unused: bool,
+        if_empty: bool,
+        owner: ConnectionId,
+    ) -> Result<u32, CoreError> {
+        self.inner.delete_queue(name, if_unused, if_empty, owner)
+    }
+    fn purge_queue(&self, name: &QueueName, owner: ConnectionId) -> Result<u32, CoreError> {
+        self.inner.purge_queue(name, owner)
+    }
+    fn bind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError> {
+        self.inner.bind(binding, owner)
+    }
+    fn unbind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError> {
+        self.inner.unbind(binding, owner)
+    }
+    fn publish(
+        &self,
+        exchange: &ExchangeName,
+        message: Arc<Message>,
+    ) -> Result<PublishOutcome, CoreError> {
+        let mut outcome = self.inner.publish(exchange, message)?;
+        if outcome.queues > 0 {
+            outcome.durable = Some(Box::new(HeldWrite(Arc::clone(&self.held))));
+        }
+        Ok(outcome)
+    }
+    fn consume(
+        &self,
+        queue: &QueueName,
+        spec: ConsumeSpec,
+        sink: Arc<dyn DeliverySink>,
+        owner: ConnectionId,
+    ) -> Result<Consumption, CoreError> {
+        self.inner.consume(queue, spec, sink, owner)
+    }
+    fn get(
+        &self,
+        queue: &QueueName,
+        no_ack: bool,
+        owner: ConnectionId,
+    ) -> Result<Option<(Delivery, u32)>, CoreError> {
+        self.inner.get(queue, no_ack, owner)
+    }
+    fn connection_closed(&self, owner: ConnectionId) {
+        self.inner.connection_closed(owner)
+    }
+    fn queue_names(&self) -> Vec<QueueName> {
+        self.inner.queue_names()
+    }
+}
+
 impl TestBroker {
     pub fn new() -> Self {
         Self::with_config(MqttConfig::default())
@@ -79,6 +214,24 @@ impl TestBroker {
             factory,
             scheduler,
         }
+    }
+
+    /// A broker whose disk writes wait for the test (see [`HeldWrites`]).
+    pub fn with_held_writes(config: MqttConfig) -> (Self, Arc<HeldWrites>) {
+        let core = Core::new(CoreConfig::default());
+        let scheduler = Arc::new(ManualScheduler::default());
+        let held = Arc::new(HeldWrites::default());
+        let broker: Arc<dyn Broker> = Arc::new(HoldingBroker {
+            core: core.clone(),
+            held: Arc::clone(&held),
+        });
+        let factory = MqttSessionFactory::new(broker, config, scheduler.clone());
+        let broker = Self {
+            core,
+            factory,
+            scheduler,
+        };
+        (broker, held)
     }
 
     pub fn client(&self) -> Client {
@@ -260,6 +413,12 @@ impl Client {
 
     pub fn close(&mut self) {
         self.session.on_close();
+    }
+
+    /// The broker shuts down: what the session wrote before it closed.
+    pub fn shutdown(&mut self) -> BytesMut {
+        self.status = self.session.on_shutdown(&mut self.output);
+        self.output.split()
     }
 
     pub fn closed(&self) -> bool {
