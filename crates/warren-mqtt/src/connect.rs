@@ -119,7 +119,13 @@ pub fn connect(
         .will
         .clone()
         .map(Will::try_from)
-        .transpose()?
+        .transpose()
+        .map_err(|e| match c.version {
+            // A will topic that is no topic name makes the CONNECT break section 3.1: 3.x
+            // closes without CONNACK (MQTT-3.1.4-1); 5.0 answers CONNACK 0x90.
+            Version::V31 | Version::V311 => MqttError::Protocol(format!("will {e} (MQTT-3.1.4-1)")),
+            Version::V5 => e,
+        })?
         .map(Box::new);
     let (_user, vhost) = login(session, &c)?;
     let shared = Arc::clone(&session.shared);
@@ -219,11 +225,12 @@ pub fn connect(
     // Before the consumers start, so the held credits keep the first deliveries within the
     // client's window; the ids are on disk already (saved above from the session state).
     resend_pubrel(&mut live, &mut session.codec, out);
-    subscribe::start(&mut live, &shared, &session.outbox, session_present)?;
-    session.live = Some(live);
+    // Connected from here: CONNACK is out, so a failure to start is a DISCONNECT (5.0) or a
+    // close, never a second CONNACK.
     session.state = State::Connected;
     session.last_input = now;
-    Ok(())
+    let live = session.live.insert(live);
+    subscribe::start(live, &shared, &session.outbox, session_present)
 }
 
 fn effective_keep_alive(asked: u16, cap: u16) -> u16 {
@@ -257,6 +264,7 @@ pub fn disconnect(
     session: &mut MqttSession,
     reason: u8,
     expiry: Option<u32>,
+    now: Instant,
 ) -> Result<(), MqttError> {
     if let Some(live) = session.live.as_deref_mut() {
         if let Some(e) = expiry {
@@ -277,14 +285,14 @@ pub fn disconnect(
             live.will = None;
         }
     }
-    session.close();
+    session.close(now);
     Ok(())
 }
 
 /// Releases a session: consumers cancelled, unacknowledged messages requeued (their packet
 /// ids remembered for a persistent session), the will triggered, the session kept, expired or
-/// dropped.
-pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
+/// dropped; timers count from `now`.
+pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox, now: Instant) {
     subscribe::stop(&mut live);
     while let Some(event) = outbox.pop() {
         deliver::refuse(event);
@@ -307,7 +315,7 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
                 0
             },
         };
-        at_session_end = will::trigger(*w, owner, shared);
+        at_session_end = will::trigger(*w, owner, shared, now);
     }
     if !live.persistent {
         shared.registry.set_state(&live.key, live.generation, None);
@@ -315,7 +323,7 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox) {
     }
     let owned = shared.registry.detach(&live.key, live.generation);
     if owned && live.persistent {
-        schedule_expiry(&live, shared, at_session_end);
+        schedule_expiry(&live, shared, at_session_end, now);
     } else if owned && live.durable_queue {
         let _ = live
             .vhost
@@ -335,10 +343,10 @@ fn park_inflight(live: &mut Live) -> bool {
     !state.pubrel_out.is_empty()
 }
 
-/// Ends the session after its expiry interval unless a connection resumed it, then publishes
-/// the will that waited for the session's end.
-fn schedule_expiry(live: &Live, shared: &Arc<Shared>, will: Option<(Will, Owner)>) {
-    let at = Instant::now() + Duration::from_secs(live.session_expiry.into());
+/// Ends the session after its expiry interval (from `now`) unless a connection resumed it,
+/// then publishes the will that waited for the session's end.
+fn schedule_expiry(live: &Live, shared: &Arc<Shared>, will: Option<(Will, Owner)>, now: Instant) {
+    let at = now + Duration::from_secs(live.session_expiry.into());
     let registry_owner = Arc::clone(shared);
     let key = live.key.clone();
     let generation = live.generation;

@@ -157,11 +157,11 @@ impl MqttSession {
             let packet = match self.codec.decode(input) {
                 Ok(Some(p)) => p,
                 Ok(None) => return,
-                Err(e) => return self.fail(e, output),
+                Err(e) => return self.fail(e, output, now),
             };
             self.last_input = now;
             if let Err(e) = self.dispatch(packet, output, now) {
-                self.fail(e, output);
+                self.fail(e, output, now);
             }
         }
     }
@@ -219,7 +219,7 @@ impl MqttSession {
             Inbound::Disconnect {
                 reason,
                 session_expiry,
-            } => connect::disconnect(self, reason, session_expiry),
+            } => connect::disconnect(self, reason, session_expiry, now),
             Inbound::Auth => Err(MqttError::Protocol(
                 "AUTH without an authentication method".into(),
             )),
@@ -230,7 +230,7 @@ impl MqttSession {
 
     /// The one place an error reaches the wire: CONNACK before the session exists, DISCONNECT
     /// with its reason code after (MQTT 5), a bare close for 3.x; then the connection closes.
-    pub(crate) fn fail(&mut self, error: MqttError, out: &mut BytesMut) {
+    pub(crate) fn fail(&mut self, error: MqttError, out: &mut BytesMut, now: Instant) {
         tracing::info!(peer = %self.peer.remote, "mqtt: closing: {error}");
         match (self.state, self.codec.version()) {
             (State::AwaitingConnect, None) if error == MqttError::UnsupportedVersion => {
@@ -251,13 +251,13 @@ impl MqttSession {
             }
             _ => {}
         }
-        self.close();
+        self.close(now);
     }
 
-    /// Ends the connection, sending the will if the session still has one.
-    pub(crate) fn close(&mut self) {
+    /// Ends the connection at `now`, sending the will if the session still has one.
+    pub(crate) fn close(&mut self, now: Instant) {
         if let Some(live) = self.live.take() {
-            connect::release(*live, &self.shared, &self.outbox);
+            connect::release(*live, &self.shared, &self.outbox, now);
         }
         self.state = State::Closed;
     }
@@ -265,8 +265,8 @@ impl MqttSession {
     /// Encodes what the core pushed, a batch at a time: the rest waits until the driver has
     /// written this batch (`on_drained` wakes the session again). Deliveries settled at once
     /// (QoS 0, skipped) freed credit other queues of the session may be waiting for.
-    fn drain_outbox(&mut self, output: &mut BytesMut) {
-        if !self.encode_outbox(output) {
+    fn drain_outbox(&mut self, output: &mut BytesMut, now: Instant) {
+        if !self.encode_outbox(output, now) {
             return;
         }
         if let Some(live) = &self.live {
@@ -275,7 +275,7 @@ impl MqttSession {
     }
 
     /// True when it took any event.
-    fn encode_outbox(&mut self, output: &mut BytesMut) -> bool {
+    fn encode_outbox(&mut self, output: &mut BytesMut, now: Instant) -> bool {
         let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
         let mut took = false;
         while output.len() < batch {
@@ -294,7 +294,7 @@ impl MqttSession {
                 OutEvent::Cancelled(tag) => {
                     if deliver::cancelled(live, &tag) {
                         let gone = warren_model::CoreError::not_found("session queue deleted");
-                        self.fail(MqttError::Core(gone), output);
+                        self.fail(MqttError::Core(gone), output, now);
                         return false;
                     }
                 }
@@ -303,7 +303,7 @@ impl MqttSession {
         took
     }
 
-    fn check_takeover(&mut self, output: &mut BytesMut) {
+    fn check_takeover(&mut self, output: &mut BytesMut, now: Instant) {
         let taken = self.live.as_ref().is_some_and(|l| l.handle.is_taken_over());
         if taken {
             if self.codec.version() == Some(Version::V5) {
@@ -313,7 +313,7 @@ impl MqttSession {
                     Outbound::Disconnect(TAKEN_OVER, None),
                 );
             }
-            self.close();
+            self.close(now);
         }
     }
 
@@ -343,25 +343,25 @@ impl Session for MqttSession {
         output: &mut BytesMut,
         now: Instant,
     ) -> SessionStatus {
-        self.check_takeover(output);
+        self.check_takeover(output, now);
         self.gate.saw(now);
         self.read_packets(input, output, now);
         self.wrote(output);
         self.status()
     }
 
-    fn on_wake(&mut self, output: &mut BytesMut, _now: Instant) -> SessionStatus {
-        self.check_takeover(output);
+    fn on_wake(&mut self, output: &mut BytesMut, now: Instant) -> SessionStatus {
+        self.check_takeover(output, now);
         if let Some(live) = self.live.as_deref_mut() {
             if connect::resend_pubrel(live, &mut self.codec, output) {
                 persist::save_session(live, &self.shared);
             }
             if let Err(err) = live.acks.flush(&mut self.codec, output) {
-                self.fail(err, output);
+                self.fail(err, output, now);
             }
         }
         if self.state != State::Closed {
-            self.drain_outbox(output);
+            self.drain_outbox(output, now);
         }
         self.wrote(output);
         self.status()
@@ -387,7 +387,7 @@ impl Session for MqttSession {
                         Outbound::Disconnect(KEEP_ALIVE_TIMEOUT, None),
                     );
                 }
-                self.close();
+                self.close(now);
             }
             _ => {}
         }
@@ -422,7 +422,8 @@ impl Session for MqttSession {
     }
 
     fn on_close(&mut self) {
-        self.close();
+        // The driver gives no time here: the one clock read of the session.
+        self.close(Instant::now());
         while let Some(event) = self.outbox.pop() {
             deliver::refuse(event);
         }
@@ -436,10 +437,13 @@ impl Session for MqttSession {
                 Outbound::Disconnect(SHUTTING_DOWN, None),
             );
         }
-        if let Some(live) = self.live.as_deref_mut() {
-            live.will = None;
+        // The server closes the connection without a DISCONNECT from the client, so the will
+        // is published (MQTT 5 section 3.1.2.5), at once: its delay cannot run on a broker
+        // that stops (Mosquitto does the same).
+        if let Some(will) = self.live.as_deref_mut().and_then(|l| l.will.as_deref_mut()) {
+            will.skip_delay();
         }
-        self.close();
+        self.close(Instant::now());
         SessionStatus::Close
     }
 }

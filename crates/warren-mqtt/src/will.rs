@@ -1,7 +1,9 @@
 //! Last will: validated at CONNECT, published when the connection ends without a normal
 //! DISCONNECT (or with DISCONNECT 0x04), after the MQTT 5 Will Delay Interval unless the client
 //! reconnected meanwhile (MQTT-3.1.3-9). The delay is capped by the session expiry, so the will
-//! goes no later than the session ends (MQTT 5 section 3.1.3.2.2).
+//! goes no later than the session ends (MQTT 5 section 3.1.3.2.2). When the broker shuts down,
+//! the wills of the connected clients are published at once, delay or not (as Mosquitto does):
+//! the timer would not outlive the broker.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +27,13 @@ pub struct Will {
     retain: bool,
     delay_secs: u32,
     properties: PublishProperties,
+}
+
+impl Will {
+    /// Publish without waiting for the Will Delay Interval (the broker is stopping).
+    pub fn skip_delay(&mut self) {
+        self.delay_secs = 0;
+    }
 }
 
 impl TryFrom<WillPacket> for Will {
@@ -55,10 +64,15 @@ pub struct Owner {
     pub session_expiry: u32,
 }
 
-/// Publishes `will` now, or schedules it after its delay. A will whose delay reaches the end
+/// Publishes `will` now, or schedules it after its delay counted from `now`. A will whose delay reaches the end
 /// of the session (MQTT-3.1.3-9) is handed back: the session's expiry publishes it once the
 /// session is gone, so nobody who sees the will can still resume the session.
-pub fn trigger(will: Will, owner: Owner, shared: &Arc<Shared>) -> Option<(Will, Owner)> {
+pub fn trigger(
+    will: Will,
+    owner: Owner,
+    shared: &Arc<Shared>,
+    now: Instant,
+) -> Option<(Will, Owner)> {
     if owner.session_expiry > 0 && will.delay_secs >= owner.session_expiry {
         return Some((will, owner));
     }
@@ -67,7 +81,7 @@ pub fn trigger(will: Will, owner: Owner, shared: &Arc<Shared>) -> Option<(Will, 
         publish(&will, &owner, shared);
         return None;
     }
-    let at = Instant::now() + Duration::from_secs(delay.into());
+    let at = now + Duration::from_secs(delay.into());
     let shared2 = Arc::clone(shared);
     shared.scheduler.schedule(
         at,

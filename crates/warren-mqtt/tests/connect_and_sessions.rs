@@ -323,3 +323,294 @@ fn session_expiry_deletes_the_session_via_the_scheduler() {
     let ack = again.connect5(connect5("exp", false, 60));
     assert!(!ack.session_present);
 }
+
+fn connack5(c: &mut Client, conn: v5::Connect) -> v5::ConnectAck {
+    match c.send5(v5::Packet::Connect(Box::new(conn))).as_slice() {
+        [v5::Packet::ConnectAck(a)] => (**a).clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `max_session_expiry_secs` caps what a 5.0 client asks for (CONNACK tells it the cap) and
+/// is the expiry of a persistent 3.x session; expiry counts from the driver's time of the
+/// close (here a keep alive timeout, well ahead of the wall clock).
+#[test]
+fn session_expiry_is_capped_and_the_cap_is_told_in_connack() {
+    let b = TestBroker::with_config(MqttConfig {
+        max_session_expiry_secs: 100,
+        ..MqttConfig::default()
+    });
+    let mut below = b.client();
+    let ack = below.connect5(connect5("below", true, 50));
+    assert_eq!(
+        ack.session_expiry_interval_secs, None,
+        "not capped: not told"
+    );
+
+    let mut c = b.client();
+    let ack = c.connect5(connect5("capped", true, 3600));
+    assert_eq!(ack.session_expiry_interval_secs, Some(100));
+    c.send5(sub5(1, &[("e", opts(QoS::AtLeastOnce))]));
+    let mut c3 = b.client();
+    c3.now = c.now;
+    assert!(!c3.connect3("capped3", false));
+    c3.send3(sub3(1, &[("e", QoS::AtLeastOnce)]));
+
+    // keep alive 30: both close at 45 s of the session's clock
+    c.tick(Duration::from_secs(46));
+    c3.tick(Duration::from_secs(46));
+    assert!(c.closed() && c3.closed());
+    let closed_at = c.now;
+    assert_eq!(
+        b.scheduler.run_until(closed_at + Duration::from_secs(99)),
+        0,
+        "nothing ends before the cap"
+    );
+    assert_eq!(
+        b.scheduler.run_until(closed_at + Duration::from_secs(100)),
+        2,
+        "both sessions end at the cap"
+    );
+    let mut again = b.client();
+    assert!(
+        !again
+            .connect5(connect5("capped", false, 60))
+            .session_present
+    );
+    let mut again3 = b.client();
+    assert!(!again3.connect3("capped3", false));
+}
+
+/// The Will Delay Interval counts from the driver's time of the close.
+#[test]
+fn will_delay_counts_from_the_time_the_connection_ended() {
+    let b = TestBroker::new();
+    let mut watcher = b.client();
+    watcher.connect3("watcher", true);
+    watcher.send3(sub3(1, &[("w", QoS::AtMostOnce)]));
+    let mut c = b.client();
+    let mut conn = connect5("late", true, 100);
+    conn.last_will = Some(will5("w", "late", Some(5)));
+    c.connect5(conn);
+    c.tick(Duration::from_secs(46)); // keep alive timeout
+    assert!(c.closed());
+    let closed_at = c.now;
+    b.scheduler
+        .run_until(closed_at + Duration::from_millis(4900));
+    assert!(watcher.wake3().is_empty(), "not before the delay");
+    b.scheduler.run_until(closed_at + Duration::from_secs(5));
+    let got = watcher.wake3();
+    assert!(matches!(got.as_slice(), [Packet::Publish(p)] if &p.payload[..] == b"late"));
+}
+
+fn will5(topic: &str, message: &'static str, delay: Option<u32>) -> v5::LastWill {
+    v5::LastWill {
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: topic.into(),
+        message: message.into(),
+        will_delay_interval_sec: delay,
+        correlation_data: None,
+        message_expiry_interval: None,
+        content_type: None,
+        user_properties: vec![],
+        is_utf8_payload: None,
+        response_topic: None,
+    }
+}
+
+/// Client ids become queue names (`mqtt-subscription-<id>`, at most 255 bytes): 237 bytes
+/// is the longest accepted; longer is "identifier rejected" (3.1.1 code 2, 5.0 0x85).
+#[test]
+fn client_ids_longer_than_237_bytes_are_refused() {
+    let b = TestBroker::new();
+    let longest = "i".repeat(237);
+    let too_long = "i".repeat(238);
+    let mut c = b.client();
+    c.connect3(&longest, true);
+    let mut c = b.client();
+    assert_eq!(
+        connack3(&mut c, connect3(&too_long, true)).return_code,
+        ConnectAckReason::IdentifierRejected
+    );
+    assert!(c.closed());
+    let mut c = b.client();
+    c.connect5(connect5(&longest, true, 0));
+    let mut c = b.client();
+    assert_eq!(
+        connack5(&mut c, connect5(&too_long, true, 0)).reason_code,
+        v5::ConnectAckReason::ClientIdentifierNotValid
+    );
+    assert!(c.closed());
+}
+
+/// 5.0 with an empty client id and Clean Start 0: 0x85 (MQTT-3.1.3-8 lets the server refuse
+/// it; see the ADR on the codec).
+#[test]
+fn v5_empty_client_id_without_clean_start_is_0x85() {
+    let b = TestBroker::new();
+    let mut c = b.client();
+    assert_eq!(
+        connack5(&mut c, connect5("", false, 60)).reason_code,
+        v5::ConnectAckReason::ClientIdentifierNotValid
+    );
+    assert!(c.closed());
+}
+
+/// Anonymous access disabled: 5.0 0x87 Not authorized (3.1.1 code 5 is tested above).
+#[test]
+fn v5_anonymous_refused_is_0x87() {
+    let b = TestBroker::with_config(MqttConfig {
+        allow_anonymous: false,
+        ..MqttConfig::default()
+    });
+    let mut c = b.client();
+    assert_eq!(
+        connack5(&mut c, connect5("anon", true, 0)).reason_code,
+        v5::ConnectAckReason::NotAuthorized
+    );
+    assert!(c.closed());
+}
+
+/// A will topic with a wildcard is no topic name: 3.x closes without CONNACK
+/// (MQTT-3.1.4-1), 5.0 answers CONNACK 0x90 Topic Name invalid.
+#[test]
+fn will_topic_with_a_wildcard_is_refused() {
+    let b = TestBroker::new();
+    for topic in ["w/+", "w/#"] {
+        let mut c = b.client();
+        let conn = v3::Packet::Connect(Box::new(v3::Connect {
+            clean_session: true,
+            keep_alive: 10,
+            client_id: "wild3".into(),
+            last_will: Some(v3::LastWill {
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: topic.into(),
+                message: "bye".into(),
+            }),
+            ..v3::Connect::default()
+        }));
+        assert_eq!(c.send3(conn), vec![], "{topic}: closed without CONNACK");
+        assert!(c.closed());
+
+        let mut c = b.client();
+        let mut conn = connect5("wild5", true, 0);
+        conn.last_will = Some(will5(topic, "bye", None));
+        assert_eq!(
+            connack5(&mut c, conn).reason_code,
+            v5::ConnectAckReason::TopicNameInvalid
+        );
+        assert!(c.closed());
+    }
+}
+
+/// On broker shutdown the server closes the connection without a DISCONNECT from the
+/// client: its will is published (MQTT 5 section 3.1.2.5), at once even with a delay, as
+/// Mosquitto does. 5.0 clients are told DISCONNECT 0x8B.
+#[test]
+fn broker_shutdown_publishes_the_wills_of_connected_clients() {
+    let b = TestBroker::new();
+    let mut watcher = b.client();
+    watcher.connect3("watcher", true);
+    watcher.send3(sub3(1, &[("w/+", QoS::AtMostOnce)]));
+
+    let mut c3 = b.client();
+    let conn = v3::Packet::Connect(Box::new(v3::Connect {
+        clean_session: false,
+        keep_alive: 10,
+        client_id: "will3".into(),
+        last_will: Some(v3::LastWill {
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "w/3".into(),
+            message: "three".into(),
+        }),
+        ..v3::Connect::default()
+    }));
+    connack3(&mut c3, conn);
+    let mut c5 = b.client();
+    let mut conn = connect5("will5", false, 3600);
+    conn.last_will = Some(will5("w/5", "five", Some(600)));
+    c5.connect5(conn);
+    let mut polite = b.client();
+    let mut conn = connect5("polite", true, 0);
+    conn.last_will = Some(will5("w/p", "polite", None));
+    polite.connect5(conn);
+    polite.send5(v5::Packet::Disconnect(v5::Disconnect {
+        reason_code: v5::DisconnectReasonCode::NormalDisconnection,
+        session_expiry_interval_secs: None,
+        server_reference: None,
+        reason_string: None,
+        user_properties: vec![],
+    }));
+
+    assert!(c3.shutdown().is_empty(), "3.x: no DISCONNECT from a server");
+    let out = c5.shutdown();
+    let out = c5.decode5(out);
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == v5::DisconnectReasonCode::ServerShuttingDown),
+        "{out:?}"
+    );
+    assert!(c3.closed() && c5.closed());
+    let got: Vec<_> = watcher
+        .wake3()
+        .into_iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => Some((p.topic.to_string(), p.payload.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("w/3".to_string(), bytes::Bytes::from_static(b"three")),
+            ("w/5".to_string(), bytes::Bytes::from_static(b"five")),
+        ]
+    );
+    assert_eq!(b.scheduler.run_until(std::time::Instant::now()), 0);
+}
+
+/// CONNACK is written before the session's queues are consumed: a failure there (here the
+/// session queue is another connection's exclusive queue) is a DISCONNECT, not a second
+/// CONNACK.
+#[test]
+fn a_failure_after_connack_is_a_disconnect() {
+    use warren_model::{ConnectionId, FieldTable, QueueName, QueueSpec, VHostName};
+    let b = TestBroker::new();
+    let mut c = b.client();
+    c.connect5(connect5("locked", true, 600));
+    c.send5(sub5(1, &[("l", opts(QoS::AtLeastOnce))]));
+    c.close();
+    let vhost = b
+        .core
+        .vhost_by_name(&VHostName::try_from("/").unwrap())
+        .unwrap();
+    let queue = QueueName::try_from("mqtt-subscription-locked").unwrap();
+    vhost
+        .delete_queue(&queue, false, false, ConnectionId(0))
+        .unwrap();
+    let spec = QueueSpec {
+        name: Some(queue),
+        durable: false,
+        exclusive: true,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    vhost
+        .declare_queue(spec, false, ConnectionId(999_999))
+        .unwrap();
+
+    let mut again = b.client();
+    let out = again.raw(&enc5(v5::Packet::Connect(Box::new(connect5(
+        "locked", false, 600,
+    )))));
+    let out = again.decode5(out);
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::ConnectAck(a), v5::Packet::Disconnect(d)]
+            if a.reason_code == v5::ConnectAckReason::Success
+                && d.reason_code == v5::DisconnectReasonCode::ImplementationSpecificError),
+        "{out:?}"
+    );
+    assert!(again.closed());
+}
