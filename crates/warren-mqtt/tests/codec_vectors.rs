@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use warren_mqtt::codec::{frame_length, Codec, ConnAckPacket, Inbound, Outbound, Version};
+use warren_mqtt::codec::{frame_length, Codec, ConnAckPacket, Inbound, Outbound, QoS, Version};
 use warren_mqtt::MqttError;
 
 const CONNECT_311: &[u8] = b"\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04abcd";
@@ -74,8 +74,246 @@ fn v31_and_v5_connect_vectors() {
 
 #[test]
 fn input_split_at_every_byte_decodes_the_same() {
-    let stream = stream_311();
-    let whole = decode_all(&mut Codec::new(1024), &stream);
+    assert_split_anywhere(&stream_311());
+}
+
+/// A packet: first byte, Remaining Length, body.
+fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    let mut n = body.len();
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        out.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// A length-prefixed string.
+fn lp(s: &[u8]) -> Vec<u8> {
+    let mut out = (s.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(s);
+    out
+}
+
+/// An MQTT 5 property block.
+fn props(p: &[u8]) -> Vec<u8> {
+    let mut out = vec![p.len() as u8];
+    out.extend_from_slice(p);
+    out
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// PUBLISH QoS 1 id 7 on `a/b` with Payload Format, Message Expiry 60, Content Type, Response
+/// Topic, Correlation Data and a User Property.
+fn publish_5() -> Vec<u8> {
+    let p = cat(&[
+        b"\x01\x01",
+        b"\x02\x00\x00\x00\x3c",
+        &cat(&[b"\x03", &lp(b"text/plain")]),
+        &cat(&[b"\x08", &lp(b"r/1")]),
+        &cat(&[b"\x09", &lp(b"c1")]),
+        &cat(&[b"\x26", &lp(b"k"), &lp(b"v")]),
+    ]);
+    packet(0x32, &cat(&[&lp(b"a/b"), b"\x00\x07", &props(&p), b"hi"]))
+}
+
+/// CONNECT 5.0 with a will (QoS 1, retained, delay 5, content type), user name and password,
+/// Session Expiry 3600, Receive Maximum 10, Maximum Packet Size 4096, Topic Alias Maximum 8.
+fn connect_5_full() -> Vec<u8> {
+    let p = cat(&[
+        b"\x11\x00\x00\x0e\x10",
+        b"\x21\x00\x0a",
+        b"\x27\x00\x00\x10\x00",
+        b"\x22\x00\x08",
+    ]);
+    let will = cat(&[
+        b"\x18\x00\x00\x00\x05",
+        &cat(&[b"\x03", &lp(b"text/plain")]),
+    ]);
+    // flags: user name, password, will retain, will QoS 1, will, clean start
+    let flags = 0x80 | 0x40 | 0x20 | 0x08 | 0x04 | 0x02;
+    let body = cat(&[
+        &lp(b"MQTT"),
+        &[5, flags, 0x00, 0x1e],
+        &props(&p),
+        &lp(b"full"),
+        &props(&will),
+        &lp(b"w/t"),
+        &lp(b"bye"),
+        &lp(b"user"),
+        &lp(b"pass"),
+    ]);
+    packet(0x10, &body)
+}
+
+/// Every 5.0 packet a client sends, with properties and reason codes.
+fn stream_5() -> Vec<u8> {
+    cat(&[
+        CONNECT_5,
+        &publish_5(),
+        // SUBSCRIBE id 2, Subscription Identifier 5, `a/+` QoS 1 + No Local + Retain As
+        // Published + Retain Handling 2
+        &packet(
+            0x82,
+            &cat(&[b"\x00\x02", &props(b"\x0b\x05"), &lp(b"a/+"), b"\x2d"]),
+        ),
+        // UNSUBSCRIBE id 3
+        &packet(0xa2, &cat(&[b"\x00\x03", &props(b""), &lp(b"a/+")])),
+        // PUBACK 9, 0x10 with a Reason String
+        &packet(
+            0x40,
+            &cat(&[b"\x00\x09\x10", &props(&cat(&[b"\x1f", &lp(b"no")]))]),
+        ),
+        b"\x50\x02\x00\x0a",     // PUBREC 10, short form
+        b"\x62\x03\x00\x0b\x92", // PUBREL 11, 0x92 without properties
+        b"\x70\x02\x00\x0c",     // PUBCOMP 12
+        b"\xc0\x00",             // PINGREQ
+        // AUTH 0x18 with an Authentication Method
+        &packet(0xf0, &cat(&[b"\x18", &props(&cat(&[b"\x15", &lp(b"m")]))])),
+        // DISCONNECT 0x04 with Session Expiry 30
+        &packet(0xe0, &cat(&[b"\x04", &props(b"\x11\x00\x00\x00\x1e")])),
+    ])
+}
+
+/// 3.1 (`MQIsdp`): a QoS 2 flow, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT.
+fn stream_31() -> Vec<u8> {
+    let mut s = CONNECT_31.to_vec();
+    s.extend_from_slice(b"\x34\x07\x00\x01q\x00\x06hi"); // PUBLISH QoS 2 id 6
+    s.extend_from_slice(b"\x62\x02\x00\x06"); // PUBREL 6
+    s.extend_from_slice(b"\x50\x02\x00\x07"); // PUBREC 7
+    s.extend_from_slice(b"\x70\x02\x00\x07"); // PUBCOMP 7
+    s.extend_from_slice(b"\x82\x08\x00\x01\x00\x03a/#\x02"); // SUBSCRIBE QoS 2
+    s.extend_from_slice(b"\xa2\x07\x00\x02\x00\x03a/#"); // UNSUBSCRIBE
+    s.extend_from_slice(b"\xc0\x00\xe0\x00"); // PINGREQ, DISCONNECT
+    s
+}
+
+#[test]
+fn v5_vectors() {
+    let mut codec = Codec::new(1024);
+    let packets = decode_all(&mut codec, &stream_5());
+    assert_eq!(codec.version(), Some(Version::V5));
+    assert_eq!(packets.len(), 11);
+    let Inbound::Publish(p) = &packets[1] else {
+        panic!("{:?}", packets[1])
+    };
+    assert_eq!(
+        (
+            p.topic.as_ref(),
+            p.qos,
+            p.packet_id.map(|n| n.get()),
+            &p.payload[..]
+        ),
+        ("a/b", QoS::AtLeastOnce, Some(7), &b"hi"[..])
+    );
+    let props = p.properties.as_ref().expect("properties");
+    assert!(props.is_utf8_payload);
+    assert_eq!(props.message_expiry_interval.map(|n| n.get()), Some(60));
+    assert_eq!(props.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(props.response_topic.as_deref(), Some("r/1"));
+    assert_eq!(props.correlation_data.as_deref(), Some(&b"c1"[..]));
+    assert_eq!(props.user_properties.len(), 1);
+    let Inbound::Subscribe(sub) = &packets[2] else {
+        panic!("{:?}", packets[2])
+    };
+    assert_eq!((sub.id, sub.sub_id), (2, Some(5)));
+    let (filter, o) = &sub.filters[0];
+    assert_eq!(filter, "a/+");
+    assert_eq!(
+        (o.qos, o.no_local, o.retain_as_published, o.retain_handling),
+        (QoS::AtLeastOnce, true, true, 2)
+    );
+    assert!(matches!(&packets[3], Inbound::Unsubscribe { id: 3, filters } if filters == &["a/+"]));
+    assert_eq!(packets[4], Inbound::PubAck(9));
+    assert_eq!(packets[5], Inbound::PubRec(10));
+    assert_eq!(packets[6], Inbound::PubRel(11));
+    assert_eq!(packets[7], Inbound::PubComp(12));
+    assert_eq!(packets[8], Inbound::PingReq);
+    assert_eq!(packets[9], Inbound::Auth);
+    assert_eq!(
+        packets[10],
+        Inbound::Disconnect {
+            reason: 0x04,
+            session_expiry: Some(30)
+        }
+    );
+}
+
+#[test]
+fn v5_connect_with_will_credentials_and_limits() {
+    let mut codec = Codec::new(1024);
+    let p = decode_all(&mut codec, &connect_5_full());
+    let [Inbound::Connect(c)] = p.as_slice() else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        (c.version, c.clean_start, c.keep_alive, c.client_id.as_str()),
+        (Version::V5, true, 30, "full")
+    );
+    assert_eq!(c.username.as_deref(), Some("user"));
+    assert_eq!(c.password.as_deref(), Some(&b"pass"[..]));
+    assert_eq!(
+        (
+            c.session_expiry,
+            c.receive_max,
+            c.max_packet_size,
+            c.topic_alias_max
+        ),
+        (3600, 10, Some(4096), 8)
+    );
+    let w = c.will.as_ref().expect("will");
+    assert_eq!(
+        (
+            w.topic.as_str(),
+            &w.payload[..],
+            w.qos,
+            w.retain,
+            w.delay_secs
+        ),
+        ("w/t", &b"bye"[..], QoS::AtLeastOnce, true, 5)
+    );
+    assert_eq!(w.properties.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(c.auth_method, None);
+}
+
+#[test]
+fn v31_vectors() {
+    let mut codec = Codec::new(1024);
+    let packets = decode_all(&mut codec, &stream_31());
+    assert_eq!(codec.version(), Some(Version::V31));
+    assert_eq!(packets.len(), 9);
+    assert!(
+        matches!(&packets[1], Inbound::Publish(p) if p.qos == QoS::ExactlyOnce && p.packet_id.map(|n| n.get()) == Some(6))
+    );
+    assert_eq!(packets[2], Inbound::PubRel(6));
+    assert_eq!(packets[3], Inbound::PubRec(7));
+    assert_eq!(packets[4], Inbound::PubComp(7));
+    assert!(
+        matches!(&packets[5], Inbound::Subscribe(s) if s.filters[0].0 == "a/#" && s.filters[0].1.qos == QoS::ExactlyOnce)
+    );
+    assert!(matches!(&packets[6], Inbound::Unsubscribe { id: 2, .. }));
+    assert_eq!(packets[7], Inbound::PingReq);
+    assert!(matches!(packets[8], Inbound::Disconnect { reason: 0, .. }));
+}
+
+/// Every stream decodes the same whatever byte it is cut at.
+#[test]
+fn v5_and_v31_input_split_at_every_byte_decodes_the_same() {
+    for stream in [stream_5(), stream_31(), connect_5_full()] {
+        assert_split_anywhere(&stream);
+    }
+}
+
+fn assert_split_anywhere(stream: &[u8]) {
+    let whole = decode_all(&mut Codec::new(1024), stream);
     for cut in 0..stream.len() {
         let mut codec = Codec::new(1024);
         let mut buf = BytesMut::from(&stream[..cut]);
