@@ -46,6 +46,12 @@ pub fn target() -> Target {
 }
 
 impl Target {
+    /// True for the in-process Warren: tests pin Warren's exact answer where RabbitMQ's may
+    /// differ.
+    pub fn is_warren(&self) -> bool {
+        matches!(self, Target::Local(_))
+    }
+
     /// An AMQP URL for guest on vhost `/`.
     pub fn url(&self) -> String {
         match self {

@@ -167,8 +167,14 @@ impl Channel {
         out: &mut Out<'_>,
     ) -> Result<(), AmqpError> {
         match method {
-            channel::AMQPMethod::Flow(f) => {
-                let ok = channel::FlowOk { active: f.active };
+            // As RabbitMQ: a client may not stop the server's deliveries this way (prefetch
+            // does that); asking to is 540, and asking to resume is answered.
+            channel::AMQPMethod::Flow(f) if !f.active => Err(AmqpError::hard(
+                crate::errors::NOT_IMPLEMENTED,
+                "active=false",
+            )),
+            channel::AMQPMethod::Flow(_) => {
+                let ok = channel::FlowOk { active: true };
                 out.method(self.id, AMQPClass::Channel(channel::AMQPMethod::FlowOk(ok)));
                 Ok(())
             }

@@ -97,7 +97,7 @@ pub struct AmqpSection {
     pub frame_max: u32,
     /// Most channels per connection.
     pub channel_max: u16,
-    /// Heartbeat interval offered, seconds (0 = off).
+    /// Heartbeat interval offered, seconds; the client's `tune-ok` value is the one used.
     pub heartbeat: u16,
     /// Bytes queued for one connection before deliveries to it pause and its socket stops
     /// being read.
