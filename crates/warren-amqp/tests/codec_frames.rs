@@ -157,3 +157,74 @@ fn truncated_input_never_panics() {
         while let Ok(Some(_)) = codec::decode(&mut buf, 131_072) {}
     }
 }
+
+/// Hand-written bytes of queue.declare("q", durable) with arguments {x-max-length: 10},
+/// a content header (text/plain, persistent, 5 bytes) and a body "hello", on channel 1:
+/// checked against the spec's layout, not against amq-protocol's encoder.
+fn hand_written_stream() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    // queue.declare: class 50, method 10, reserved-1 u16, shortstr "q", bits (durable = 0x02),
+    // table { "x-max-length": 'I' 10 } (4-byte length 18).
+    let mut declare = vec![0, 50, 0, 10, 0, 0, 1, b'q', 0x02, 0, 0, 0, 18, 12];
+    declare.extend_from_slice(b"x-max-length");
+    declare.extend_from_slice(&[b'I', 0, 0, 0, 10]);
+    push_frame(&mut bytes, 1, 1, &declare);
+    // Content header: class 60, weight 0, body size 5, flags content-type (bit 15) and
+    // delivery-mode (bit 12), shortstr "text/plain", octet 2.
+    let mut header = vec![0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0x90, 0x00, 10];
+    header.extend_from_slice(b"text/plain");
+    header.push(2);
+    push_frame(&mut bytes, 2, 1, &header);
+    push_frame(&mut bytes, 3, 1, b"hello");
+    bytes
+}
+
+fn push_frame(out: &mut Vec<u8>, kind: u8, channel: u16, payload: &[u8]) {
+    out.push(kind);
+    out.extend_from_slice(&channel.to_be_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.push(0xCE);
+}
+
+#[test]
+fn hand_written_method_header_and_body_vectors() {
+    let bytes = hand_written_stream();
+    let expected: Vec<AMQPFrame> = sample_frames().into_iter().take(3).collect();
+    assert_eq!(decode_stream(&[&bytes]), expected);
+    for at in 0..=bytes.len() {
+        let (a, b) = bytes.split_at(at);
+        assert_eq!(decode_stream(&[a, b]), expected, "split at {at}");
+    }
+}
+
+#[test]
+fn the_protocol_header_is_recognised_however_it_is_split() {
+    let header = b"AMQP\x00\x00\x09\x01";
+    for at in 0..header.len() {
+        let mut input = BytesMut::from(&header[..at]);
+        assert_eq!(codec::read_protocol_header(&mut input), None, "after {at}");
+        input.extend_from_slice(&header[at..]);
+        input.extend_from_slice(&[8, 0, 0]);
+        assert_eq!(codec::read_protocol_header(&mut input), Some(true));
+        assert_eq!(&input[..], &[8, 0, 0], "only the header is consumed");
+    }
+}
+
+#[test]
+fn another_protocol_header_is_refused_as_soon_as_it_differs() {
+    assert_eq!(
+        codec::read_protocol_header(&mut BytesMut::from(&b"AMQP\x00\x00\x08"[..])),
+        Some(false),
+        "AMQP 0-8"
+    );
+    assert_eq!(
+        codec::read_protocol_header(&mut BytesMut::from(&b"GET"[..])),
+        Some(false),
+        "HTTP"
+    );
+    assert_eq!(
+        codec::read_protocol_header(&mut BytesMut::from(&b"AM"[..])),
+        None
+    );
+}

@@ -101,6 +101,23 @@ fn amqplain_login_is_accepted() {
     raw.open_channel(1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lapin_logs_in_with_amqplain() {
+    let t = target();
+    let url = format!("{}?auth_mechanism=amqplain", t.url());
+    let conn = tokio::time::timeout(
+        DEADLINE,
+        Connection::connect(&url, ConnectionProperties::default()),
+    )
+    .await
+    .expect("in time")
+    .expect("AMQPLAIN login");
+    assert_usable(&conn).await;
+    let wrong = url.replacen("guest:guest", "guest:wrong", 1);
+    let refused = Connection::connect(&wrong, ConnectionProperties::default()).await;
+    assert_eq!(refused.err().as_ref().and_then(reply_code), Some(403));
+}
+
 #[test]
 fn amqplain_with_wrong_password_is_refused() {
     let t = target();
