@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{delayed_exchange, message, queue, ready, vhost, OWNER};
+use support::{delayed_exchange, expiring_queue, message, queue, ready, vhost, OWNER};
 use warren_model::{
     ConsumeSpec, ConsumerTag, Delivery, DeliverySink, ExchangeName, FieldTable, FieldValue,
 };
@@ -109,7 +109,7 @@ fn estimate_publish_time(n: usize) -> u64 {
 /// `n` messages with per-message TTLs spread over [`SPREAD`] in one queue, out of order.
 fn expiring(n: usize) {
     let v = vhost();
-    let q = queue(&*v, "ttl", FieldTable::new());
+    let (_, dead) = expiring_queue(&*v, "ttl");
     let ttl = estimate_publish_time(n) as i64;
     let start = Instant::now();
     let mut last_due = start;
@@ -122,7 +122,7 @@ fn expiring(n: usize) {
             .expect("publish");
     }
     let held = start.elapsed();
-    let done = wait_until("expiry", || ready(&*v, &q) == 0);
+    let done = wait_until("expiry", || ready(&*v, &dead) as usize == n);
     println!(
         "expiry: enqueued {n} with TTLs in {held:.2?} ({:.0}/s); all expired {:.1?} after the last deadline",
         n as f64 / held.as_secs_f64(),

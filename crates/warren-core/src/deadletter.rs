@@ -56,13 +56,13 @@ pub(crate) fn dead_lettered(
 ) -> Message {
     let mut out = message.clone();
     let mut headers = out.properties.headers.take().unwrap_or_default();
+    // As RabbitMQ's `make_msg`: the death records the publish key and the CC keys, read
+    // before a dead-letter routing key drops the CC header.
     let mut routing_keys = vec![FieldValue::string(message.annotations.routing_key.as_str())];
-    match &target.routing_key {
-        Some(key) => {
-            headers.remove("CC");
-            out.annotations.routing_key = key.clone();
-        }
-        None => routing_keys.extend(cc_keys(&headers)),
+    routing_keys.extend(cc_keys(&headers));
+    if let Some(key) = &target.routing_key {
+        headers.remove("CC");
+        out.annotations.routing_key = key.clone();
     }
     let info = DeathInfo {
         reason,

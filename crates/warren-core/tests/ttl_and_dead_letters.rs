@@ -250,3 +250,36 @@ fn invalid_expiration_is_refused_as_rabbitmq_words_it() {
         assert_eq!(err.text, format!("invalid expiration '{value}': {why}"));
     }
 }
+
+#[test]
+fn cc_keys_join_the_death_record_even_when_a_dead_letter_key_drops_them() {
+    let v = vhost();
+    declare_queue(&*v, "dlq");
+    declare_with(
+        &*v,
+        "src",
+        &[
+            ("x-dead-letter-exchange", s("")),
+            ("x-dead-letter-routing-key", s("dlq")),
+        ],
+    );
+    let m = message_with("src", "copied", |p| {
+        let mut headers = warren_model::FieldTable::new();
+        headers.insert("CC", FieldValue::Array(vec![s("cc.one"), s("cc.two")]));
+        p.headers = Some(headers);
+    });
+    publish(&*v, "", m);
+    let (d, _) = v.get(&q("src"), false, C1).unwrap().unwrap();
+    d.queue.settle(&[d.seq], Settlement::Discard);
+    let dead = get(&*v, "dlq").expect("the dead letter");
+    let death = &deaths(&dead)[0];
+    assert_eq!(
+        death.get("routing-keys"),
+        Some(&FieldValue::Array(vec![s("src"), s("cc.one"), s("cc.two")]))
+    );
+    assert_eq!(
+        header(&dead, "CC"),
+        None,
+        "the dead-letter key replaces the CC keys"
+    );
+}

@@ -50,6 +50,17 @@ pub fn queue(v: &dyn VHost, name: &str, arguments: FieldTable) -> QueueName {
     name
 }
 
+/// A queue `name` that dead-letters into a fresh queue `dead`, for expiry benchmarks: they
+/// count what reached `dead`, because asking `name` itself for its count sweeps its expired
+/// messages, which would measure the asking and not the timers.
+pub fn expiring_queue(v: &dyn VHost, name: &str) -> (QueueName, QueueName) {
+    let dead = queue(v, "dead", FieldTable::new());
+    let mut arguments = FieldTable::new();
+    arguments.insert("x-dead-letter-exchange", FieldValue::string(""));
+    arguments.insert("x-dead-letter-routing-key", FieldValue::string("dead"));
+    (queue(v, name, arguments), dead)
+}
+
 /// Messages ready in `q`.
 pub fn ready(v: &dyn VHost, q: &QueueName) -> u32 {
     v.declare_queue(queue_spec(q, FieldTable::new()), true, OWNER)

@@ -13,7 +13,8 @@
 //!
 //! Durability is a seam: [`DelayedLog`] is told of each persistent message stored and
 //! released, with a wall-clock due time, and a vhost refills the map from it at start
-//! (`restore`). The store crate implements it; until then delayed messages live in memory.
+//! (`restore`). The durable layer implements it (`crate::durable::delayed`); a vhost without
+//! durability keeps its delayed messages in memory only.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
