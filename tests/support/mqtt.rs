@@ -83,6 +83,21 @@ pub fn warren_only() -> Option<MqttTarget> {
     }
 }
 
+/// An in-process Warren started with `config` (listeners moved to port 0), or `None` (the
+/// test is skipped) when the environment names another broker: for settings only Warren has.
+pub fn warren_with(config: warren_testkit::Config) -> Option<MqttTarget> {
+    if external_broker() {
+        eprintln!("skipped: pins a Warren-only setting");
+        return None;
+    }
+    Some(MqttTarget::Local(TestBroker::start_with(config)))
+}
+
+/// True when the environment names a broker other than an in-process Warren.
+pub fn external_broker() -> bool {
+    std::env::var("WARREN_IT_MQTT_ADDR").is_ok_and(|a| !a.is_empty())
+}
+
 impl MqttTarget {
     pub fn mqtt_addr(&self) -> SocketAddr {
         match self {

@@ -308,3 +308,77 @@ async fn v5_session_expires_after_its_interval() {
     let (_raw, ack) = Raw::open(t.mqtt_addr(), &connect).await;
     assert_eq!(ack.connack(), (false, 0), "the expired session is gone");
 }
+
+/// `mqtt.max_session_expiry` caps a 5.0 client's Session Expiry Interval (CONNACK tells it
+/// the cap) and is the expiry of a persistent 3.1.1 session: both session queues outlive the
+/// connection, then go at the cap, not after the hour the 5.0 client asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiry_is_capped_by_max_session_expiry() {
+    let mut config = warren_testkit::Config::default();
+    config.mqtt.max_session_expiry = 3;
+    let Some(t) = warren_with(config) else { return };
+    let id5 = name("cap5");
+    let mut connect = Connect::new(V5, &id5);
+    connect.props = Props::new().u32(prop::SESSION_EXPIRY, 3600);
+    let (mut raw5, ack) = Raw::open(t.mqtt_addr(), &connect).await;
+    assert_eq!(ack.connack().1, 0);
+    assert_eq!(
+        find_prop(&ack.connack_props(), prop::SESSION_EXPIRY),
+        Some(&PropValue::Int(3)),
+        "CONNACK tells the cap"
+    );
+    raw_subscribe(&mut raw5, 1, "cap/5", 1, true).await;
+    let id3 = name("cap3");
+    let mut connect = Connect::new(V311, &id3);
+    connect.clean = false;
+    let (mut raw3, _) = Raw::open(t.mqtt_addr(), &connect).await;
+    raw_subscribe(&mut raw3, 1, "cap/3", 1, false).await;
+    raw5.send(&disconnect(Some((0, &Props::new())))).await;
+    raw3.send(&disconnect(None)).await;
+
+    let conn = t.amqp().await;
+    let queues = [
+        format!("mqtt-subscription-{id5}"),
+        format!("mqtt-subscription-{id3}"),
+    ];
+    for q in &queues {
+        assert!(
+            warren_it::passive_declare(&conn, q).await.is_some(),
+            "{q} kept after the disconnect"
+        );
+    }
+    let conn = &conn;
+    for q in &queues {
+        let q = q.as_str();
+        let gone = warren_it::eventually_async(DEADLINE, move || async move {
+            warren_it::passive_declare(conn, q).await.is_none()
+        })
+        .await;
+        assert!(gone, "{q} deleted at the cap");
+    }
+}
+
+/// `r/+` and a literal `r/*` are both the binding key `r.*` in Warren: unsubscribing `r/*`
+/// keeps the binding `r/+` needs. Mosquitto passes (the two are unrelated filters there);
+/// RabbitMQ has the same collision and drops the binding, so `r/+` stops receiving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribing_one_filter_keeps_another_with_the_same_binding() {
+    let Some(t) = warren_only() else { return };
+    let root = topic("same");
+    let (mut c, _) = v4::connect(t.v4(&name("same"))).await;
+    c.subscribe(&format!("{root}/+"), QoS::AtLeastOnce).await;
+    c.subscribe(&format!("{root}/*"), QoS::AtLeastOnce).await;
+    c.unsubscribe(&format!("{root}/*")).await;
+    let (mut publ, _) = v4::connect(t.v4(&name("pub"))).await;
+    publ.publish(&format!("{root}/x"), QoS::AtLeastOnce, false, b"x")
+        .await;
+    let got = c.next_publish().await;
+    assert_eq!(
+        (got.topic.clone(), v4::text(&got)),
+        (format!("{root}/x"), "x".into())
+    );
+    c.unsubscribe(&format!("{root}/+")).await;
+    publ.publish(&format!("{root}/y"), QoS::AtLeastOnce, false, b"y")
+        .await;
+    c.assert_no_publish(QUIET).await;
+}
