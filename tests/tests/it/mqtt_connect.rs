@@ -321,3 +321,53 @@ async fn client_ids_are_independent_sessions() {
     b.publish(&root, v4::QoS::AtMostOnce, false, b"2").await;
     assert_eq!(v4::text(&b.next_publish().await), "2");
 }
+
+/// Client ids name the session queue `mqtt-subscription-<id>` (255 bytes at most): 237
+/// bytes is the longest accepted, longer is refused (3.1.1 return code 2, 5.0 0x85).
+/// Mosquitto accepts longer ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ids_longer_than_237_bytes_are_refused() {
+    let Some(t) = warren_only() else { return };
+    let unique = format!("{}{}", name("long"), "x".repeat(237));
+    let longest = &unique[..237];
+    let too_long = format!("{longest}y");
+    for level in [V311, V5] {
+        let (mut raw, ack) = Raw::open(t.mqtt_addr(), &Connect::new(level, longest)).await;
+        assert_eq!(ack.connack().1, 0, "237 bytes accepted");
+        raw.send(&pingreq()).await;
+        assert_eq!(raw.recv().await.kind(), kind::PINGRESP);
+        let refused = if level == V5 { 0x85 } else { 2 };
+        let (mut raw, ack) = Raw::open(t.mqtt_addr(), &Connect::new(level, &too_long)).await;
+        assert_eq!(ack.connack().1, refused, "238 bytes refused");
+        raw.expect_close(DEADLINE).await;
+    }
+}
+
+/// 5.0 with an empty client id and Clean Start 0: CONNACK 0x85, which MQTT 5 section 3.1.3.1
+/// lets a server answer to an empty id (docs/adr/0002). Mosquitto assigns an id instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_empty_client_id_without_clean_start_is_refused_with_0x85() {
+    let Some(t) = warren_only() else { return };
+    let mut connect = Connect::new(V5, "");
+    connect.clean = false;
+    let (mut raw, ack) = Raw::open(t.mqtt_addr(), &connect).await;
+    assert_eq!(ack.connack().1, 0x85);
+    raw.expect_close(DEADLINE).await;
+}
+
+/// Anonymous access disabled (`mqtt.allow_anonymous = false`): 3.1.1 return code 5, 5.0
+/// 0x87 Not authorized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_client_is_not_authorized_when_anonymous_access_is_off() {
+    let mut config = warren_testkit::Config::default();
+    config.mqtt.allow_anonymous = false;
+    let Some(t) = warren_with(config) else { return };
+    for (level, code) in [(V311, 5), (V5, 0x87)] {
+        let mut connect = Connect::new(level, &name("anon"));
+        connect.username = None;
+        connect.password = None;
+        let (mut raw, ack) = Raw::open(t.mqtt_addr(), &connect).await;
+        assert_eq!(ack.connack().1, code, "level {level}");
+        raw.expect_close(DEADLINE).await;
+    }
+}

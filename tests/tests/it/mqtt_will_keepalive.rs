@@ -238,3 +238,97 @@ async fn v5_normal_disconnect_discards_the_will() {
     raw.expect_close(DEADLINE).await;
     w.assert_no_publish(QUIET).await;
 }
+
+/// A will topic with a wildcard is no topic name. 3.1.1: the CONNECT breaks section 3.1, so
+/// the connection closes without CONNACK (MQTT-3.1.4-1); 5.0: CONNACK 0x90 Topic Name
+/// invalid, then close. Mosquitto 2.0 also closes 3.1.1 without CONNACK (and 5.0 too, which
+/// the spec allows); RabbitMQ accepts such a will.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn will_topic_with_a_wildcard_is_refused() {
+    let Some(t) = warren_only() else { return };
+    for wild in ["w/+", "w/#"] {
+        let mut connect = Connect::new(V311, &name("wild"));
+        connect.will = Some(raw_will(wild));
+        let mut raw = t.raw().await;
+        raw.send(&connect.encode()).await;
+        let got = raw.expect_close(DEADLINE).await;
+        assert!(got.is_empty(), "3.1.1 {wild}: no CONNACK, got {got:?}");
+
+        let mut connect = Connect::new(V5, &name("wild"));
+        connect.will = Some(raw_will(wild));
+        let mut raw = t.raw().await;
+        raw.send(&connect.encode()).await;
+        let got = raw.expect_close(DEADLINE).await;
+        let codes: Vec<_> = got.iter().map(RawPacket::connack).collect();
+        assert_eq!(codes, [(false, 0x90)], "5.0 {wild}");
+    }
+}
+
+/// A broker that shuts down closes its connections without a DISCONNECT from the clients,
+/// so their wills are published (MQTT 5 section 3.1.2.5), at once even when they have a
+/// delay (the delay cannot outlive the broker; Mosquitto does the same). Seen here in a
+/// durable AMQP queue after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_shutdown_publishes_the_wills_of_connected_clients() {
+    use warren_testkit::{Config, DataDir, TestBroker};
+    if external_broker() {
+        eprintln!("skipped: restarts an in-process Warren");
+        return;
+    }
+    let dir = DataDir::new();
+    let queue = name("wills");
+    let root = name("w");
+    {
+        let broker = TestBroker::start_in(Config::default(), &dir);
+        let conn = warren_it::connect_to(&broker).await;
+        let ch = warren_it::channel(&conn).await;
+        let durable = lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(queue.as_str().into(), durable, Default::default())
+            .await
+            .expect("queue.declare");
+        ch.queue_bind(
+            queue.as_str().into(),
+            "amq.topic".into(),
+            format!("{root}.#").as_str().into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .expect("queue.bind");
+        conn.close(200, "done".into()).await.expect("close");
+
+        let mut connect = Connect::new(V311, &name("w3"));
+        connect.will = Some(Will {
+            payload: b"three".to_vec(),
+            ..raw_will(&format!("{root}/3"))
+        });
+        let (_raw3, _) = Raw::open(broker.mqtt_addr(), &connect).await;
+        let mut connect = Connect::new(V5, &name("w5"));
+        connect.clean = false;
+        connect.props = Props::new().u32(prop::SESSION_EXPIRY, 3600);
+        connect.will = Some(Will {
+            payload: b"five".to_vec(),
+            props: Props::new().u32(prop::WILL_DELAY, 600),
+            ..raw_will(&format!("{root}/5"))
+        });
+        let (mut raw5, _) = Raw::open(broker.mqtt_addr(), &connect).await;
+        tokio::task::spawn_blocking(move || drop(broker))
+            .await
+            .expect("broker stopped");
+        let got = raw5.expect_close(DEADLINE).await;
+        assert!(
+            got.iter()
+                .any(|p| p.kind() == kind::DISCONNECT && p.reason() == 0x8B),
+            "{got:?}"
+        );
+    }
+    let broker = TestBroker::start_in(Config::default(), &dir);
+    let conn = warren_it::connect_to(&broker).await;
+    let ch = warren_it::channel(&conn).await;
+    let mut wills = warren_it::drain(&ch, &queue).await;
+    wills.sort();
+    assert_eq!(wills, ["five", "three"]);
+}
