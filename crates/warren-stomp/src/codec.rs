@@ -27,8 +27,11 @@
 //! - CRLF line ends are accepted in 1.0 and 1.1 too.
 //! - Header values are not trimmed, in any version.
 //!
-//! Limits, each checked before the bytes are buffered further: frame size (head and body,
-//! from `content-length` as soon as the head is complete), header count, header line length.
+//! Limits, each checked before the bytes are buffered further: frame size (head, body and NUL;
+//! from `content-length` as soon as the head is complete, and for every frame however it
+//! arrives, a whole one in one read included), header count, header line length (EOL
+//! excluded, even an unfinished line's). They are met in the order of the bytes, as a reader
+//! fed one byte at a time meets them, so a frame gets the same error however the reads cut it.
 
 use bytes::{BufMut, BytesMut};
 use nom::branch::alt;
@@ -67,7 +70,8 @@ pub enum FrameError {
     /// Above [`Limits::max_frame_size`].
     #[error("frame of at least {size} bytes exceeds the maximum of {max}")]
     TooLarge {
-        /// Bytes known so far.
+        /// The size `content-length` declares; without it, one byte above the limit (the
+        /// frame has at least that many, and the error is the same however the input is cut).
         size: usize,
         /// The limit.
         max: usize,
@@ -161,21 +165,26 @@ impl Codec {
         }))
     }
 
-    /// Finds the blank line ending the head; `Some(head length)` when complete.
+    /// Finds the blank line ending the head; `Some(head length)` when complete. It looks at no
+    /// byte past the one that makes the frame too large, so the limits are met in the order of
+    /// the bytes, as a reader fed one byte at a time meets them, however the reads cut.
     fn scan_head(&mut self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
         let limits = self.limits;
-        while let Some(offset) = buf
+        let seen = buf.len().min(limits.max_frame_size.saturating_add(1));
+        let view = buf.get(..seen).unwrap_or(buf);
+        while let Some(offset) = view
             .get(self.scan.pos..)
             .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
         {
             let end = self.scan.pos + offset;
-            let line = strip_cr(buf.get(self.scan.line_start..end).unwrap_or_default());
+            let line = strip_cr(view.get(self.scan.line_start..end).unwrap_or_default());
             if line.len() > limits.max_header_line {
                 return Err(FrameError::HeaderTooLong(limits.max_header_line));
             }
             self.scan.pos = end + 1;
             self.scan.line_start = end + 1;
             if line.is_empty() && self.scan.lines > 0 {
+                self.check_seen(end + 1)?;
                 return Ok(Some(end + 1));
             }
             self.scan.lines += 1;
@@ -183,20 +192,35 @@ impl Codec {
                 return Err(FrameError::TooManyHeaders(limits.max_headers));
             }
         }
-        self.scan.pos = buf.len();
-        if buf.len() - self.scan.line_start > limits.max_header_line {
+        self.scan.pos = view.len();
+        // An unfinished line; a CR at its end may belong to its EOL.
+        let partial = strip_cr(view.get(self.scan.line_start..).unwrap_or_default());
+        if partial.len() > limits.max_header_line {
             return Err(FrameError::HeaderTooLong(limits.max_header_line));
         }
-        self.check_size(buf.len())?;
+        self.check_seen(view.len())?;
         Ok(None)
     }
 
-    fn check_size(&self, size: usize) -> Result<(), FrameError> {
-        if size > self.limits.max_frame_size {
+    /// Refuses a frame whose size is not known yet once `seen` of its bytes pass the limit.
+    /// The size reported is one byte above the limit, where a byte-by-byte reader stops too,
+    /// so the error does not depend on how the input was split.
+    fn check_seen(&self, seen: usize) -> Result<(), FrameError> {
+        let max = self.limits.max_frame_size;
+        if seen > max {
             return Err(FrameError::TooLarge {
-                size,
-                max: self.limits.max_frame_size,
+                size: max.saturating_add(1),
+                max,
             });
+        }
+        Ok(())
+    }
+
+    /// Refuses a frame whose size `content-length` declared, before its body is buffered.
+    fn check_declared(&self, size: usize) -> Result<(), FrameError> {
+        let max = self.limits.max_frame_size;
+        if size > max {
+            return Err(FrameError::TooLarge { size, max });
         }
         Ok(())
     }
@@ -237,7 +261,7 @@ impl Codec {
         };
         if let Some(n) = head.content_length {
             let nul = head.len.saturating_add(n);
-            self.check_size(nul.saturating_add(1))?;
+            self.check_declared(nul.saturating_add(1))?;
             return match buf.get(nul) {
                 None => Ok(None),
                 Some(0) => Ok(Some(nul)),
@@ -251,10 +275,13 @@ impl Codec {
             .get(from..)
             .and_then(|rest| rest.iter().position(|&b| b == 0))
         {
-            Some(offset) => Ok(Some(from + offset)),
+            Some(offset) => {
+                self.check_seen(from + offset + 1)?;
+                Ok(Some(from + offset))
+            }
             None => {
                 self.scan.pos = buf.len();
-                self.check_size(buf.len())?;
+                self.check_seen(buf.len())?;
                 Ok(None)
             }
         }
