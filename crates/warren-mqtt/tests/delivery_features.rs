@@ -154,6 +154,62 @@ fn qos1_publishes_awaiting_the_disk_count_against_receive_maximum() {
     );
 }
 
+/// A publish whose disk write failed is never acknowledged: 5.0 DISCONNECT 0x80, 3.x close,
+/// so the client sends it again elsewhere.
+#[test]
+fn a_failed_disk_write_is_disconnect_0x80_without_an_ack() {
+    let (b, disk) = TestBroker::with_held_writes(warren_mqtt::MqttConfig::default());
+    let mut s = b.client();
+    s.connect5(connect5("s", true, 0));
+    s.send5(sub5(1, &[("t", opts(QoS::AtLeastOnce))]));
+    let mut p5 = b.client();
+    p5.connect5(connect5("p5", true, 0));
+    assert!(p5.send5(pub5("t", QoS::AtLeastOnce, 1, b"a")).is_empty());
+    let mut p3 = b.client();
+    p3.connect3("p3", true);
+    let held = p3.send3(Packet::Publish(Box::new(publish(
+        "t",
+        QoS::AtLeastOnce,
+        1,
+        b"b",
+    ))));
+    assert!(held.is_empty());
+    assert_eq!(disk.fail_all(), 2);
+    let out = p5.wake5();
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == Dr::UnspecifiedError),
+        "{out:?}"
+    );
+    assert!(p5.closed());
+    assert_eq!(p3.wake3(), vec![], "no PUBACK");
+    assert!(p3.closed());
+}
+
+/// A persistent session's queue (not exclusive) deleted under it, over AMQP say:
+/// DISCONNECT 0x83.
+#[test]
+fn deleting_the_session_queue_is_disconnect_0x83() {
+    use warren_model::{ConnectionId, QueueName, VHostName};
+    let b = TestBroker::new();
+    let mut s = b.client();
+    s.connect5(connect5("gone", true, 600));
+    s.send5(sub5(1, &[("t", opts(QoS::AtLeastOnce))]));
+    let vhost = b
+        .core
+        .vhost_by_name(&VHostName::try_from("/").unwrap())
+        .unwrap();
+    let queue = QueueName::try_from("mqtt-subscription-gone").unwrap();
+    vhost
+        .delete_queue(&queue, false, false, ConnectionId(0))
+        .unwrap();
+    let out = s.wake5();
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == Dr::ImplementationSpecificError),
+        "{out:?}"
+    );
+    assert!(s.closed());
+}
+
 /// 3.x clients are never told a Receive Maximum: a QoS 1 publisher is not cut off because
 /// its PUBACKs wait for the disk; they go out in order once written.
 #[test]

@@ -87,6 +87,19 @@ impl HeldWrites {
         n
     }
 
+    /// Fails every write made so far (the store broke); returns how many.
+    pub fn fail_all(&self) -> usize {
+        let done: Vec<Done> = std::mem::take(&mut *self.0.lock().unwrap());
+        let n = done.len();
+        for d in done {
+            d(Err(CoreError::new(
+                warren_model::ErrorKind::Internal,
+                "test: disk failed",
+            )));
+        }
+        n
+    }
+
     pub fn pending(&self) -> usize {
         self.0.lock().unwrap().len()
     }
