@@ -37,7 +37,7 @@ pub struct MqttSection {
     pub default_password: String,
     /// Cap on a session's expiry, seconds.
     pub max_session_expiry: u32,
-    /// Inbound QoS 2 messages a client may have awaiting PUBREL.
+    /// Inbound QoS 1/2 PUBLISHes a client may have unacknowledged (see the MQTT adapter).
     pub receive_maximum: u16,
     /// Outbound QoS 1/2 window for clients that announce none.
     pub max_inflight: u16,
