@@ -97,6 +97,21 @@ impl WsService {
             .routes
             .get(route)
             .and_then(|r| first_supported(r, offered));
+        // A client that offers subprotocols fails a handshake that echoes none; say why here
+        // instead of letting it fail without a reason. Offering none is fine on these paths.
+        if subprotocol.is_none() && !offered.is_empty() {
+            let supported = self
+                .routes
+                .get(route)
+                .map(|r| r.subprotocols.join(", "))
+                .unwrap_or_default();
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "no supported WebSocket subprotocol offered on {path} (supported: {supported})"
+                ),
+            ));
+        }
         Ok(Choice { route, subprotocol })
     }
 

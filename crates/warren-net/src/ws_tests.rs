@@ -98,7 +98,9 @@ fn a_route_path_picks_the_route_and_echoes_a_supported_subprotocol() {
         s.choose("/stomp", &["v11.stomp"], None),
         chosen(1, Some("v11.stomp"))
     );
-    assert_eq!(s.choose("/stomp", &["mqtt"], None), chosen(1, None));
+    let refused = s.choose("/stomp", &["mqtt"], None).unwrap_err();
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.reason.contains("v12.stomp"), "{}", refused.reason);
     assert_eq!(
         s.choose("/amqp", &[], None).unwrap_err().status,
         StatusCode::NOT_FOUND
