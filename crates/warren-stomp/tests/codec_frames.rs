@@ -260,6 +260,13 @@ fn the_encoder_escapes_per_version_and_adds_content_length() {
         &out[..],
         b"MESSAGE\na\\cb:c\\nd\\\\e\\rf\ncontent-length:3\n\nx\0y\0"
     );
+    // 1.1 has no escape for a carriage return: it goes as a space.
+    let mut out = BytesMut::new();
+    encode(&frame, Version::V1_1, &mut out);
+    assert_eq!(
+        &out[..],
+        b"MESSAGE\na\\cb:c\\nd\\\\e f\ncontent-length:3\n\nx\0y\0"
+    );
     let mut out = BytesMut::new();
     encode(&frame, Version::V1_0, &mut out);
     assert_eq!(
