@@ -52,36 +52,68 @@ pub(crate) fn inequivalent(
 }
 
 /// 406 for a redeclare whose arguments differ; names the first differing key.
+/// RabbitMQ's type classes for argument equivalence (`rabbit_misc:type_class/1`): every
+/// integer type is one class, so a client encoding `10` as a long matches one that sent a
+/// short.
+pub(crate) fn equivalent(a: &FieldValue, b: &FieldValue) -> bool {
+    let int = |v: &FieldValue| {
+        v.as_i64()
+            .filter(|_| !matches!(v, FieldValue::Timestamp(_)))
+    };
+    match (int(a), int(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The first of `keys` whose values differ between two argument tables, as RabbitMQ's
+/// `assert_args_equivalence` compares them: only `keys`, a missing value differs from any.
+pub(crate) fn first_inequivalent<'a>(
+    keys: &[&'a str],
+    received: &FieldTable,
+    current: &FieldTable,
+) -> Option<&'a str> {
+    keys.iter()
+        .copied()
+        .find(|key| match (received.get(key), current.get(key)) {
+            (None, None) => false,
+            (Some(a), Some(b)) => !equivalent(a, b),
+            _ => true,
+        })
+}
+
+/// 406 for argument `key` differing on a redeclare, worded as RabbitMQ.
 pub(crate) fn inequivalent_args(
     what: &str,
     name: &dyn Display,
     vhost: &VHostName,
+    key: &str,
     received: &FieldTable,
     current: &FieldTable,
 ) -> CoreError {
-    let key = first_difference(received, current).unwrap_or("arguments");
-    let shown = |t: &FieldTable| t.get(key).map_or("none".to_owned(), show);
+    let (got, have) = (received.get(key), current.get(key));
+    let shown = |v: Option<&FieldValue>| match (v, got.is_some() && have.is_some()) {
+        (None, _) => "none".to_owned(),
+        (Some(v), true) => format!("'{}'", plain(v)),
+        (Some(v), false) => format!(
+            "the value '{}' of type '{}'",
+            plain(v),
+            crate::queue::type_name(v)
+        ),
+    };
     CoreError::precondition(format!(
         "inequivalent arg '{key}' for {what} '{name}' in vhost '{vhost}': received {} but \
          current is {}",
-        shown(received),
-        shown(current)
+        shown(got),
+        shown(have)
     ))
 }
 
-fn first_difference<'a>(a: &'a FieldTable, b: &'a FieldTable) -> Option<&'a str> {
-    let missing_in = |x: &'a FieldTable, y: &FieldTable| {
-        x.iter().find(|(k, v)| y.get(k) != Some(*v)).map(|(k, _)| k)
-    };
-    missing_in(a, b).or_else(|| missing_in(b, a))
-}
-
-fn show(value: &FieldValue) -> String {
-    match value.as_str() {
-        Some(text) => format!("the value '{text}'"),
-        None => match value.as_i64() {
-            Some(n) => format!("the value '{n}'"),
-            None => format!("the value {value:?}"),
-        },
+fn plain(value: &FieldValue) -> String {
+    match (value.as_str(), value.as_i64(), value.as_bool()) {
+        (Some(text), _, _) => text.to_owned(),
+        (_, Some(n), _) => n.to_string(),
+        (_, _, Some(b)) => b.to_string(),
+        _ => format!("{value:?}"),
     }
 }

@@ -360,3 +360,52 @@ fn exclusive_consumers() {
         ErrorKind::AccessRefused
     );
 }
+
+fn queue_with(name: &str, args: &[(&str, FieldValue)]) -> warren_model::QueueSpec {
+    let mut spec = queue_spec(name);
+    for (key, value) in args {
+        spec.arguments.insert(*key, value.clone());
+    }
+    spec
+}
+
+#[test]
+fn queue_arguments_compare_as_rabbitmq_compares_them() {
+    let v = vhost();
+    let declared = [
+        ("x-max-length", FieldValue::I64(10)),
+        ("x-custom", FieldValue::I32(1)),
+    ];
+    v.declare_queue(queue_with("q", &declared), false, C1)
+        .unwrap();
+    // Any integer width of the same value, and any value of an argument RabbitMQ does not
+    // compare, is the same queue.
+    let narrower = [
+        ("x-max-length", FieldValue::I16(10)),
+        ("x-custom", FieldValue::I32(2)),
+    ];
+    v.declare_queue(queue_with("q", &narrower), false, C1)
+        .unwrap();
+    let other = err(v.declare_queue(
+        queue_with("q", &[("x-max-length", FieldValue::I32(2000))]),
+        false,
+        C1,
+    ));
+    assert_eq!(
+        other.text,
+        "inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received '2000' but \
+         current is '10'"
+    );
+    v.declare_queue(
+        queue_with("t", &[("x-message-ttl", FieldValue::I32(10))]),
+        false,
+        C1,
+    )
+    .unwrap();
+    let missing = err(v.declare_queue(queue_spec("t"), false, C1));
+    assert_eq!(
+        missing.text,
+        "inequivalent arg 'x-message-ttl' for queue 't' in vhost '/': received none but \
+         current is the value '10' of type 'signedint'"
+    );
+}

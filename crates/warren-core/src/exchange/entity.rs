@@ -73,10 +73,13 @@ impl Exchange {
         if spec.internal != self.internal {
             return differ("internal", &spec.internal, &self.internal);
         }
-        if !spec.arguments.same_entries(&self.arguments) {
-            let (got, have) = (&spec.arguments, &self.arguments);
+        // RabbitMQ compares only the alternate exchange; the delayed-message type's own
+        // argument is compared too, since it changes how the exchange routes.
+        let (got, have) = (&spec.arguments, &self.arguments);
+        let compared = ["alternate-exchange", "x-delayed-type"];
+        if let Some(key) = text::first_inequivalent(&compared, got, have) {
             return Err(text::inequivalent_args(
-                "exchange", &self.name, vhost, got, have,
+                "exchange", &self.name, vhost, key, got, have,
             ));
         }
         Ok(())

@@ -28,7 +28,7 @@ mod settle;
 mod state;
 mod timed;
 
-pub(crate) use args::{DeadLetterTarget, Overflow, QueueArgs};
+pub(crate) use args::{type_name, DeadLetterTarget, Overflow, QueueArgs};
 use state::{Consumer, QueueState, Unacked};
 
 use crate::deadletter::{DeadLetter, DeathReason};

@@ -16,6 +16,30 @@ use crate::queue::{Cancelled, Queue, QueueArgs, QueueDef, QueueEvents};
 use crate::sync::{read, write};
 use crate::text;
 
+/// The arguments a redeclare must repeat, RabbitMQ's `declare_args/0`; others may differ, as
+/// there.
+const COMPARED_QUEUE_ARGS: &[&str] = &[
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-single-active-consumer",
+    "x-queue-type",
+    "x-quorum-initial-group-size",
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
+    "x-initial-cluster-size",
+    "x-queue-leader-locator",
+    "x-delivery-limit",
+];
+
 /// The characters of server-generated names (URL-safe base64).
 const NAME_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -90,10 +114,10 @@ impl VHostCore {
         if def.auto_delete != spec.auto_delete {
             return differ("auto_delete", spec.auto_delete, def.auto_delete);
         }
-        if !def.arguments.same_entries(&spec.arguments) {
-            let (got, have) = (&spec.arguments, &def.arguments);
+        let (got, have) = (&spec.arguments, &def.arguments);
+        if let Some(key) = text::first_inequivalent(COMPARED_QUEUE_ARGS, got, have) {
             return Err(text::inequivalent_args(
-                "queue", name, &self.name, got, have,
+                "queue", name, &self.name, key, got, have,
             ));
         }
         Ok(())
