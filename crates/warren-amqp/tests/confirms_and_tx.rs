@@ -140,10 +140,10 @@ fn tx_acks_apply_on_commit_and_return_on_rollback() {
     c.send(std::slice::from_ref(&ack));
     c.send(&[tx_method(tx::AMQPMethod::Rollback(tx::Rollback {}))]);
     let q = c.vhost().queue("q").unwrap();
-    assert_eq!(q.inner.lock().unwrap().acked, 0);
+    assert_eq!(q.acked(), 0);
     c.send(&[ack]);
     c.send(&[tx_method(tx::AMQPMethod::Commit(tx::Commit {}))]);
-    assert_eq!(q.inner.lock().unwrap().acked, 1);
+    assert_eq!(q.acked(), 1);
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn declare_publish_consume_ack() {
     assert_eq!(got[0].0.routing_key.as_str(), "q");
     assert_eq!(got[0].1, b"hello");
     assert!(c.send(&[ack(1, 1, false)]).is_empty());
-    assert_eq!(c.vhost().queue("q").unwrap().inner.lock().unwrap().acked, 1);
+    assert_eq!(c.vhost().queue("q").unwrap().acked(), 1);
 }
 
 #[test]
@@ -95,9 +95,9 @@ fn multiple_ack_and_tag_zero_settle_ranges() {
     let got = deliveries(&c.consume(1, "q", "t", false));
     assert_eq!(got.len(), 4);
     c.send(&[ack(1, 2, true)]);
-    assert_eq!(c.vhost().queue("q").unwrap().inner.lock().unwrap().acked, 2);
+    assert_eq!(c.vhost().queue("q").unwrap().acked(), 2);
     c.send(&[ack(1, 0, true)]);
-    assert_eq!(c.vhost().queue("q").unwrap().inner.lock().unwrap().acked, 4);
+    assert_eq!(c.vhost().queue("q").unwrap().acked(), 4);
 }
 
 #[test]
@@ -194,9 +194,9 @@ fn closing_a_channel_requeues_its_unacked_messages() {
         )]
     ));
     let q = c.vhost().queue("q").unwrap();
-    let inner = q.inner.lock().unwrap();
-    assert_eq!(inner.ready.len(), 1);
-    assert!(inner.ready[0].2, "redelivered");
+    let ready = q.ready();
+    assert_eq!(ready.len(), 1);
+    assert!(ready[0].redelivered, "redelivered");
 }
 
 #[test]

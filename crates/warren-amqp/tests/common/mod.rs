@@ -2,8 +2,6 @@
 //! parsed, with the clock advanced by hand.
 #![allow(dead_code)]
 
-pub mod fake_core;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +13,7 @@ use bytes::BytesMut;
 use warren_amqp::{AmqpConfig, AmqpSessionFactory};
 use warren_model::{Broker, PeerInfo, Session, SessionFactory, SessionStatus, Wake};
 
-pub use fake_core::{FakeBroker, FakeVHost};
+pub use warren_fake_core::{FakeBroker, FakeVHost};
 
 #[derive(Default)]
 pub struct CountingWaker(pub AtomicUsize);
