@@ -1,6 +1,7 @@
 //! A sans-IO MQTT client for session tests: packets are encoded with the wire codec's client
 //! side, fed to `on_input`, and the replies decoded; the clock and the scheduler are driven by
-//! hand, so nothing sleeps.
+//! hand, so nothing sleeps. Sessions run against the real core ([`TestBroker`]) or against the
+//! fake core of `warren-fake-core` ([`FakeCoreBroker`]).
 #![allow(dead_code)]
 
 use std::num::NonZeroU16;
@@ -13,6 +14,7 @@ use rmqtt_codec::types::{Publish, QoS};
 use rmqtt_codec::{v3, v5};
 use tokio_util::codec::{Decoder, Encoder};
 use warren_core::{Core, CoreConfig};
+use warren_fake_core::{FakeBroker, FakeVHost};
 use warren_model::{
     BindingSpec, Broker, ConnectionId, ConsumeSpec, Consumption, CoreError, Delivery, DeliverySink,
     DurableWrite, ExchangeName, ExchangeSpec, Message, PeerInfo, PublishOutcome, QueueDeclareOk,
@@ -248,21 +250,37 @@ impl TestBroker {
     }
 
     pub fn client(&self) -> Client {
-        let waker = Arc::new(CountingWaker::default());
-        let peer = PeerInfo {
-            certificate_login: None,
-            remote: "127.0.0.1:40000".parse().unwrap(),
-            local: "127.0.0.1:1883".parse().unwrap(),
-        };
-        Client {
-            session: self.factory.new_session(peer, waker.clone()),
-            waker,
-            output: BytesMut::new(),
-            now: Instant::now(),
-            status: SessionStatus::Continue,
-            v3: v3::Codec::new(0),
-            v5: v5::Codec::new(0, 0),
+        Client::of(&self.factory)
+    }
+}
+
+/// The real MQTT factory (session registry, retained store) over the fake core of
+/// `warren-fake-core`, which journals what the sessions ask of it.
+pub struct FakeCoreBroker {
+    pub fake: Arc<FakeBroker>,
+    pub factory: MqttSessionFactory,
+    pub scheduler: Arc<ManualScheduler>,
+}
+
+impl FakeCoreBroker {
+    pub fn new() -> Self {
+        let fake = FakeBroker::new();
+        let scheduler = Arc::new(ManualScheduler::default());
+        let broker: Arc<dyn Broker> = fake.clone();
+        let factory = MqttSessionFactory::new(broker, MqttConfig::default(), scheduler.clone());
+        Self {
+            fake,
+            factory,
+            scheduler,
         }
+    }
+
+    pub fn vhost(&self) -> &FakeVHost {
+        &self.fake.vhost
+    }
+
+    pub fn client(&self) -> Client {
+        Client::of(&self.factory)
     }
 }
 
@@ -349,6 +367,25 @@ pub fn sub5(id: u16, filters: &[(&str, v5::SubscriptionOptions)]) -> v5::Packet 
 }
 
 impl Client {
+    /// A new connection to `factory`.
+    pub fn of(factory: &MqttSessionFactory) -> Self {
+        let waker = Arc::new(CountingWaker::default());
+        let peer = PeerInfo {
+            certificate_login: None,
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            local: "127.0.0.1:1883".parse().unwrap(),
+        };
+        Client {
+            session: factory.new_session(peer, waker.clone()),
+            waker,
+            output: BytesMut::new(),
+            now: Instant::now(),
+            status: SessionStatus::Continue,
+            v3: v3::Codec::new(0),
+            v5: v5::Codec::new(0, 0),
+        }
+    }
+
     /// Raw bytes in; whatever the session wrote (input and one wake) out.
     pub fn raw(&mut self, bytes: &[u8]) -> BytesMut {
         let mut input = BytesMut::from(bytes);

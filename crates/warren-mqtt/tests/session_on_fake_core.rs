@@ -1,0 +1,605 @@
+//! The session state machine against the fake core of `warren-fake-core`: QoS 2 in both
+//! directions, keep alive driven by ticks, takeover of a client id and offline queueing of a
+//! persistent session. Besides what the session writes to the client, each test checks what
+//! it asked of the core (the fake's journal): what was published, declared, bound and settled.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use rmqtt_codec::types::QoS;
+use rmqtt_codec::v3::{self, Packet};
+use rmqtt_codec::v5::{self, DisconnectReasonCode as Dr};
+use warren_fake_core::{Call, FakeQueue, FakeVHost};
+use warren_model::{
+    Annotations, BindingSpec, ConnectionId, DeliveryMode, Destination, ExchangeName, FieldTable,
+    FieldValue, Message, Properties, QueueHandle, QueueName, QueueSeq, QueueSpec, RoutingKey,
+    Settlement, VHost,
+};
+use warren_mqtt::convert::{message_qos, H_QOS};
+
+const EXCHANGE: &str = "amq.topic";
+
+fn session_queue(client_id: &str) -> String {
+    format!("mqtt-subscription-{client_id}")
+}
+
+/// A queue of the test's own, bound to `amq.topic` with `key`: what the core routed there.
+fn watch(vhost: &FakeVHost, name: &str, key: &str) -> Arc<FakeQueue> {
+    let outsider = ConnectionId(u64::MAX);
+    let spec = QueueSpec {
+        name: Some(QueueName::try_from(name).unwrap()),
+        durable: false,
+        exclusive: false,
+        auto_delete: false,
+        arguments: FieldTable::new(),
+    };
+    vhost.declare_queue(spec, false, outsider).unwrap();
+    let binding = BindingSpec {
+        source: ExchangeName::try_from(EXCHANGE).unwrap(),
+        destination: Destination::Queue(QueueName::try_from(name).unwrap()),
+        routing_key: RoutingKey::try_from(key).unwrap(),
+        arguments: FieldTable::new(),
+    };
+    vhost.bind(binding, outsider).unwrap();
+    vhost.queue(name).unwrap()
+}
+
+/// Publishes into the core as another MQTT client would have (the publisher's QoS in its
+/// header), without a session: the core then delivers to the sessions' queues. Returns how
+/// many queues took it.
+fn core_publish(vhost: &FakeVHost, key: &str, qos: u8, body: &'static [u8]) -> usize {
+    let mut headers = FieldTable::new();
+    headers.insert(H_QOS, FieldValue::U8(qos));
+    let message = Message {
+        annotations: Annotations {
+            exchange: ExchangeName::try_from(EXCHANGE).unwrap(),
+            routing_key: RoutingKey::try_from(key).unwrap(),
+            publisher: None,
+        },
+        properties: Properties {
+            delivery_mode: Some(if qos == 0 {
+                DeliveryMode::Transient
+            } else {
+                DeliveryMode::Persistent
+            }),
+            headers: Some(headers),
+            ..Properties::default()
+        },
+        body: Bytes::from_static(body),
+    };
+    let exchange = ExchangeName::try_from(EXCHANGE).unwrap();
+    vhost.publish(&exchange, Arc::new(message)).unwrap().queues
+}
+
+/// Every settlement the session made, in order.
+fn settles(vhost: &FakeVHost) -> Vec<(String, QueueSeq, Settlement)> {
+    vhost
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Settle { queue, seq, how } => Some((queue, seq, how)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The publishes that reached the core, as (exchange, key, body).
+fn routed(vhost: &FakeVHost) -> Vec<(String, String, Bytes)> {
+    vhost
+        .publishes()
+        .into_iter()
+        .map(|(e, k, m)| (e, k, m.body.clone()))
+        .collect()
+}
+
+fn routed_one(exchange: &str, key: &str, body: &'static [u8]) -> (String, String, Bytes) {
+    (exchange.into(), key.into(), Bytes::from_static(body))
+}
+
+/// The connection that declared `queue` (the session's connection id in the core).
+fn declared_by(vhost: &FakeVHost, queue: &str) -> ConnectionId {
+    vhost
+        .calls()
+        .into_iter()
+        .find_map(|c| match c {
+            Call::DeclareQueue { name, owner, .. } if name == queue => Some(owner),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{queue} was never declared"))
+}
+
+fn publishes3(out: &[Packet]) -> Vec<rmqtt_codec::types::Publish> {
+    out.iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => Some((**p).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn will5(topic: &str, message: &'static str) -> v5::LastWill {
+    v5::LastWill {
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: topic.into(),
+        message: message.into(),
+        will_delay_interval_sec: None,
+        correlation_data: None,
+        message_expiry_interval: None,
+        content_type: None,
+        user_properties: vec![],
+        is_utf8_payload: None,
+        response_topic: None,
+    }
+}
+
+fn ack2(id: u16, reason_code: v5::PublishAck2Reason) -> v5::PublishAck2 {
+    v5::PublishAck2 {
+        packet_id: pid(id),
+        reason_code,
+        properties: vec![],
+        reason_string: None,
+    }
+}
+
+#[test]
+fn qos2_inbound_is_routed_once_until_pubrel_in_311() {
+    let b = FakeCoreBroker::new();
+    let seen = watch(b.vhost(), "seen", "a.#");
+    let mut p = b.client();
+    p.connect3("p", true);
+
+    let rec = p.send3(Packet::Publish(Box::new(publish(
+        "a/b",
+        QoS::ExactlyOnce,
+        3,
+        b"x",
+    ))));
+    assert_eq!(rec, vec![Packet::PublishReceived { packet_id: pid(3) }]);
+    assert_eq!(routed(b.vhost()), vec![routed_one(EXCHANGE, "a.b", b"x")]);
+    let (_, _, message) = &b.vhost().publishes()[0];
+    assert_eq!(message_qos(message), QoS::ExactlyOnce);
+    assert!(message.is_persistent());
+
+    let mut dup = publish("a/b", QoS::ExactlyOnce, 3, b"x");
+    dup.dup = true;
+    let rec = p.send3(Packet::Publish(Box::new(dup)));
+    assert_eq!(rec, vec![Packet::PublishReceived { packet_id: pid(3) }]);
+    assert_eq!(routed(b.vhost()).len(), 1, "the duplicate is not routed");
+    assert_eq!(seen.message_count(), 1);
+
+    assert_eq!(
+        p.send3(Packet::PublishRelease { packet_id: pid(3) }),
+        vec![Packet::PublishComplete { packet_id: pid(3) }]
+    );
+    assert_eq!(routed(b.vhost()).len(), 1, "PUBREL routes nothing");
+
+    // Released, the id names a new message.
+    let rec = p.send3(Packet::Publish(Box::new(publish(
+        "a/b",
+        QoS::ExactlyOnce,
+        3,
+        b"y",
+    ))));
+    assert_eq!(rec, vec![Packet::PublishReceived { packet_id: pid(3) }]);
+    assert_eq!(
+        routed(b.vhost()),
+        vec![
+            routed_one(EXCHANGE, "a.b", b"x"),
+            routed_one(EXCHANGE, "a.b", b"y")
+        ]
+    );
+    assert_eq!(seen.message_count(), 2);
+}
+
+#[test]
+fn qos2_inbound_in_v5_and_an_unknown_pubrel_is_0x92() {
+    let b = FakeCoreBroker::new();
+    let seen = watch(b.vhost(), "seen", "q2");
+    let mut p = b.client();
+    p.connect5(connect5("p5", true, 0));
+    let mut first = publish("q2", QoS::ExactlyOnce, 9, b"once");
+    first.properties = Some(v5::PublishProperties::default());
+    for _ in 0..2 {
+        let out = p.send5(v5::Packet::Publish(Box::new(first.clone())));
+        assert!(
+            matches!(out.as_slice(), [v5::Packet::PublishReceived(r)]
+                if r.packet_id == pid(9) && r.reason_code == v5::PublishAckReason::Success),
+            "{out:?}"
+        );
+        first.dup = true;
+    }
+    assert_eq!(routed(b.vhost()), vec![routed_one(EXCHANGE, "q2", b"once")]);
+    assert_eq!(seen.message_count(), 1);
+    let release = v5::Packet::PublishRelease(ack2(9, v5::PublishAck2Reason::Success));
+    assert_eq!(
+        p.send5(release.clone()),
+        vec![v5::Packet::PublishComplete(ack2(
+            9,
+            v5::PublishAck2Reason::Success
+        ))]
+    );
+    assert_eq!(
+        p.send5(release),
+        vec![v5::Packet::PublishComplete(ack2(
+            9,
+            v5::PublishAck2Reason::PacketIdNotFound
+        ))]
+    );
+    assert_eq!(routed(b.vhost()).len(), 1);
+}
+
+#[test]
+fn qos2_outbound_settles_the_delivery_once_and_frees_the_id_on_pubcomp() {
+    let b = FakeCoreBroker::new();
+    let mut s = b.client();
+    s.connect3("s", true);
+    b.vhost().clear_calls();
+    let ack = s.send3(sub3(1, &[("t/#", QoS::ExactlyOnce)]));
+    assert!(
+        matches!(ack.as_slice(), [Packet::SubscribeAck { status, .. }]
+            if status == &[v3::SubscribeReturnCode::Success(QoS::ExactlyOnce)]),
+        "{ack:?}"
+    );
+    let queue = session_queue("s");
+    let conn = declared_by(b.vhost(), &queue);
+    assert_eq!(
+        b.vhost().calls(),
+        vec![
+            Call::DeclareQueue {
+                name: queue.clone(),
+                durable: false,
+                exclusive: true,
+                auto_delete: false,
+                passive: false,
+                owner: conn,
+            },
+            Call::Consume {
+                queue: queue.clone(),
+                tag: "mqtt-session".into(),
+                no_ack: false,
+                prefetch: 100,
+            },
+            Call::Bind {
+                source: EXCHANGE.into(),
+                queue: queue.clone(),
+                key: "t.#".into(),
+            },
+        ],
+        "a clean session's queue is exclusive, consumed, and bound with the mapped filter"
+    );
+
+    assert_eq!(core_publish(b.vhost(), "t.x", 2, b"once"), 1);
+    let got = publishes3(&s.wake3());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].qos, got[0].dup), (QoS::ExactlyOnce, false));
+    assert_eq!(
+        (got[0].topic.as_ref(), &got[0].payload[..]),
+        ("t/x", &b"once"[..])
+    );
+    let id = got[0].packet_id.unwrap();
+    assert!(
+        settles(b.vhost()).is_empty(),
+        "nothing settled before PUBREC"
+    );
+    let q = b.vhost().queue(&queue).unwrap();
+    assert_eq!(q.unacked().len(), 1);
+    let seq = q.unacked()[0].seq;
+
+    let pubrel = vec![Packet::PublishRelease { packet_id: id }];
+    assert_eq!(s.send3(Packet::PublishReceived { packet_id: id }), pubrel);
+    let once = vec![(queue.clone(), seq, Settlement::Ack)];
+    assert_eq!(settles(b.vhost()), once, "the client owns it from PUBREC");
+    assert_eq!(s.send3(Packet::PublishReceived { packet_id: id }), pubrel);
+    assert!(s
+        .send3(Packet::PublishComplete { packet_id: id })
+        .is_empty());
+    assert!(s
+        .send3(Packet::PublishComplete { packet_id: id })
+        .is_empty());
+    assert_eq!(
+        settles(b.vhost()),
+        once,
+        "a repeated PUBREC, PUBREL and PUBCOMP settle nothing more"
+    );
+    assert_eq!((q.acked(), q.unacked().len(), q.message_count()), (1, 0, 0));
+
+    // The window is open again: the next message goes out and can use the freed id.
+    core_publish(b.vhost(), "t.y", 2, b"next");
+    let got = publishes3(&s.wake3());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(&got[0].payload[..], b"next");
+}
+
+#[test]
+fn keep_alive_closes_after_one_and_a_half_intervals_without_input_and_sends_the_will() {
+    let b = FakeCoreBroker::new();
+    let mut c = b.client();
+    let mut conn = connect5("ka", true, 0); // keep alive 30 s
+    conn.last_will = Some(will5("wills/ka", "gone"));
+    c.connect5(conn);
+    let start = c.now;
+    assert_eq!(
+        c.session.next_deadline(),
+        Some(start + Duration::from_secs(45))
+    );
+
+    assert!(c.tick(Duration::from_secs(44)).is_empty());
+    assert!(!c.closed());
+    assert_eq!(
+        c.send5(v5::Packet::PingRequest),
+        vec![v5::Packet::PingResponse]
+    );
+    assert_eq!(
+        c.session.next_deadline(),
+        Some(start + Duration::from_secs(44 + 45)),
+        "input restarts the count"
+    );
+    assert!(c.tick(Duration::from_secs(44)).is_empty());
+    assert!(!c.closed(), "the ping came in time");
+    assert!(routed(b.vhost()).is_empty(), "no will while connected");
+
+    let out = c.tick(Duration::from_secs(1));
+    assert!(c.closed());
+    let out = c.decode5(out);
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == Dr::KeepAliveTimeout),
+        "{out:?}"
+    );
+    assert_eq!(
+        routed(b.vhost()),
+        vec![routed_one(EXCHANGE, "wills.ka", b"gone")]
+    );
+    let (_, _, will) = &b.vhost().publishes()[0];
+    assert_eq!(message_qos(will), QoS::AtLeastOnce);
+}
+
+#[test]
+fn keep_alive_in_311_is_reset_by_any_packet_and_ends_with_a_bare_close() {
+    let b = FakeCoreBroker::new();
+    let mut c = b.client();
+    c.connect3("ka3", true); // keep alive 30 s
+    c.tick(Duration::from_secs(40));
+    let out = c.send3(Packet::Publish(Box::new(publish(
+        "t",
+        QoS::AtMostOnce,
+        0,
+        b"alive",
+    ))));
+    assert!(out.is_empty());
+    assert!(c.tick(Duration::from_secs(44)).is_empty());
+    assert!(!c.closed(), "the PUBLISH reset the keep alive");
+    assert!(
+        c.tick(Duration::from_secs(1)).is_empty(),
+        "3.x has no DISCONNECT"
+    );
+    assert!(c.closed());
+    let conn = b.vhost().calls().into_iter().find_map(|c| match c {
+        Call::ConnectionClosed(conn) => Some(conn),
+        _ => None,
+    });
+    assert!(conn.is_some(), "the core is told the connection ended");
+}
+
+#[test]
+fn takeover_closes_the_first_connection_and_publishes_its_will() {
+    let b = FakeCoreBroker::new();
+    let mut old = b.client();
+    let mut conn = connect5("dup", true, 0);
+    conn.last_will = Some(will5("wills/dup", "taken"));
+    old.connect5(conn);
+    old.send5(sub5(1, &[("t", opts(QoS::AtLeastOnce))]));
+    let queue = session_queue("dup");
+    let old_conn = declared_by(b.vhost(), &queue);
+    b.vhost().clear_calls();
+
+    let mut new = b.client();
+    let ack = new.connect5(connect5("dup", true, 0));
+    assert!(!ack.session_present);
+    assert!(
+        old.waker.0.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the first connection is woken to go"
+    );
+    assert!(
+        b.vhost().calls().contains(&Call::DeleteQueue {
+            name: queue.clone(),
+            owner: old_conn,
+        }),
+        "a clean start drops the old session's queue: {:?}",
+        b.vhost().calls()
+    );
+    assert!(routed(b.vhost()).is_empty(), "the will goes when it closes");
+
+    let out = old.wake5();
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == Dr::SessionTakenOver),
+        "{out:?}"
+    );
+    assert!(old.closed());
+    old.close();
+    assert_eq!(
+        routed(b.vhost()),
+        vec![routed_one(EXCHANGE, "wills.dup", b"taken")]
+    );
+    assert!(b
+        .vhost()
+        .calls()
+        .contains(&Call::ConnectionClosed(old_conn)));
+
+    // The client id now belongs to the new connection alone.
+    new.send5(sub5(1, &[("t", opts(QoS::AtMostOnce))]));
+    assert_ne!(declared_by(b.vhost(), &queue), old_conn);
+    assert_eq!(core_publish(b.vhost(), "t", 0, b"for the new one"), 1);
+    let out = new.wake5();
+    assert!(
+        matches!(out.as_slice(), [v5::Packet::Publish(p)] if &p.payload[..] == b"for the new one"),
+        "{out:?}"
+    );
+    assert!(old.wake5().is_empty());
+}
+
+#[test]
+fn takeover_of_a_persistent_session_moves_its_subscriptions_and_unacked_messages() {
+    let b = FakeCoreBroker::new();
+    let mut old = b.client();
+    let with_will = v3::Packet::Connect(Box::new(v3::Connect {
+        clean_session: false,
+        keep_alive: 30,
+        client_id: "keep".into(),
+        last_will: Some(v3::LastWill {
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "wills/keep".into(),
+            message: "moved".into(),
+        }),
+        ..v3::Connect::default()
+    }));
+    assert!(matches!(
+        old.send3(with_will).as_slice(),
+        [Packet::ConnectAck(_)]
+    ));
+    old.send3(sub3(1, &[("p/#", QoS::AtLeastOnce)]));
+    core_publish(b.vhost(), "p.1", 1, b"in flight");
+    let got = publishes3(&old.wake3());
+    let id = got[0].packet_id;
+
+    let mut new = b.client();
+    assert!(new.connect3("keep", false), "session present");
+    assert!(old.wake3().is_empty(), "3.x is closed without DISCONNECT");
+    assert!(old.closed());
+    old.close();
+    assert_eq!(
+        routed(b.vhost()),
+        vec![
+            routed_one(EXCHANGE, "p.1", b"in flight"),
+            routed_one(EXCHANGE, "wills.keep", b"moved")
+        ]
+    );
+    let got = publishes3(&new.wake3());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].dup, "resent with DUP");
+    assert_eq!(got[0].packet_id, id, "under its original packet id");
+    assert!(new
+        .send3(Packet::PublishAck {
+            packet_id: id.unwrap()
+        })
+        .is_empty());
+    let q = b.vhost().queue(&session_queue("keep")).unwrap();
+    assert_eq!((q.acked(), q.message_count()), (1, 0));
+    // The subscription came along: the binding stays and serves the new connection.
+    core_publish(b.vhost(), "p.2", 1, b"after");
+    let got = publishes3(&new.wake3());
+    assert!(matches!(got.as_slice(), [p] if &p.payload[..] == b"after" && !p.dup));
+}
+
+#[test]
+fn a_persistent_session_keeps_messages_while_offline_and_resends_unacked_with_dup() {
+    let b = FakeCoreBroker::new();
+    let queue = session_queue("keeper");
+    let mut s = b.client();
+    assert!(!s.connect3("keeper", false));
+    s.send3(sub3(1, &[("k/#", QoS::AtLeastOnce)]));
+    let declared = b.vhost().calls().into_iter().find(|c| {
+        matches!(c, Call::DeclareQueue { name, durable: true, exclusive: false, .. } if *name == queue)
+    });
+    assert!(
+        declared.is_some(),
+        "a persistent session's queue is durable and shared"
+    );
+
+    let mut p = b.client();
+    p.connect3("pub", true);
+    p.send3(Packet::Publish(Box::new(publish(
+        "k/1",
+        QoS::AtLeastOnce,
+        1,
+        b"one",
+    ))));
+    let got = publishes3(&s.wake3());
+    assert_eq!(got.len(), 1, "{got:?}");
+    let first_id = got[0].packet_id;
+    s.close(); // never acknowledged
+    let q = b
+        .vhost()
+        .queue(&queue)
+        .expect("the queue outlives the connection");
+    assert_eq!(q.consumer_count(), 0);
+    assert!(
+        settles(b.vhost())
+            .iter()
+            .any(|(_, _, how)| *how == Settlement::Requeue),
+        "the unacknowledged message went back to the queue"
+    );
+
+    // Published while the client is away: QoS 2 (capped to the subscription's 1) and QoS 0.
+    assert_eq!(
+        p.send3(Packet::Publish(Box::new(publish(
+            "k/2",
+            QoS::ExactlyOnce,
+            2,
+            b"two",
+        )))),
+        vec![Packet::PublishReceived { packet_id: pid(2) }]
+    );
+    p.send3(Packet::PublishRelease { packet_id: pid(2) });
+    p.send3(Packet::Publish(Box::new(publish(
+        "k/3",
+        QoS::AtMostOnce,
+        0,
+        b"three",
+    ))));
+    let waiting: Vec<(bool, Bytes)> = q
+        .ready()
+        .into_iter()
+        .map(|m| (m.redelivered, m.message.body.clone()))
+        .collect();
+    assert_eq!(
+        waiting,
+        vec![
+            (true, Bytes::from_static(b"one")),
+            (false, Bytes::from_static(b"two")),
+            (false, Bytes::from_static(b"three"))
+        ],
+        "the core holds them for the session, in order"
+    );
+
+    b.vhost().clear_calls();
+    let mut back = b.client();
+    assert!(back.connect3("keeper", false), "session present");
+    assert!(
+        !b.vhost()
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::DeleteQueue { .. } | Call::Bind { .. })),
+        "resuming neither drops the queue nor binds again: {:?}",
+        b.vhost().calls()
+    );
+    let got = publishes3(&back.wake3());
+    let seen: Vec<(&[u8], QoS, bool)> =
+        got.iter().map(|p| (&p.payload[..], p.qos, p.dup)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (&b"one"[..], QoS::AtLeastOnce, true),
+            (&b"two"[..], QoS::AtLeastOnce, false),
+            (&b"three"[..], QoS::AtMostOnce, false)
+        ]
+    );
+    assert_eq!(got[0].packet_id, first_id, "resent under its original id");
+    assert_eq!(got[2].packet_id, None);
+    for p in &got[..2] {
+        let id = p.packet_id.unwrap();
+        assert!(back.send3(Packet::PublishAck { packet_id: id }).is_empty());
+    }
+    assert_eq!((q.acked(), q.message_count(), q.unacked().len()), (3, 0, 0));
+
+    // A clean session with the same id discards it all.
+    back.close();
+    let mut clean = b.client();
+    assert!(!clean.connect3("keeper", true));
+    assert!(b.vhost().queue(&queue).is_none());
+}
