@@ -40,11 +40,40 @@ async fn a_content_length_above_the_limit_is_refused_before_the_body() {
         .await;
     let e = c.error().await;
     assert_eq!(e.header("message"), Some("Bad frame"));
-    assert!(
-        e.text().contains("exceeds the maximum of 4096"),
-        "{}",
-        e.text()
+    // 51 bytes of head, the body, the NUL.
+    assert_eq!(
+        e.text(),
+        "frame of at least 100052 bytes exceeds the maximum of 4096\n"
     );
+    assert_still_serves(&target).await;
+}
+
+#[tokio::test]
+async fn a_whole_oversized_frame_in_one_write_is_refused() {
+    let target = small_limits();
+    let q = format!("/queue/{}", unique("whole-big"));
+    let body_only = format!("SEND\ndestination:{q}\n\n");
+    let with_length = format!("SEND\ndestination:{q}\ncontent-length:4100\n\n");
+    // Without content-length the frame is known to be above the limit; with it, its size is.
+    let declared = with_length.len() + 4100 + 1;
+    for (head, size) in [(body_only, 4097), (with_length, declared)] {
+        let mut frame = head.into_bytes();
+        frame.extend_from_slice(&[b'x'; 4100]);
+        frame.push(0);
+        let mut c = target.client().await;
+        // Head, body and NUL in one write: the frame is complete in the first read.
+        c.raw(&frame).await;
+        let e = c.error().await;
+        assert_eq!(e.header("message"), Some("Bad frame"));
+        assert_eq!(
+            e.text(),
+            format!("frame of at least {size} bytes exceeds the maximum of 4096\n")
+        );
+    }
+    // Neither reached the queue.
+    let mut c = target.client().await;
+    c.subscribe("s", &q).await;
+    c.assert_quiet().await;
     assert_still_serves(&target).await;
 }
 
