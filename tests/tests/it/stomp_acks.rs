@@ -1,6 +1,7 @@
 //! STOMP acknowledgement: auto, client (cumulative) and client-individual modes, the `ack`
-//! header of 1.2 and `message-id` of 1.0/1.1, NACK with and without requeue, `prefetch-count`,
-//! unknown ids, and unacknowledged messages requeued when the connection goes.
+//! header of 1.2 and `message-id` of 1.0/1.1, NACK with and without requeue (in 1.0 too, an
+//! extension), `prefetch-count`, unknown ids, and unacknowledged messages requeued when the
+//! connection goes.
 
 use crate::stomp;
 
@@ -129,6 +130,41 @@ async fn nack_with_requeue_false_drops_the_message() {
     assert_eq!(next.text(), "next");
     c.with_receipt("ACK", &[("id", &ack_id(&next, "1.2"))], b"")
         .await;
+    c.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn nack_is_accepted_in_1_0_as_an_extension() {
+    // NACK is a 1.1 frame; like RabbitMQ, Warren takes it in 1.0 too, by `message-id`.
+    let target = target();
+    let mut c = target.client_version("1.0").await;
+    assert_eq!(c.version(), "1.0");
+    let q = format!("/queue/{}", unique("nack-1-0"));
+    fill(&mut c, &q, &["a", "b"]).await;
+    c.subscribe_with("s", &q, &[("ack", "client"), ("prefetch-count", "1")])
+        .await;
+    let first = c.message().await;
+    assert_eq!(first.text(), "a");
+    assert_eq!(first.header("ack"), None, "no ack header before 1.2");
+    c.with_receipt("NACK", &[("message-id", &ack_id(&first, "1.0"))], b"")
+        .await;
+    let again = c.message().await;
+    assert_eq!(again.text(), "a", "requeued by default");
+    assert_eq!(again.header("redelivered"), Some("true"));
+    c.with_receipt(
+        "NACK",
+        &[("message-id", &ack_id(&again, "1.0")), ("requeue", "false")],
+        b"",
+    )
+    .await;
+    let next = c.message().await;
+    assert_eq!(next.text(), "b", "requeue:false dropped it");
+    c.with_receipt("ACK", &[("message-id", &ack_id(&next, "1.0"))], b"")
+        .await;
+    c.assert_quiet().await;
+    c.disconnect().await;
+    let mut c = target.client_version("1.0").await;
+    c.subscribe("s", &q).await;
     c.assert_quiet().await;
 }
 
