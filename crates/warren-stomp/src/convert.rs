@@ -43,7 +43,9 @@ const MESSAGE_HEADERS: [&str; 7] = [
     "receipt",
 ];
 
-/// The queue arguments a header may set (RabbitMQ's list).
+/// The queue arguments a header may set: RabbitMQ's list without its stream arguments, plus
+/// `x-overflow`, `x-queue-mode` and `x-single-active-consumer`, which RabbitMQ's STOMP plugin
+/// leaves as message headers. Any other `x-*` header is a message header.
 pub const QUEUE_ARGUMENTS: [&str; 12] = [
     "x-dead-letter-exchange",
     "x-dead-letter-routing-key",
