@@ -1,8 +1,10 @@
 //! A sans-IO MQTT client for session tests: packets are encoded with the wire codec's client
 //! side, fed to `on_input`, and the replies decoded; the clock and the scheduler are driven by
 //! hand, so nothing sleeps. Sessions run against the real core ([`TestBroker`]) or against the
-//! fake core of `warren-fake-core` ([`FakeCoreBroker`]).
+//! fake core of `warren-fake-core` ([`fake_core::FakeCoreBroker`]).
 #![allow(dead_code)]
+
+pub mod fake_core;
 
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +16,6 @@ use rmqtt_codec::types::{Publish, QoS};
 use rmqtt_codec::{v3, v5};
 use tokio_util::codec::{Decoder, Encoder};
 use warren_core::{Core, CoreConfig};
-use warren_fake_core::{FakeBroker, FakeVHost};
 use warren_model::{
     BindingSpec, Broker, ConnectionId, ConsumeSpec, Consumption, CoreError, Delivery, DeliverySink,
     DurableWrite, ExchangeName, ExchangeSpec, Message, PeerInfo, PublishOutcome, QueueDeclareOk,
@@ -247,36 +248,6 @@ impl TestBroker {
             scheduler,
         };
         (broker, held)
-    }
-
-    pub fn client(&self) -> Client {
-        Client::of(&self.factory)
-    }
-}
-
-/// The real MQTT factory (session registry, retained store) over the fake core of
-/// `warren-fake-core`, which journals what the sessions ask of it.
-pub struct FakeCoreBroker {
-    pub fake: Arc<FakeBroker>,
-    pub factory: MqttSessionFactory,
-    pub scheduler: Arc<ManualScheduler>,
-}
-
-impl FakeCoreBroker {
-    pub fn new() -> Self {
-        let fake = FakeBroker::new();
-        let scheduler = Arc::new(ManualScheduler::default());
-        let broker: Arc<dyn Broker> = fake.clone();
-        let factory = MqttSessionFactory::new(broker, MqttConfig::default(), scheduler.clone());
-        Self {
-            fake,
-            factory,
-            scheduler,
-        }
-    }
-
-    pub fn vhost(&self) -> &FakeVHost {
-        &self.fake.vhost
     }
 
     pub fn client(&self) -> Client {
