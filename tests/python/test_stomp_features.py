@@ -345,12 +345,10 @@ def test_a_missing_destination_is_an_error(stomp_broker, raw, version, command):
     r.write(frame(command, [("id", "s"), ("receipt", "r-missing")], b""))
     error = r.error()
     assert f"\"{command}\" must include a 'destination' header" in error.text()
+    assert error.headers["message"] == "Missing destination"
     if stomp_broker.is_warren:
-        assert error.headers["message"] == "Invalid header"
         assert error.headers["receipt-id"] == "r-missing"
         r.until_closed()
-    else:
-        assert error.headers["message"] == "Missing destination"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -543,12 +541,8 @@ def test_durable_without_id_is_refused(stomp_broker, raw, version):
     r = raw_connected(raw, version)
     r.write(frame("SUBSCRIBE", [("destination", f"/topic/{name('noid')}"), ("durable", "true")]))
     error = r.error()
-    if stomp_broker.is_warren:
-        assert error.headers["message"] == "Invalid header"
-        assert "\"SUBSCRIBE\" must include a 'id' header" in error.text()
-    else:
-        assert error.headers["message"] == "Missing Header"
-        assert "Header 'id' is required for durable subscriptions" in error.text()
+    assert error.headers["message"] == "Missing Header"
+    assert "Header 'id' is required for durable subscriptions" in error.text()
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -28,6 +28,14 @@ pub enum StompError {
     /// A required header is missing or invalid.
     #[error("{0}")]
     Header(String),
+    /// A required header is missing; the summary names what, as RabbitMQ's does.
+    #[error("{body}")]
+    Missing {
+        /// The `message` header.
+        summary: &'static str,
+        /// The body.
+        body: String,
+    },
     /// A destination that does not parse.
     #[error("{0}")]
     UnknownDestination(String),
@@ -68,6 +76,7 @@ impl StompError {
             Self::Version => "Version mismatch",
             Self::BadConnect(_) => "Bad CONNECT",
             Self::Header(_) => "Invalid header",
+            Self::Missing { summary, .. } => summary,
             Self::UnknownDestination(_) => "Unknown destination",
             Self::Destination(_) => "Invalid destination",
             Self::Transaction(_) => "Bad transaction",
@@ -80,12 +89,33 @@ impl StompError {
         }
     }
 
-    /// A missing header on `command` (RabbitMQ's words).
+    /// A missing header on `command` (RabbitMQ's words, its summary included).
     pub fn missing(command: Command, header: &str) -> Self {
-        Self::Header(format!(
-            "\"{}\" must include a '{header}' header",
-            command.name()
-        ))
+        let summary = match header {
+            "destination" => "Missing destination",
+            "transaction" => "Missing transaction",
+            _ => "Missing Header",
+        };
+        Self::Missing {
+            summary,
+            body: format!("\"{}\" must include a '{header}' header", command.name()),
+        }
+    }
+
+    /// A durable subscription without an `id` (RabbitMQ's words).
+    pub fn durable_without_id() -> Self {
+        Self::Missing {
+            summary: "Missing Header",
+            body: "Header 'id' is required for durable subscriptions".into(),
+        }
+    }
+
+    /// An UNSUBSCRIBE naming neither its id nor its destination (RabbitMQ's words).
+    pub fn unsubscribe_without_id() -> Self {
+        Self::Missing {
+            summary: "Missing destination or id",
+            body: "UNSUBSCRIBE must include a 'destination' or 'id' header".into(),
+        }
     }
 
     /// An unusable header on `command` (RabbitMQ's words).

@@ -168,7 +168,7 @@ fn bound_queue(
     check_exchange(live, &exchange)?;
     let durable = wants_durable(frame);
     if durable && !has_id {
-        return Err(StompError::missing(Command::Subscribe, "id"));
+        return Err(StompError::durable_without_id());
     }
     let name = match frame.get("x-queue-name") {
         Some(name) => Some(QueueName::try_from(name)?),
@@ -226,7 +226,7 @@ pub fn unsubscribe(live: &mut Live, frame: &Frame) -> Result<(), StompError> {
     let id = frame
         .get("id")
         .or_else(|| frame.get("destination"))
-        .ok_or_else(|| StompError::missing(Command::Unsubscribe, "id"))?;
+        .ok_or_else(StompError::unsubscribe_without_id)?;
     let sub = live
         .subs
         .remove(id)

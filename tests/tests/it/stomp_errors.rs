@@ -8,7 +8,6 @@ use crate::stomp;
 use stomp::*;
 
 /// A frame to send and the text its ERROR must contain.
-type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 use warren_testkit::{Config, TestBroker};
 
 fn small_limits() -> StompTarget {
@@ -222,29 +221,54 @@ async fn server_frames_from_a_client_are_refused() {
 #[tokio::test]
 async fn missing_and_invalid_headers_are_named() {
     let target = target();
-    let cases: [Case; 4] = [
-        ("SEND", &[], "\"SEND\" must include a 'destination' header"),
+    // Each with RabbitMQ's `message` summary and body.
+    let cases: [(&str, &[(&str, &str)], &str, &str); 6] = [
+        (
+            "SEND",
+            &[],
+            "Missing destination",
+            "\"SEND\" must include a 'destination' header",
+        ),
         (
             "SUBSCRIBE",
             &[("id", "s")],
+            "Missing destination",
             "\"SUBSCRIBE\" must include a 'destination' header",
         ),
         (
             "BEGIN",
             &[],
+            "Missing transaction",
             "\"BEGIN\" must include a 'transaction' header",
+        ),
+        (
+            "UNSUBSCRIBE",
+            &[],
+            "Missing destination or id",
+            "UNSUBSCRIBE must include a 'destination' or 'id' header",
+        ),
+        (
+            "SUBSCRIBE",
+            &[("destination", "/topic/durable"), ("durable", "true")],
+            "Missing Header",
+            "Header 'id' is required for durable subscriptions",
         ),
         (
             "SEND",
             &[("destination", "/queue/x"), ("message-id", "m")],
+            "Invalid header",
             "'message-id' is not allowed on 'SEND'.",
         ),
     ];
-    for (command, headers, text) in cases {
+    for (command, headers, summary, text) in cases {
         let mut c = target.client().await;
         c.frame(command, headers, b"").await;
         let e = c.error().await;
         assert!(e.text().contains(text), "{command}: {}", e.text());
+        let rabbitmq_says_otherwise = summary == "Invalid header";
+        if matches!(target, StompTarget::Local(_)) || !rabbitmq_says_otherwise {
+            assert_eq!(e.header("message"), Some(summary), "{command}");
+        }
     }
 }
 
