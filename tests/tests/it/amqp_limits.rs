@@ -170,3 +170,29 @@ async fn a_poison_message_stops_at_the_delivery_limit() {
     );
     assert_eq!(message_count(&conn, &q).await, Some(0));
 }
+
+/// Without a dead-letter exchange a message over the delivery limit is dropped. Warren only,
+/// as above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_without_a_dead_letter_exchange_is_dropped() {
+    if std::env::var("WARREN_IT_AMQP_URL").is_ok_and(|u| !u.is_empty()) {
+        return;
+    }
+    let t = target();
+    let conn = t.connect().await;
+    let ch = confirm_channel(&conn).await;
+    let q = unique("poison.nodlx");
+    declare_with(&ch, &q, &[("x-delivery-limit", int(1))]).await;
+    publish(&ch, "", &q, b"poison").await;
+    let mut deliveries = 0;
+    while let Some(m) = get_unacked(&ch, &q).await {
+        deliveries += 1;
+        let nack = BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        };
+        m.delivery.nack(nack).await.expect("nack");
+    }
+    assert_eq!(deliveries, 2, "delivered once and redelivered once");
+    assert_eq!(message_count(&conn, &q).await, Some(0));
+}

@@ -196,3 +196,45 @@ async fn unroutable_messages_take_the_alternate_exchange() {
     );
     assert_eq!(drain(&ch, &q).await, ["caught"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mandatory_returns_when_the_alternate_exchange_routes_nowhere_too() {
+    let t = target();
+    let conn = t.connect().await;
+    let ch = confirm_channel(&conn).await;
+    let (main, ae) = (unique("ae.main"), unique("ae.empty"));
+    let opts = ExchangeDeclareOptions::default();
+    ch.exchange_declare(
+        ae.as_str().into(),
+        ExchangeKind::Fanout,
+        opts,
+        FieldTable::default(),
+    )
+    .await
+    .expect("declare the alternate, bound to nothing");
+    let main_args = args(&[("alternate-exchange", s(&ae))]);
+    ch.exchange_declare(main.as_str().into(), ExchangeKind::Direct, opts, main_args)
+        .await
+        .expect("declare the main exchange");
+    let mandatory = lapin::options::BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    let c = ch
+        .basic_publish(
+            main.as_str().into(),
+            "nowhere".into(),
+            mandatory,
+            b"lost",
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    let Confirmation::Ack(Some(returned)) = c else {
+        panic!("a basic.return before the ack: {c:?}");
+    };
+    assert_eq!(returned.reply_code, 312, "NO_ROUTE");
+    assert_eq!(returned.delivery.data, b"lost");
+}

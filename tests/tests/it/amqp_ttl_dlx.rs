@@ -298,3 +298,44 @@ async fn bad_ttl_arguments_are_refused_with_rabbitmq_texts() {
     assert!(text.contains("{value_zero,0}"), "{text}");
     assert_eq!(warren_it::reply_code(&err), Some(406));
 }
+
+/// A queue dead-lettering its expired messages to itself: RabbitMQ drops a dead letter that
+/// would return to a queue it already expired in (no rejection on the way), so it does not
+/// cycle. A witness queue with a ten times longer TTL tells when enough time has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_cycle_is_broken_by_dropping_the_message() {
+    let t = target();
+    let conn = t.connect().await;
+    let ch = confirm_channel(&conn).await;
+    let (looping, witness, witness_dlq) = (
+        unique("cycle.self"),
+        unique("cycle.witness"),
+        unique("cycle.witness.dlq"),
+    );
+    let to_itself = [
+        ("x-message-ttl", int(20)),
+        ("x-dead-letter-exchange", s("")),
+        ("x-dead-letter-routing-key", s(&looping)),
+    ];
+    declare_with(&ch, &looping, &to_itself).await;
+    declare_queue(&ch, &witness_dlq).await;
+    let witness_args = [
+        ("x-message-ttl", int(200)),
+        ("x-dead-letter-exchange", s("")),
+        ("x-dead-letter-routing-key", s(&witness_dlq)),
+    ];
+    declare_with(&ch, &witness, &witness_args).await;
+    publish(&ch, "", &looping, b"would loop").await;
+    publish(&ch, "", &witness, b"tick").await;
+    assert!(
+        eventually_async(DEADLINE, || async {
+            message_count(&conn, &witness_dlq).await == Some(1)
+        })
+        .await
+    );
+    assert_eq!(
+        message_count(&conn, &looping).await,
+        Some(0),
+        "dropped, not cycling"
+    );
+}
