@@ -7,8 +7,10 @@ use crate::stomp;
 
 use stomp::*;
 
-/// A frame to send and the text its ERROR must contain.
 use warren_testkit::{Config, TestBroker};
+
+/// A frame's command and headers, the ERROR's `message` summary and a piece of its body.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
 
 fn small_limits() -> StompTarget {
     let mut config = Config::default();
@@ -222,7 +224,7 @@ async fn server_frames_from_a_client_are_refused() {
 async fn missing_and_invalid_headers_are_named() {
     let target = target();
     // Each with RabbitMQ's `message` summary and body.
-    let cases: [(&str, &[(&str, &str)], &str, &str); 6] = [
+    let cases: [Case; 6] = [
         (
             "SEND",
             &[],
