@@ -1,5 +1,6 @@
 //! MQTT 5 packets to and from the neutral types.
 
+use bytestring::ByteString;
 use std::num::NonZeroU16;
 
 use rmqtt_codec::v5::{
@@ -125,7 +126,7 @@ pub(super) fn to_v5(packet: Outbound) -> Result<Packet, MqttError> {
         Outbound::SubAck(n, codes, reason) => Packet::SubscribeAck(v5::SubscribeAck {
             packet_id: nz(n)?,
             properties: Vec::new(),
-            reason_string: reason.map(Into::into),
+            reason_string: reason.map(wire_text),
             status: codes
                 .into_iter()
                 .map(|c| SubscribeAckReason::try_from(c).map_err(|_| bad_code(c)))
@@ -145,7 +146,7 @@ pub(super) fn to_v5(packet: Outbound) -> Result<Packet, MqttError> {
             reason_code: DisconnectReasonCode::try_from(code).map_err(|_| bad_code(code))?,
             session_expiry_interval_secs: None,
             server_reference: None,
-            reason_string: text.map(Into::into),
+            reason_string: text.map(wire_text),
             user_properties: Vec::new(),
         }),
     })
@@ -170,7 +171,29 @@ fn connack(c: super::ConnAckPacket) -> Result<v5::ConnectAck, MqttError> {
         server_reference: None,
         auth_method: None,
         auth_data: None,
-        reason_string: c.reason_string.map(Into::into),
+        reason_string: c.reason_string.map(wire_text),
         user_properties: Vec::new(),
     })
+}
+
+/// A reason string as MQTT may carry it: U+0000 is not allowed in a UTF-8 string
+/// (MQTT-1.5.4-2), and a reason that quotes a client's bad topic may contain one, so it is
+/// replaced with U+FFFD rather than making the whole packet malformed.
+fn wire_text(text: String) -> ByteString {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wire_text;
+
+    #[test]
+    fn a_reason_string_never_carries_a_nul() {
+        assert_eq!(&*wire_text("a\0b: invalid".into()), "a\u{FFFD}b: invalid");
+        assert_eq!(&*wire_text("plain".into()), "plain");
+    }
 }
