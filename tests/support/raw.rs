@@ -380,10 +380,10 @@ impl Raw {
     pub fn start_ok(&mut self, mechanism: &str, response: &[u8]) {
         let props = table(&[(
             "capabilities",
-            Value::Table(table(&[(
-                "authentication_failure_close",
-                Value::Bool(true),
-            )])),
+            Value::Table(table(&[
+                ("authentication_failure_close", Value::Bool(true)),
+                ("connection.blocked", Value::Bool(true)),
+            ])),
         )]);
         let args = Args::new()
             .raw(&props)

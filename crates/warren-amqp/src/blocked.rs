@@ -1,16 +1,24 @@
-//! Resource alarms for AMQP: while the broker's publish gate is closed (low disk space), a
-//! connection that publishes stops being read, and a client that announced the
+//! Resource alarms for AMQP: while the broker's publish gate is closed (low disk space, or
+//! memory above the high watermark), a connection that publishes stops being read, and a
+//! client that announced the
 //! `connection.blocked` capability is told so with `connection.blocked` and, once the gate
 //! opens, `connection.unblocked` (RabbitMQ's blocked connection notifications).
 
 use amq_protocol::protocol::{connection, AMQPClass};
 use bytes::BytesMut;
+use warren_model::Alarm;
 
 use crate::connection::{AmqpSession, ConnState};
 use crate::convert::short;
 
-/// The reason RabbitMQ gives for a disk alarm.
-const REASON: &str = "low on disk";
+/// The reason RabbitMQ's reader gives: "low on " and the raised alarms joined by " & ".
+fn reason(memory: bool, disk: bool) -> &'static str {
+    match (memory, disk) {
+        (true, true) => "low on memory & disk",
+        (true, false) => "low on memory",
+        _ => "low on disk",
+    }
+}
 
 impl AmqpSession {
     /// Tells the client about a change of the gate, if it wants to know.
@@ -22,7 +30,10 @@ impl AmqpSession {
         self.blocked_sent = closed;
         let method = if closed {
             connection::AMQPMethod::Blocked(connection::Blocked {
-                reason: short(REASON),
+                reason: short(reason(
+                    self.gate.raised(Alarm::Memory),
+                    self.gate.raised(Alarm::Disk),
+                )),
             })
         } else {
             connection::AMQPMethod::Unblocked(connection::Unblocked {})
@@ -42,4 +53,16 @@ pub(crate) fn announces_blocked(props: &amq_protocol::types::FieldTable) -> bool
         caps.inner().get("connection.blocked"),
         Some(amq_protocol::types::AMQPValue::Boolean(true))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn the_reason_names_the_raised_alarms_as_rabbitmq() {
+        assert_eq!(reason(true, false), "low on memory");
+        assert_eq!(reason(false, true), "low on disk");
+        assert_eq!(reason(true, true), "low on memory & disk");
+    }
 }

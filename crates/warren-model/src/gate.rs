@@ -182,6 +182,11 @@ impl GateWatch {
         self.published && self.gate_closed()
     }
 
+    /// True while `alarm` is raised on the gate this session watches.
+    pub fn raised(&self, alarm: Alarm) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.is_raised(alarm))
+    }
+
     /// True while this session must stop reading: an alarm or a flow pause.
     pub fn holds(&self) -> bool {
         self.alarm_holds() || self.paused()

@@ -8,16 +8,21 @@ use crate::stomp;
 
 use std::time::Duration;
 
+use amq_protocol::protocol::{connection, AMQPClass};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
 use mqtt::v4::QoS;
+use warren_it::raw::{self, Open, Raw};
 use warren_it::{confirm_channel, connect_to, eventually_async, DEADLINE};
+use warren_model::Alarm;
 use warren_testkit::{Config, TestBroker};
 
 fn gate_driven_by_test() -> Config {
     let mut config = Config::default();
     config.storage.disk_free_limit = 0;
+    // No memory monitor either: the test raises the memory alarm itself.
+    config.memory.high_watermark = Some(0);
     config
 }
 
@@ -165,4 +170,55 @@ async fn stomp_sender_is_not_read_while_the_gate_is_closed() {
     assert!(sub.recv_within(Duration::from_millis(400)).await.is_none());
     gate.set_blocked(false);
     assert_eq!(sub.message().await.text(), "two");
+}
+
+/// The blocked connection's reason names the alarm, as RabbitMQ's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_blocked_names_the_raised_alarm() {
+    let broker = TestBroker::start_with(gate_driven_by_test());
+    let addr = broker.amqp_addr();
+    let gate = std::sync::Arc::clone(broker.publish_gate());
+    let reasons = tokio::task::spawn_blocking(move || {
+        let mut raw = Raw::open(addr, &Open::default());
+        raw.open_channel(1);
+        let q = warren_it::unique("alarm");
+        raw.send(&raw::queue_declare(1, &q, &raw::table(&[])))
+            .expect("declare");
+        let _ = raw.read_method(DEADLINE);
+        // Only a connection that published is blocked.
+        raw.send(&raw::publish(1, "", &q, b"before"))
+            .expect("publish");
+        raw.send(&raw::queue_declare(1, &q, &raw::table(&[])))
+            .expect("declare again");
+        let _ = raw.read_method(DEADLINE);
+        let mut reasons = Vec::new();
+        for alarm in [Alarm::Memory, Alarm::Disk] {
+            gate.set_alarm(alarm, true);
+            reasons.push(next_connection_method(&mut raw));
+            gate.set_alarm(alarm, false);
+            reasons.push(next_connection_method(&mut raw));
+        }
+        reasons
+    })
+    .await
+    .expect("raw client");
+    assert_eq!(
+        reasons,
+        [
+            "blocked: low on memory",
+            "unblocked",
+            "blocked: low on disk",
+            "unblocked"
+        ]
+    );
+}
+
+fn next_connection_method(raw: &mut Raw) -> String {
+    match raw.read_method(DEADLINE) {
+        (0, AMQPClass::Connection(connection::AMQPMethod::Blocked(b))) => {
+            format!("blocked: {}", b.reason)
+        }
+        (0, AMQPClass::Connection(connection::AMQPMethod::Unblocked(_))) => "unblocked".into(),
+        other => panic!("expected connection.blocked or unblocked, got {other:?}"),
+    }
 }
