@@ -22,6 +22,7 @@ mod amqp_messages;
 mod amqp_priority;
 mod amqp_queues;
 mod amqp_rare_methods;
+mod amqp_sender_selected;
 mod amqp_ttl_dlx;
 mod durability_delayed;
 mod durability_disk_alarm;

@@ -29,6 +29,7 @@ mod durability;
 mod exchanges;
 mod publish;
 mod queues;
+mod sender_selected;
 mod topology;
 
 pub(crate) use delayed::DelayedStore;

@@ -5,13 +5,17 @@
 //! end and each exchange routes a message once; an exchange that routes a message nowhere
 //! hands it to its alternate exchange, if it names one. Queue names are deduplicated before
 //! any enqueue, so a queue reached along several paths gets one copy. A delayed-message
-//! exchange holds a message with an `x-delay` first (see `delayed`).
+//! exchange holds a message with an `x-delay` first (see `delayed`). `CC` and `BCC` headers
+//! add routing keys (see `sender_selected`).
 
 use std::sync::Arc;
 
-use warren_model::{CoreError, Destination, ExchangeName, Message, PublishOutcome, QueueName};
+use warren_model::{
+    CoreError, Destination, ExchangeName, Message, PublishOutcome, QueueName, RoutingKey,
+};
 
 use super::delayed::requested_delay;
+use super::sender_selected::{extra_keys, without_bcc};
 use super::VHostCore;
 use crate::exchange::Exchange;
 use crate::queue::{Enqueued, Queue};
@@ -26,6 +30,10 @@ impl VHostCore {
     ) -> Result<PublishOutcome, CoreError> {
         check_expiration(&message)?;
         if exchange.is_default() {
+            if message.properties.headers.is_some() {
+                let targets = self.default_route(&message);
+                return Ok(self.deliver(&targets, &message));
+            }
             let target = self.default_target(&message);
             return Ok(self.deliver(target.as_slice(), &message));
         }
@@ -63,6 +71,7 @@ impl VHostCore {
 
     /// Offers the message to each target, counting who took and who refused it.
     pub(super) fn deliver(&self, targets: &[Arc<Queue>], message: &Arc<Message>) -> PublishOutcome {
+        let message = &without_bcc(message);
         let mut outcome = PublishOutcome::default();
         let (id, durable) = self.persist(targets, message).unzip();
         let id = id.flatten();
@@ -82,9 +91,19 @@ impl VHostCore {
         outcome
     }
 
-    /// The default exchange: the queue named by the routing key.
+    /// The default exchange: the queues named by the routing key and any `CC`/`BCC` keys.
     pub(super) fn default_route(&self, message: &Message) -> Vec<Arc<Queue>> {
-        self.default_target(message).into_iter().collect()
+        let extra = extra_keys(message);
+        let first = self.default_target(message);
+        if extra.is_empty() {
+            return first.into_iter().collect();
+        }
+        let map = read(&self.queues);
+        let mut names: Vec<&str> = extra.iter().map(RoutingKey::as_str).collect();
+        names.push(message.annotations.routing_key.as_str());
+        names.sort_unstable();
+        names.dedup();
+        names.iter().filter_map(|n| map.get(*n).cloned()).collect()
     }
 
     /// The default exchange's one target, looked up by the routing key as it is: the most
@@ -105,6 +124,7 @@ impl VHostCore {
     /// alternate exchanges.
     fn queue_names(&self, start: Arc<Exchange>, message: &Message) -> Vec<QueueName> {
         let key = &message.annotations.routing_key;
+        let extra = extra_keys(message);
         let headers = message.properties.headers.as_ref();
         let mut visited = vec![start.name.clone()];
         let mut pending = vec![start];
@@ -112,6 +132,9 @@ impl VHostCore {
         let mut hits = Vec::new();
         while let Some(exchange) = pending.pop() {
             exchange.route(key, headers, &mut hits);
+            for cc in &extra {
+                exchange.route(cc, headers, &mut hits);
+            }
             if hits.is_empty() {
                 hits.extend(exchange.alternate.clone().map(Destination::Exchange));
             }
