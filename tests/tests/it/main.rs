@@ -9,6 +9,7 @@ mod queue_features;
 #[path = "../../support/stomp.rs"]
 mod stomp;
 
+mod amqp_argument_errors;
 mod amqp_bindings;
 mod amqp_confirms_tx;
 mod amqp_consumers;
