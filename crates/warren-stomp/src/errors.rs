@@ -48,7 +48,10 @@ pub enum StompError {
     /// An ACK or NACK for no message awaiting one.
     #[error("{0}")]
     UnknownAck(String),
-    /// A subscription id reused, unknown, or over the limit.
+    /// A SUBSCRIBE reusing a live subscription's id.
+    #[error("A subscription identified by '{0}' already exists.")]
+    DuplicateSubscription(String),
+    /// A subscription id unknown, or over the limit.
     #[error("{0}")]
     Subscription(String),
     /// A limit other than the codec's.
@@ -81,6 +84,7 @@ impl StompError {
             Self::Destination(_) => "Invalid destination",
             Self::Transaction(_) => "Bad transaction",
             Self::UnknownAck(_) => "precondition_failed",
+            Self::DuplicateSubscription(_) => "Duplicated subscription identifier",
             Self::Subscription(_) => "Bad subscription",
             Self::Limit(_) => "Limit exceeded",
             Self::Protocol(_) => "Illegal command",

@@ -46,9 +46,7 @@ pub fn subscribe(
     let destination = Destination::parse(text)?;
     let (id, has_id) = frame.get("id").map_or((text, false), |id| (id, true));
     if live.subs.contains_key(id) {
-        return Err(StompError::Subscription(format!(
-            "Duplicated subscription identifier '{id}'"
-        )));
+        return Err(StompError::DuplicateSubscription(id.to_owned()));
     }
     if live.subs.len() >= shared.config.max_subscriptions {
         return Err(StompError::Limit(format!(

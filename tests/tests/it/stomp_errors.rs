@@ -285,11 +285,14 @@ async fn subscription_ids_must_be_unique_and_known() {
         b"",
     )
     .await;
-    assert!(c
-        .error()
-        .await
+    let e = c.error().await;
+    assert_eq!(
+        e.header("message"),
+        Some("Duplicated subscription identifier")
+    );
+    assert!(e
         .text()
-        .contains("Duplicated subscription identifier 's'"));
+        .contains("A subscription identified by 's' already exists."));
     let mut c = target.client().await;
     c.frame("UNSUBSCRIBE", &[("id", "never")], b"").await;
     assert!(c
