@@ -5,10 +5,15 @@ interop suite also needs WARREN_IT_AMQP_URL for the same broker (e.g. RabbitMQ's
 and is skipped when only one is set. Otherwise a Warren binary (WARREN_BIN, default
 target/debug/warren) is started once per session on port 0 and both of its listener lines are
 read, so MQTT and AMQP clients reach the same broker.
+
+Tests that need non-default `[mqtt]` settings start a Warren of their own with
+`warren_with_config` (Warren only: they skip when WARREN_IT_MQTT_ADDR names another broker).
 """
 
 import os
 import queue
+import subprocess
+import threading
 import time
 import uuid
 
@@ -57,6 +62,86 @@ def mqtt_broker(tmp_path_factory):
         yield MqttBroker(mqtt_host, mqtt_port, amqp_url, True)
     finally:
         warren.stop()
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"no TOML for {value!r}")
+
+
+class ConfiguredWarren(MqttBroker):
+    """A Warren binary of its own, started with `--config` on a TOML file: loopback port-0
+    listeners, a fresh data directory and the given `[mqtt]` keys. `stop()` is a clean
+    shutdown (SIGTERM, as `crash_helpers.Broker.stop`) and may be called more than once."""
+
+    def __init__(self, workdir, mqtt_settings):
+        from crash_helpers import REPO_ROOT, _drain, _read_listeners
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "warren.toml"
+        lines = [
+            f"data_dir = {_toml_value(str(workdir / 'data'))}",
+            "",
+            "[listeners]",
+            'amqp = "127.0.0.1:0"',
+            'mqtt = "127.0.0.1:0"',
+            'stomp = "127.0.0.1:0"',
+            "",
+            "[mqtt]",
+        ]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in mqtt_settings.items()]
+        config.write_text("\n".join(lines) + "\n")
+        binary = os.environ.get("WARREN_BIN", str(REPO_ROOT / "target" / "debug" / "warren"))
+        self.log = open(workdir / "warren.log", "ab")
+        self.proc = subprocess.Popen(
+            [binary, "--config", str(config)], stdout=subprocess.PIPE, stderr=self.log
+        )
+        try:
+            addrs = _read_listeners(self.proc, {"amqp", "mqtt"})
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+            raise
+        threading.Thread(target=_drain, args=(self.proc.stdout,), daemon=True).start()
+        amqp_host, amqp_port = addrs["amqp"]
+        super().__init__(*addrs["mqtt"], f"amqp://guest:guest@{amqp_host}:{amqp_port}/%2f", True)
+
+    def stop(self):
+        """SIGTERM and wait for the process to exit."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+
+
+@pytest.fixture
+def warren_with_config(tmp_path):
+    """Starts Warren with `[mqtt]` keys: `warren_with_config(receive_maximum=2)` returns a
+    running ConfiguredWarren; every one started is stopped at teardown. Skips the test when
+    the suite runs against another broker (WARREN_IT_MQTT_ADDR)."""
+    if os.environ.get("WARREN_IT_MQTT_ADDR"):
+        pytest.skip("needs a Warren started with its own configuration")
+    started = []
+
+    def _start(**mqtt_settings):
+        broker = ConfiguredWarren(tmp_path / f"warren{len(started)}", mqtt_settings)
+        started.append(broker)
+        return broker
+
+    yield _start
+    for broker in started:
+        broker.stop()
 
 
 def uid(what):
@@ -172,8 +257,9 @@ def mqtt(mqtt_broker):
     """Makes paho clients; every one still open is disconnected at teardown."""
     made = []
 
-    def _make(protocol=paho.MQTTv311, **kwargs):
-        client = Client(mqtt_broker, protocol, **kwargs)
+    def _make(protocol=paho.MQTTv311, broker=None, **kwargs):
+        """A client of `broker` (a ConfiguredWarren), by default the suite's broker."""
+        client = Client(broker if broker is not None else mqtt_broker, protocol, **kwargs)
         made.append(client)
         return client
 
