@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fake_core;
+pub mod packets;
 
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicUsize, Ordering};
