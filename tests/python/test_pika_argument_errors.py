@@ -3,14 +3,11 @@ PRECONDITION_FAILED and RabbitMQ's text, and leaves the connection (and its othe
 working. The texts were checked side by side with RabbitMQ 3.10 (WARREN_IT_AMQP_URL); where
 RabbitMQ words a case otherwise, only the code and the argument named are checked."""
 
-import os
+from decimal import Decimal
 
 import pika
 import pika.exceptions
 import pytest
-from decimal import Decimal
-
-PEER = bool(os.environ.get("WARREN_IT_AMQP_URL"))
 
 
 def refusal(connection, provoke):
