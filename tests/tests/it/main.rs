@@ -3,7 +3,7 @@
 //! area; `cargo test -p warren-it --test it mqtt_qos::` runs one of them. The memory-alarm
 //! test stays a binary of its own: it measures the resident memory of its process.
 
-#[path = "../../support/mqtt.rs"]
+#[path = "../../support/mqtt/mod.rs"]
 mod mqtt;
 mod queue_features;
 #[path = "../../support/stomp.rs"]
