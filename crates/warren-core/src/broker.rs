@@ -154,7 +154,7 @@ impl Core {
     pub fn vhost_by_name(&self, name: &VHostName) -> Result<Arc<dyn VHost>, CoreError> {
         let vhost = self.vhosts.get(name).cloned();
         let vhost =
-            vhost.ok_or_else(|| CoreError::not_allowed(format!("vhost '{name}' not found")))?;
+            vhost.ok_or_else(|| CoreError::not_allowed(format!("vhost {name} not found")))?;
         Ok(vhost)
     }
 }

@@ -41,7 +41,7 @@ fn login_rules() {
     let missing = err(core.vhost(&user, &VHostName::try_from("x").unwrap()));
     assert_eq!(
         (missing.kind, missing.text.as_str()),
-        (ErrorKind::NotAllowed, "vhost 'x' not found")
+        (ErrorKind::NotAllowed, "vhost x not found")
     );
     assert!(core
         .vhost(&user, &VHostName::try_from("/").unwrap())

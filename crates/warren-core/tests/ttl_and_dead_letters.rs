@@ -244,10 +244,22 @@ fn invalid_expiration_is_refused_as_rabbitmq_words_it() {
         ("abc", "no_integer"),
         ("-1", "{value_negative,-1}"),
         ("1.5", "{leftover_string,\".5\"}"),
+        ("-05", "{value_negative,-5}"),
+        ("+", "no_integer"),
+        (" 5", "no_integer"),
+        (
+            "99999999999999999999",
+            "{value_too_large,99999999999999999999}",
+        ),
     ] {
         let m = message_with("q", "x", |p| p.expiration = Some(value.into()));
         let err = v.publish(&x(""), m).unwrap_err();
         assert_eq!(err.text, format!("invalid expiration '{value}': {why}"));
+    }
+    // RabbitMQ reads a sign, so these are integers (5 and 0).
+    for value in ["+5", "-0"] {
+        let m = message_with("q", "x", |p| p.expiration = Some(value.into()));
+        assert!(v.publish(&x(""), m).is_ok(), "{value}");
     }
 }
 

@@ -182,10 +182,38 @@ impl Queue {
     }
 }
 
-/// A per-message TTL from the `expiration` property; the channel checked its form.
+/// A per-message TTL from the `expiration` property; the publish checked its form.
 pub(crate) fn message_ttl(message: &Message) -> Option<Duration> {
     let text = message.properties.expiration.as_deref()?;
-    text.parse::<u64>().ok().map(Duration::from_millis)
+    parse_expiration(text).ok().map(Duration::from_millis)
+}
+
+/// RabbitMQ's reading of `expiration` (`string:to_integer/1`, then a sign check): an optional
+/// sign, digits, nothing after them. The error is RabbitMQ's reason, e.g. `no_integer`.
+pub(crate) fn parse_expiration(text: &str) -> Result<u64, String> {
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, text.get(1..).unwrap_or("")),
+        Some(b'+') => (false, text.get(1..).unwrap_or("")),
+        _ => (false, text),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let (number, rest) = digits.split_at(end);
+    if number.is_empty() {
+        return Err("no_integer".to_owned());
+    }
+    if !rest.is_empty() {
+        return Err(format!("{{leftover_string,\"{rest}\"}}"));
+    }
+    let value = number.trim_start_matches('0');
+    let sign = if negative { "-" } else { "" };
+    match number.parse::<u64>() {
+        Ok(0) => Ok(0),
+        Ok(_) if negative => Err(format!("{{value_negative,{sign}{value}}}")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{{value_too_large,{sign}{value}}}")),
+    }
 }
 
 fn with_delivery_count(message: &Message, count: u64) -> Arc<Message> {

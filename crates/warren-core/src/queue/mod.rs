@@ -29,6 +29,7 @@ mod state;
 mod timed;
 
 pub(crate) use args::{type_name, DeadLetterTarget, Overflow, QueueArgs};
+pub(crate) use arrival::parse_expiration;
 use state::{Consumer, QueueState, Unacked};
 
 use crate::deadletter::{DeadLetter, DeathReason};

@@ -18,7 +18,7 @@ use super::delayed::requested_delay;
 use super::sender_selected::{extra_keys, without_bcc};
 use super::VHostCore;
 use crate::exchange::Exchange;
-use crate::queue::{Enqueued, Queue};
+use crate::queue::{parse_expiration, Enqueued, Queue};
 use crate::sync::read;
 use crate::text;
 
@@ -160,23 +160,7 @@ fn check_expiration(message: &Message) -> Result<(), CoreError> {
     let Some(text) = message.properties.expiration.as_deref() else {
         return Ok(());
     };
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    let why = match digits.get(..end).unwrap_or("") {
-        "" => "no_integer".to_owned(),
-        _ if end < digits.len() => {
-            format!(
-                "{{leftover_string,\"{}\"}}",
-                digits.get(end..).unwrap_or("")
-            )
-        }
-        _ if text.starts_with('-') => format!("{{value_negative,{text}}}"),
-        _ if text.parse::<u64>().is_err() => "no_integer".to_owned(),
-        _ => return Ok(()),
-    };
-    Err(CoreError::precondition(format!(
-        "invalid expiration '{text}': {why}"
-    )))
+    parse_expiration(text)
+        .map(drop)
+        .map_err(|why| CoreError::precondition(format!("invalid expiration '{text}': {why}")))
 }
