@@ -5,6 +5,7 @@
 
 #[path = "../../support/mqtt/mod.rs"]
 mod mqtt;
+mod mqtt_interop_support;
 mod queue_features;
 #[path = "../../support/stomp.rs"]
 mod stomp;
@@ -32,7 +33,9 @@ mod durability_mqtt;
 mod durability_restart;
 mod durability_ttl;
 mod mqtt_connect;
-mod mqtt_interop_amqp;
+mod mqtt_interop_amqp_properties;
+mod mqtt_interop_amqp_routing;
+mod mqtt_interop_amqp_topic_mapping;
 mod mqtt_interop_stomp;
 mod mqtt_limits;
 mod mqtt_qos;
@@ -45,10 +48,13 @@ mod mqtt_will_keepalive;
 mod queue_features_interop;
 mod stomp_acks;
 mod stomp_connect;
+mod stomp_destinations;
 mod stomp_durability;
 mod stomp_errors;
-mod stomp_interop;
-mod stomp_messaging;
+mod stomp_interop_headers;
+mod stomp_interop_routing;
+mod stomp_message_headers;
+mod stomp_queue_arguments;
 mod stomp_transactions;
 mod tls_clients;
 mod tls_listeners;
