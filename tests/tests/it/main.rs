@@ -9,6 +9,7 @@ mod mqtt_interop_support;
 mod queue_features;
 #[path = "../../support/stomp.rs"]
 mod stomp;
+mod stomp_interop_support;
 
 mod amqp_argument_errors;
 mod amqp_bindings;
