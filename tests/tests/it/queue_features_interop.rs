@@ -74,6 +74,14 @@ async fn stomp_reads_a_priority_queue_declared_by_amqp_in_priority_order() {
             .await
             .expect("publish");
     }
+    // The broker handles a channel's methods in order: once this redeclare is answered, the
+    // three publishes are queued, so the subscriber sees them all ready.
+    declare(
+        &channel,
+        &queue,
+        &[("x-max-priority", AMQPValue::ShortShortUInt(9))],
+    )
+    .await;
     let mut stomp = stomp_client(broker).await;
     stomp.subscribe("s", &format!("/amq/queue/{queue}")).await;
     let mut got = Vec::new();
