@@ -145,25 +145,44 @@ async fn single_active_consumer_fails_over_when_the_active_one_goes() {
     assert_eq!(body(&next_delivery(&mut b).await), "3");
 }
 
+/// Declares fanout exchange `ae` and direct exchange `main` naming it as its alternate.
+async fn with_alternate(ch: &Channel, main: &str, ae: &str) {
+    let opts = ExchangeDeclareOptions::default();
+    ch.exchange_declare(ae.into(), ExchangeKind::Fanout, opts, FieldTable::default())
+        .await
+        .expect("declare the alternate");
+    let main_args = args(&[("alternate-exchange", s(ae))]);
+    ch.exchange_declare(main.into(), ExchangeKind::Direct, opts, main_args)
+        .await
+        .expect("declare the main exchange");
+}
+
+/// A mandatory publish to `main` with a key nothing binds; its confirmation.
+async fn publish_mandatory_nowhere(ch: &Channel, main: &str, body: &[u8]) -> Confirmation {
+    let mandatory = lapin::options::BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    ch.basic_publish(
+        main.into(),
+        "nowhere".into(),
+        mandatory,
+        body,
+        BasicProperties::default(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("confirm")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unroutable_messages_take_the_alternate_exchange() {
     let t = target();
     let conn = t.connect().await;
     let ch = confirm_channel(&conn).await;
     let (main, ae, q) = (unique("ae.main"), unique("ae.alt"), unique("ae.q"));
-    let opts = ExchangeDeclareOptions::default();
-    ch.exchange_declare(
-        ae.as_str().into(),
-        ExchangeKind::Fanout,
-        opts,
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare the alternate");
-    let main_args = args(&[("alternate-exchange", s(&ae))]);
-    ch.exchange_declare(main.as_str().into(), ExchangeKind::Direct, opts, main_args)
-        .await
-        .expect("declare the main exchange");
+    with_alternate(&ch, &main, &ae).await;
     declare_queue(&ch, &q).await;
     ch.queue_bind(
         q.as_str().into(),
@@ -174,22 +193,7 @@ async fn unroutable_messages_take_the_alternate_exchange() {
     )
     .await
     .expect("bind");
-    let mandatory = lapin::options::BasicPublishOptions {
-        mandatory: true,
-        ..Default::default()
-    };
-    let c = ch
-        .basic_publish(
-            main.as_str().into(),
-            "nowhere".into(),
-            mandatory,
-            b"caught",
-            BasicProperties::default(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
+    let c = publish_mandatory_nowhere(&ch, &main, b"caught").await;
     assert!(
         matches!(c, Confirmation::Ack(None)),
         "no return when the alternate routes: {c:?}"
@@ -203,35 +207,8 @@ async fn mandatory_returns_when_the_alternate_exchange_routes_nowhere_too() {
     let conn = t.connect().await;
     let ch = confirm_channel(&conn).await;
     let (main, ae) = (unique("ae.main"), unique("ae.empty"));
-    let opts = ExchangeDeclareOptions::default();
-    ch.exchange_declare(
-        ae.as_str().into(),
-        ExchangeKind::Fanout,
-        opts,
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare the alternate, bound to nothing");
-    let main_args = args(&[("alternate-exchange", s(&ae))]);
-    ch.exchange_declare(main.as_str().into(), ExchangeKind::Direct, opts, main_args)
-        .await
-        .expect("declare the main exchange");
-    let mandatory = lapin::options::BasicPublishOptions {
-        mandatory: true,
-        ..Default::default()
-    };
-    let c = ch
-        .basic_publish(
-            main.as_str().into(),
-            "nowhere".into(),
-            mandatory,
-            b"lost",
-            BasicProperties::default(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
+    with_alternate(&ch, &main, &ae).await;
+    let c = publish_mandatory_nowhere(&ch, &main, b"lost").await;
     let Confirmation::Ack(Some(returned)) = c else {
         panic!("a basic.return before the ack: {c:?}");
     };
