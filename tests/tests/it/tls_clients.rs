@@ -199,12 +199,19 @@ async fn mqtts_logs_in_from_the_certificate_and_round_trips() {
     let (client, mut events) = AsyncClient::new(mqtts_options(&broker, &certs, Some("guest")), 10);
     let ack = connack(&mut events).await.expect("certificate login");
     assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success);
+    mqtt_round_trip(&client, &mut events).await;
+    client.disconnect().await.expect("disconnect");
+}
+
+/// Subscribes, publishes one QoS 1 message and requires it back.
+pub(crate) async fn mqtt_round_trip(client: &AsyncClient, events: &mut rumqttc::EventLoop) {
+    let topic = format!("tls/{}", unique("t"));
     client
-        .subscribe("tls/t", QoS::AtLeastOnce)
+        .subscribe(&topic, QoS::AtLeastOnce)
         .await
         .expect("subscribe");
     client
-        .publish("tls/t", QoS::AtLeastOnce, false, "secure")
+        .publish(&topic, QoS::AtLeastOnce, false, "secure")
         .await
         .expect("publish");
     let got = loop {
@@ -218,7 +225,6 @@ async fn mqtts_logs_in_from_the_certificate_and_round_trips() {
         }
     };
     assert_eq!(&got.payload[..], b"secure");
-    client.disconnect().await.expect("disconnect");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, MqttOptions, TlsConfiguration, Transport};
 use rustls::ProtocolVersion;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,7 +16,8 @@ use warren_server::{PlainListener, VerifySection};
 use warren_testkit::{Config, TestBroker, TestCerts};
 
 use crate::tls_clients::{
-    amqps, broker, certs, connack, lapin_tls, round_trip, rustls_client, rustls_client_for,
+    amqps, broker, certs, connack, lapin_tls, mqtt_round_trip, round_trip, rustls_client,
+    rustls_client_for,
 };
 
 const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
@@ -153,29 +154,6 @@ fn mqtts_with_password(broker: &TestBroker, config: rustls::ClientConfig) -> Mqt
     )));
     opts.set_credentials("guest", "guest");
     opts
-}
-
-async fn mqtt_round_trip(client: &AsyncClient, events: &mut rumqttc::EventLoop) {
-    let topic = format!("tls/{}", unique("t"));
-    client
-        .subscribe(&topic, QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    client
-        .publish(&topic, QoS::AtLeastOnce, false, "secure")
-        .await
-        .expect("publish");
-    let got = loop {
-        match tokio::time::timeout(DEADLINE, events.poll())
-            .await
-            .expect("in time")
-        {
-            Ok(Event::Incoming(Packet::Publish(p))) => break p,
-            Ok(_) => {}
-            Err(e) => panic!("connection failed: {e}"),
-        }
-    };
-    assert_eq!(&got.payload[..], b"secure");
 }
 
 #[tokio::test]
