@@ -9,38 +9,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::fake_core::*;
-use common::packets::publishes3;
+use common::packets::{connect3_will, connect5_will, publishes3, will3, will5};
 use common::*;
 use rmqtt_codec::types::QoS;
-use rmqtt_codec::v3::{self, Packet};
+use rmqtt_codec::v3::Packet;
 use rmqtt_codec::v5::{self, DisconnectReasonCode as Dr};
 use warren_fake_core::Call;
 use warren_model::{QueueHandle, Settlement};
 use warren_mqtt::convert::message_qos;
 
-fn will5(topic: &str, message: &'static str) -> v5::LastWill {
-    v5::LastWill {
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: topic.into(),
-        message: message.into(),
-        will_delay_interval_sec: None,
-        correlation_data: None,
-        message_expiry_interval: None,
-        content_type: None,
-        user_properties: vec![],
-        is_utf8_payload: None,
-        response_topic: None,
-    }
-}
-
 #[test]
 fn keep_alive_closes_after_one_and_a_half_intervals_without_input_and_sends_the_will() {
     let b = FakeCoreBroker::new();
     let mut c = b.client();
-    let mut conn = connect5("ka", true, 0); // keep alive 30 s
-    conn.last_will = Some(will5("wills/ka", "gone"));
-    c.connect5(conn);
+    let will = will5("wills/ka", "gone", QoS::AtLeastOnce, None);
+    c.connect5(connect5_will("ka", true, 0, will)); // keep alive 30 s
     let start = c.now;
     assert_eq!(
         c.session.next_deadline(),
@@ -108,9 +91,8 @@ fn keep_alive_in_311_is_reset_by_any_packet_and_ends_with_a_bare_close() {
 fn takeover_closes_the_first_connection_and_publishes_its_will() {
     let b = FakeCoreBroker::new();
     let mut old = b.client();
-    let mut conn = connect5("dup", true, 0);
-    conn.last_will = Some(will5("wills/dup", "taken"));
-    old.connect5(conn);
+    let will = will5("wills/dup", "taken", QoS::AtLeastOnce, None);
+    old.connect5(connect5_will("dup", true, 0, will));
     old.send5(sub5(1, &[("t", opts(QoS::AtLeastOnce))]));
     let queue = session_queue("dup");
     let old_conn = declared_by(b.vhost(), &queue);
@@ -165,18 +147,8 @@ fn takeover_closes_the_first_connection_and_publishes_its_will() {
 fn takeover_of_a_persistent_session_moves_its_subscriptions_and_unacked_messages() {
     let b = FakeCoreBroker::new();
     let mut old = b.client();
-    let with_will = v3::Packet::Connect(Box::new(v3::Connect {
-        clean_session: false,
-        keep_alive: 30,
-        client_id: "keep".into(),
-        last_will: Some(v3::LastWill {
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic: "wills/keep".into(),
-            message: "moved".into(),
-        }),
-        ..v3::Connect::default()
-    }));
+    let will = will3("wills/keep", "moved", QoS::AtMostOnce);
+    let with_will = connect3_will("keep", false, 30, will);
     assert!(matches!(
         old.send3(with_will).as_slice(),
         [Packet::ConnectAck(_)]

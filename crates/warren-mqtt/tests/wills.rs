@@ -5,35 +5,20 @@ mod common;
 
 use std::time::Duration;
 
-use common::packets::{connack3, connack5};
+use common::packets::{connack3, connack5, connect3_will, connect5_will, will3, will5};
 use common::*;
 use rmqtt_codec::types::QoS;
-use rmqtt_codec::v3::{self, Packet};
+use rmqtt_codec::v3::Packet;
 use rmqtt_codec::v5;
 
 #[test]
 fn takeover_disconnects_the_old_connection_and_sends_its_will() {
     let b = TestBroker::new();
-    let mut watcher = b.client();
-    watcher.connect3("watcher", true);
-    watcher.send3(sub3(1, &[("wills/#", QoS::AtMostOnce)]));
+    let mut watcher = watcher(&b, "wills/#", QoS::AtMostOnce);
 
     let mut old = b.client();
-    let mut conn = connect5("dup", true, 0);
-    conn.last_will = Some(v5::LastWill {
-        qos: QoS::AtMostOnce,
-        retain: false,
-        topic: "wills/dup".into(),
-        message: "gone".into(),
-        will_delay_interval_sec: None,
-        correlation_data: None,
-        message_expiry_interval: None,
-        content_type: None,
-        user_properties: vec![],
-        is_utf8_payload: None,
-        response_topic: None,
-    });
-    old.connect5(conn);
+    let will = will5("wills/dup", "gone", QoS::AtMostOnce, None);
+    old.connect5(connect5_will("dup", true, 0, will));
     let mut new = b.client();
     new.connect5(connect5("dup", true, 0));
     let out = old.wake5();
@@ -53,22 +38,14 @@ fn takeover_disconnects_the_old_connection_and_sends_its_will() {
 #[test]
 fn will_on_abnormal_close_but_not_after_disconnect() {
     let b = TestBroker::new();
-    let mut watcher = b.client();
-    watcher.connect3("watcher", true);
-    watcher.send3(sub3(1, &[("w/+", QoS::AtLeastOnce)]));
+    let mut watcher = watcher(&b, "w/+", QoS::AtLeastOnce);
     let with_will = |id: &str| {
-        v3::Packet::Connect(Box::new(v3::Connect {
-            clean_session: true,
-            keep_alive: 10,
-            client_id: id.into(),
-            last_will: Some(v3::LastWill {
-                qos: QoS::AtLeastOnce,
-                retain: false,
-                topic: format!("w/{id}").into(),
-                message: "bye".into(),
-            }),
-            ..v3::Connect::default()
-        }))
+        connect3_will(
+            id,
+            true,
+            10,
+            will3(&format!("w/{id}"), "bye", QoS::AtLeastOnce),
+        )
     };
     let mut polite = b.client();
     connack3(&mut polite, with_will("polite"));
@@ -88,25 +65,10 @@ fn will_on_abnormal_close_but_not_after_disconnect() {
 #[test]
 fn will_delay_runs_on_the_scheduler_unless_the_client_returns() {
     let b = TestBroker::new();
-    let mut watcher = b.client();
-    watcher.connect3("watcher", true);
-    watcher.send3(sub3(1, &[("w", QoS::AtMostOnce)]));
+    let mut watcher = watcher(&b, "w", QoS::AtMostOnce);
     let delayed = |c: &mut Client| {
-        let mut conn = connect5("late", false, 100);
-        conn.last_will = Some(v5::LastWill {
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic: "w".into(),
-            message: "late".into(),
-            will_delay_interval_sec: Some(5),
-            correlation_data: None,
-            message_expiry_interval: None,
-            content_type: None,
-            user_properties: vec![],
-            is_utf8_payload: None,
-            response_topic: None,
-        });
-        c.connect5(conn);
+        let will = will5("w", "late", QoS::AtMostOnce, Some(5));
+        c.connect5(connect5_will("late", false, 100, will));
     };
     let mut c = b.client();
     delayed(&mut c);
@@ -128,13 +90,10 @@ fn will_delay_runs_on_the_scheduler_unless_the_client_returns() {
 #[test]
 fn will_delay_counts_from_the_time_the_connection_ended() {
     let b = TestBroker::new();
-    let mut watcher = b.client();
-    watcher.connect3("watcher", true);
-    watcher.send3(sub3(1, &[("w", QoS::AtMostOnce)]));
+    let mut watcher = watcher(&b, "w", QoS::AtMostOnce);
     let mut c = b.client();
-    let mut conn = connect5("late", true, 100);
-    conn.last_will = Some(will5("w", "late", Some(5)));
-    c.connect5(conn);
+    let will = will5("w", "late", QoS::AtMostOnce, Some(5));
+    c.connect5(connect5_will("late", true, 100, will));
     c.tick(Duration::from_secs(46)); // keep alive timeout
     assert!(c.closed());
     let closed_at = c.now;
@@ -146,22 +105,6 @@ fn will_delay_counts_from_the_time_the_connection_ended() {
     assert!(matches!(got.as_slice(), [Packet::Publish(p)] if &p.payload[..] == b"late"));
 }
 
-fn will5(topic: &str, message: &'static str, delay: Option<u32>) -> v5::LastWill {
-    v5::LastWill {
-        qos: QoS::AtMostOnce,
-        retain: false,
-        topic: topic.into(),
-        message: message.into(),
-        will_delay_interval_sec: delay,
-        correlation_data: None,
-        message_expiry_interval: None,
-        content_type: None,
-        user_properties: vec![],
-        is_utf8_payload: None,
-        response_topic: None,
-    }
-}
-
 /// A will topic with a wildcard is no topic name: 3.x closes without CONNACK
 /// (MQTT-3.1.4-1), 5.0 answers CONNACK 0x90 Topic Name invalid.
 #[test]
@@ -169,24 +112,12 @@ fn will_topic_with_a_wildcard_is_refused() {
     let b = TestBroker::new();
     for topic in ["w/+", "w/#"] {
         let mut c = b.client();
-        let conn = v3::Packet::Connect(Box::new(v3::Connect {
-            clean_session: true,
-            keep_alive: 10,
-            client_id: "wild3".into(),
-            last_will: Some(v3::LastWill {
-                qos: QoS::AtMostOnce,
-                retain: false,
-                topic: topic.into(),
-                message: "bye".into(),
-            }),
-            ..v3::Connect::default()
-        }));
+        let conn = connect3_will("wild3", true, 10, will3(topic, "bye", QoS::AtMostOnce));
         assert_eq!(c.send3(conn), vec![], "{topic}: closed without CONNACK");
         assert!(c.closed());
 
         let mut c = b.client();
-        let mut conn = connect5("wild5", true, 0);
-        conn.last_will = Some(will5(topic, "bye", None));
+        let conn = connect5_will("wild5", true, 0, will5(topic, "bye", QoS::AtMostOnce, None));
         assert_eq!(
             connack5(&mut c, conn).reason_code,
             v5::ConnectAckReason::TopicNameInvalid
@@ -201,32 +132,17 @@ fn will_topic_with_a_wildcard_is_refused() {
 #[test]
 fn broker_shutdown_publishes_the_wills_of_connected_clients() {
     let b = TestBroker::new();
-    let mut watcher = b.client();
-    watcher.connect3("watcher", true);
-    watcher.send3(sub3(1, &[("w/+", QoS::AtMostOnce)]));
+    let mut watcher = watcher(&b, "w/+", QoS::AtMostOnce);
 
     let mut c3 = b.client();
-    let conn = v3::Packet::Connect(Box::new(v3::Connect {
-        clean_session: false,
-        keep_alive: 10,
-        client_id: "will3".into(),
-        last_will: Some(v3::LastWill {
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic: "w/3".into(),
-            message: "three".into(),
-        }),
-        ..v3::Connect::default()
-    }));
+    let conn = connect3_will("will3", false, 10, will3("w/3", "three", QoS::AtMostOnce));
     connack3(&mut c3, conn);
     let mut c5 = b.client();
-    let mut conn = connect5("will5", false, 3600);
-    conn.last_will = Some(will5("w/5", "five", Some(600)));
-    c5.connect5(conn);
+    let will = will5("w/5", "five", QoS::AtMostOnce, Some(600));
+    c5.connect5(connect5_will("will5", false, 3600, will));
     let mut polite = b.client();
-    let mut conn = connect5("polite", true, 0);
-    conn.last_will = Some(will5("w/p", "polite", None));
-    polite.connect5(conn);
+    let will = will5("w/p", "polite", QoS::AtMostOnce, None);
+    polite.connect5(connect5_will("polite", true, 0, will));
     polite.send5(v5::Packet::Disconnect(v5::Disconnect {
         reason_code: v5::DisconnectReasonCode::NormalDisconnection,
         session_expiry_interval_secs: None,
@@ -259,4 +175,12 @@ fn broker_shutdown_publishes_the_wills_of_connected_clients() {
         ]
     );
     assert_eq!(b.scheduler.run_until(std::time::Instant::now()), 0);
+}
+
+/// A 3.1.1 client subscribed to `filter`, to see the wills published there.
+fn watcher(b: &TestBroker, filter: &str, qos: QoS) -> Client {
+    let mut watcher = b.client();
+    watcher.connect3("watcher", true);
+    watcher.send3(sub3(1, &[(filter, qos)]));
+    watcher
 }
