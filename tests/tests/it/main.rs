@@ -6,6 +6,7 @@
 #[path = "../../support/mqtt/mod.rs"]
 mod mqtt;
 mod mqtt_interop_support;
+mod mqtt_v5_support;
 mod queue_features;
 #[path = "../../support/stomp.rs"]
 mod stomp;
@@ -43,7 +44,11 @@ mod mqtt_qos;
 mod mqtt_retained;
 mod mqtt_sessions;
 mod mqtt_shared;
-mod mqtt_v5;
+mod mqtt_v5_limits;
+mod mqtt_v5_message_properties;
+mod mqtt_v5_reason_codes;
+mod mqtt_v5_subscription_options;
+mod mqtt_v5_topic_aliases;
 mod mqtt_validation;
 mod mqtt_will_keepalive;
 mod queue_features_interop;
