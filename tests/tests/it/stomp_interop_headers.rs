@@ -12,7 +12,7 @@ use crate::stomp_interop_support::*;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Connection};
-use stomp::{target, unique, warren_only, StompTarget};
+use stomp::{target, unique, warren_only, Frame, StompTarget};
 
 fn header_text(d: &lapin::message::Delivery, name: &str) -> Option<String> {
     let headers = d.properties.headers().as_ref()?;
@@ -139,13 +139,34 @@ async fn publish_to_queue(conn: &Connection, queue: &str, props: BasicProperties
     .expect("publish");
 }
 
+/// What a STOMP subscriber of a new queue receives when AMQP publishes to it with `headers`
+/// and a header `kept: yes`: the MESSAGE, checked for its body and the kept header.
+async fn message_with_amqp_headers(
+    t: &StompTarget,
+    conn: &Connection,
+    what: &str,
+    mut headers: FieldTable,
+) -> Frame {
+    let name = unique(what);
+    let mut s = t.client().await;
+    s.subscribe("s", &format!("/queue/{name}")).await;
+    headers.insert("kept".into(), AMQPValue::LongString("yes".into()));
+    publish_to_queue(
+        conn,
+        &name,
+        BasicProperties::default().with_headers(headers),
+    )
+    .await;
+    let m = s.message().await;
+    assert_eq!(m.text(), "body");
+    assert_eq!(m.header("kept"), Some("yes"));
+    m
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_table_and_array_headers_are_dropped_on_message() {
     let t = target();
     let Some(conn) = amqp(&t).await else { return };
-    let name = unique("a2s-lossy");
-    let mut s = t.client().await;
-    s.subscribe("s", &format!("/queue/{name}")).await;
     let mut inner = FieldTable::default();
     inner.insert("k".into(), AMQPValue::LongString("v".into()));
     let mut headers = FieldTable::default();
@@ -155,16 +176,7 @@ async fn amqp_table_and_array_headers_are_dropped_on_message() {
         AMQPValue::FieldArray(vec![AMQPValue::LongInt(1)].into()),
     );
     headers.insert("flag".into(), AMQPValue::Boolean(true));
-    headers.insert("kept".into(), AMQPValue::LongString("yes".into()));
-    publish_to_queue(
-        &conn,
-        &name,
-        BasicProperties::default().with_headers(headers),
-    )
-    .await;
-    let m = s.message().await;
-    assert_eq!(m.text(), "body");
-    assert_eq!(m.header("kept"), Some("yes"));
+    let m = message_with_amqp_headers(&t, &conn, "a2s-lossy", headers).await;
     if matches!(t, StompTarget::Local(_)) {
         // RabbitMQ drops a boolean too; Warren shows it as text.
         assert_eq!(m.header("flag"), Some("true"), "shown as text");
@@ -179,24 +191,12 @@ async fn amqp_headers_that_are_not_utf8_are_dropped_on_message() {
     // RabbitMQ sends the bytes as they are, which no STOMP frame may hold.
     let Some(t) = warren_only() else { return };
     let Some(conn) = amqp(&t).await else { return };
-    let name = unique("a2s-bytes");
-    let mut s = t.client().await;
-    s.subscribe("s", &format!("/queue/{name}")).await;
     let mut headers = FieldTable::default();
     headers.insert(
         "bytes".into(),
         AMQPValue::LongString(vec![0xff, 0xfe, b'x'].into()),
     );
-    headers.insert("kept".into(), AMQPValue::LongString("yes".into()));
-    publish_to_queue(
-        &conn,
-        &name,
-        BasicProperties::default().with_headers(headers),
-    )
-    .await;
-    let m = s.message().await;
-    assert_eq!(m.text(), "body");
-    assert_eq!(m.header("kept"), Some("yes"));
+    let m = message_with_amqp_headers(&t, &conn, "a2s-bytes", headers).await;
     assert_eq!(m.header("bytes"), None, "{m:?}");
 }
 
