@@ -3,6 +3,7 @@
 //! area; `cargo test -p warren-it --test it mqtt_qos::` runs one of them. The memory-alarm
 //! test stays a binary of its own: it measures the resident memory of its process.
 
+mod amqp_exchange_support;
 #[path = "../../support/mqtt/mod.rs"]
 mod mqtt;
 mod mqtt_interop_support;
@@ -18,7 +19,8 @@ mod amqp_confirms_tx;
 mod amqp_consumers;
 mod amqp_delayed;
 mod amqp_errors;
-mod amqp_exchanges;
+mod amqp_exchange_lifecycle;
+mod amqp_exchange_routing;
 mod amqp_handshake;
 mod amqp_hostile;
 mod amqp_limits;
