@@ -13,6 +13,25 @@ from stomp_raw_helpers import amqp, frame, raw, raw_connected, wait_for, warren_
 # -- ack modes, ACK and NACK -------------------------------------------------------------------
 
 
+def delivered(stomp_client, amqp, version, what, bodies, ack, headers=None):
+    """A new queue (deleted after the test) that a client sent `bodies` to and then received
+    them on a subscription in `ack` mode: the queue's name, the client and its MESSAGEs."""
+    q = name(what)
+    amqp.forget(q)
+    c = stomp_client(version)
+    for body in bodies:
+        c.send(f"/queue/{q}", body)
+    c.subscribe(f"/queue/{q}", ack=ack, headers=headers)
+    return q, c, [c.message() for _ in bodies]
+
+
+def settle_with_receipt(c, settle, message, **kwargs):
+    """Settles `message` with `settle` (the client's ack or nack) and waits for the RECEIPT."""
+    receipt = c.receipt()
+    settle(message, receipt=receipt, **kwargs)
+    c.wait_receipt(receipt)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("ack", ["auto", "client", "client-individual"])
 def test_the_ack_header_is_sent_in_1_2_client_modes_only(stomp_client, version, ack):
@@ -31,16 +50,9 @@ def test_the_ack_header_is_sent_in_1_2_client_modes_only(stomp_client, version, 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_client_individual_ack_settles_only_that_message(stomp_client, amqp, version):
-    q = name("indiv")
-    amqp.forget(q)
-    c = stomp_client(version)
-    for body in ["1", "2", "3"]:
-        c.send(f"/queue/{q}", body)
-    c.subscribe(f"/queue/{q}", ack="client-individual")
-    frames = [c.message() for _ in range(3)]
-    receipt = c.receipt()
-    c.ack(frames[1], receipt=receipt)
-    c.wait_receipt(receipt)
+    q, c, frames = delivered(stomp_client, amqp, version, "indiv", ["1", "2", "3"],
+                             "client-individual")
+    settle_with_receipt(c, c.ack, frames[1])
     c.close()
     assert wait_for(lambda: amqp.depth(q) == 2), amqp.depth(q)
     assert [amqp.get(q), amqp.get(q)] == [b"1", b"3"]
@@ -48,16 +60,8 @@ def test_client_individual_ack_settles_only_that_message(stomp_client, amqp, ver
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_client_ack_settles_every_earlier_message(stomp_client, amqp, version):
-    q = name("cumul")
-    amqp.forget(q)
-    c = stomp_client(version)
-    for body in ["1", "2", "3"]:
-        c.send(f"/queue/{q}", body)
-    c.subscribe(f"/queue/{q}", ack="client")
-    frames = [c.message() for _ in range(3)]
-    receipt = c.receipt()
-    c.ack(frames[1], receipt=receipt)
-    c.wait_receipt(receipt)
+    q, c, frames = delivered(stomp_client, amqp, version, "cumul", ["1", "2", "3"], "client")
+    settle_with_receipt(c, c.ack, frames[1])
     c.close()
     assert wait_for(lambda: amqp.depth(q) == 1), amqp.depth(q)
     assert amqp.get(q) == b"3"
@@ -66,18 +70,11 @@ def test_client_ack_settles_every_earlier_message(stomp_client, amqp, version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_acks_after_unsubscribe_still_settle(stomp_broker, stomp_client, amqp, version):
     warren_only(stomp_broker, "RabbitMQ 3.10 refuses it: 'Subscription not found'")
-    q = name("late")
-    amqp.forget(q)
-    c = stomp_client(version)
-    c.send(f"/queue/{q}", "acked late")
-    c.send(f"/queue/{q}", "never acked")
-    c.subscribe(f"/queue/{q}", ack="client-individual")
-    m = c.message()
-    assert c.message().body == "never acked"
+    q, c, (m, second) = delivered(stomp_client, amqp, version, "late",
+                                  ["acked late", "never acked"], "client-individual")
+    assert second.body == "never acked"
     c.unsubscribe("s", destination=f"/queue/{q}")
-    receipt = c.receipt()
-    c.ack(m, receipt=receipt)
-    c.wait_receipt(receipt)
+    settle_with_receipt(c, c.ack, m)
     c.close()
     assert wait_for(lambda: amqp.depth(q) == 1), amqp.depth(q)
     assert amqp.get(q) == b"never acked"
@@ -102,17 +99,10 @@ def test_an_ack_for_an_unknown_message_is_an_error(stomp_broker, stomp_client, v
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_nack_requeue_false_discards_the_message(stomp_client, amqp, version):
-    q = name("drop")
-    amqp.forget(q)
-    c = stomp_client(version)
-    c.send(f"/queue/{q}", "unwanted")
-    c.send(f"/queue/{q}", "kept")
-    c.subscribe(f"/queue/{q}", ack="client-individual")
-    m = c.message()
-    assert c.message().body == "kept"
-    receipt = c.receipt()
-    c.nack(m, requeue="false", receipt=receipt)
-    c.wait_receipt(receipt)
+    q, c, (m, second) = delivered(stomp_client, amqp, version, "drop", ["unwanted", "kept"],
+                                  "client-individual")
+    assert second.body == "kept"
+    settle_with_receipt(c, c.nack, m, requeue="false")
     # Not requeued: nothing comes back while the connection lives.
     c.assert_quiet()
     c.close()
@@ -137,16 +127,9 @@ def test_nack_requeue_false_dead_letters(stomp_client, amqp, version):
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_nack_in_client_mode_is_cumulative(stomp_client, amqp, version):
-    q = name("nackall")
-    amqp.forget(q)
-    c = stomp_client(version)
-    for body in ["1", "2", "3"]:
-        c.send(f"/queue/{q}", body)
-    c.subscribe(f"/queue/{q}", ack="client", headers={"prefetch-count": "3"})
-    frames = [c.message() for _ in range(3)]
-    receipt = c.receipt()
-    c.nack(frames[1], requeue="false", receipt=receipt)
-    c.wait_receipt(receipt)
+    q, c, frames = delivered(stomp_client, amqp, version, "nackall", ["1", "2", "3"], "client",
+                             headers={"prefetch-count": "3"})
+    settle_with_receipt(c, c.nack, frames[1], requeue="false")
     c.close()
     assert wait_for(lambda: amqp.depth(q) == 1), amqp.depth(q)
     assert amqp.get(q) == b"3"
