@@ -3,6 +3,7 @@
 //! area; `cargo test -p warren-it --test it mqtt_qos::` runs one of them. The memory-alarm
 //! test stays a binary of its own: it measures the resident memory of its process.
 
+mod amqp_consumer_support;
 mod amqp_exchange_support;
 #[path = "../../support/mqtt/mod.rs"]
 mod mqtt;
@@ -13,10 +14,11 @@ mod queue_features;
 mod stomp;
 mod stomp_interop_support;
 
+mod amqp_acks_and_redelivery;
 mod amqp_argument_errors;
 mod amqp_bindings;
 mod amqp_confirms_tx;
-mod amqp_consumers;
+mod amqp_consumer_dispatch;
 mod amqp_delayed;
 mod amqp_errors;
 mod amqp_exchange_lifecycle;
