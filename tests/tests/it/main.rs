@@ -5,6 +5,7 @@
 
 mod amqp_consumer_support;
 mod amqp_exchange_support;
+mod amqp_queue_support;
 #[path = "../../support/mqtt/mod.rs"]
 mod mqtt;
 mod mqtt_interop_support;
@@ -28,7 +29,9 @@ mod amqp_hostile;
 mod amqp_limits;
 mod amqp_messages;
 mod amqp_priority;
-mod amqp_queues;
+mod amqp_queue_bindings;
+mod amqp_queue_declare;
+mod amqp_queue_lifetime;
 mod amqp_rare_methods;
 mod amqp_sender_selected;
 mod amqp_ttl_dlx;
