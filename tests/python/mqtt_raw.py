@@ -230,14 +230,14 @@ class Raw:
 
 
 @pytest.fixture
-def raw_mqtt(mqtt_broker):
-    """Opens raw connections, CONNECT sent and CONNACK read; all closed at teardown.
-
-    `raw_mqtt(version, client_id, expect=0, **connect_kwargs)` returns (Raw, CONNACK)."""
+def raw_to():
+    """Raw connections to any broker, closed at teardown: `raw_to(broker, version,
+    client_id, expect=0, **connect_kwargs)` sends CONNECT, reads the CONNACK and checks its
+    code unless `expect` is None; returns (Raw, CONNACK)."""
     opened = []
 
-    def _open(version, client_id, expect=0, **kwargs):
-        raw = Raw(mqtt_broker)
+    def _open(broker, version, client_id, expect=0, **kwargs):
+        raw = Raw(broker)
         opened.append(raw)
         raw.send(connect_packet(version, client_id, **kwargs))
         ack = raw.recv_kind(CONNACK)
@@ -248,3 +248,15 @@ def raw_mqtt(mqtt_broker):
     yield _open
     for raw in opened:
         raw.close()
+
+
+@pytest.fixture
+def raw_mqtt(mqtt_broker, raw_to):
+    """Opens raw connections to the suite's broker, CONNECT sent and CONNACK read; all closed
+    at teardown. `raw_mqtt(version, client_id, expect=0, **connect_kwargs)` returns
+    (Raw, CONNACK)."""
+
+    def _open(version, client_id, expect=0, **kwargs):
+        return raw_to(mqtt_broker, version, client_id, expect, **kwargs)
+
+    return _open

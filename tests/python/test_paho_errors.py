@@ -46,32 +46,12 @@ from mqtt_raw import (
     packet,
     props,
     publish_packet,
+    raw_to,  # noqa: F401  (fixture)
     varint,
 )
 
 V311 = paho.MQTTv311
 V5 = paho.MQTTv5
-
-
-@pytest.fixture
-def raw_to():
-    """Raw connections to any broker, closed at teardown: `raw_to(broker, version,
-    client_id, expect=0, **connect_kwargs)` sends CONNECT, reads the CONNACK and checks its
-    code unless `expect` is None; returns (Raw, CONNACK)."""
-    opened = []
-
-    def _open(broker, version, client_id, expect=0, **kwargs):
-        raw = Raw(broker)
-        opened.append(raw)
-        raw.send(connect_packet(version, client_id, **kwargs))
-        ack = raw.recv_kind(CONNACK)
-        if expect is not None:
-            assert ack.connack_code() == expect, f"CONNACK {ack.connack_code():#x}"
-        return raw, ack
-
-    yield _open
-    for raw in opened:
-        raw.close()
 
 
 def connack_properties(ack):

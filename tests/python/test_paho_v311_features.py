@@ -25,6 +25,7 @@ from mqtt_raw import (
     ack_packet,
     publish_packet,
     raw_mqtt,  # noqa: F401  (fixture)
+    raw_to,  # noqa: F401  (fixture raw_mqtt uses)
     subscribe_packet,
 )
 

@@ -26,6 +26,7 @@ from mqtt_raw import (
     ack_packet,
     publish_packet,
     raw_mqtt,  # noqa: F401  (fixture)
+    raw_to,  # noqa: F401  (fixture raw_mqtt uses)
 )
 from paho_v5_helpers import V, end_session, next_disconnect, persistent
 

@@ -27,6 +27,7 @@ from mqtt_raw import (
     props,
     publish_packet,
     raw_mqtt,  # noqa: F401  (fixture)
+    raw_to,  # noqa: F401  (fixture raw_mqtt uses)
 )
 from paho_v5_helpers import V, next_disconnect, subscribe_many
 
