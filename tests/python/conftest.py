@@ -113,6 +113,27 @@ def wait_until(condition, deadline=10.0, connection=None):
     return condition()
 
 
+def count(connection, q):
+    """Messages ready in queue q, read by a passive declare on a channel of its own."""
+    ch = connection.channel()
+    n = ch.queue_declare(q, passive=True).method.message_count
+    ch.close()
+    return n
+
+
+def dlx_args(dlq, **more):
+    """Queue arguments that dead-letter into queue dlq through the default exchange."""
+    args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
+    args.update(more)
+    return args
+
+
+# Tests of Warren's own features, skipped when the suite runs against another broker.
+warren_only = pytest.mark.skipif(
+    bool(os.environ.get("WARREN_IT_AMQP_URL")), reason="a Warren-only feature"
+)
+
+
 # Fixtures of the paho-mqtt suites (their own broker handle; the fixtures above are unchanged).
 from mqtt_conftest_helpers import mqtt, mqtt_broker  # noqa: E402,F401
 

@@ -4,12 +4,7 @@ import pika
 import pika.exceptions
 import pytest
 
-
-def count(connection, q):
-    ch = connection.channel()
-    n = ch.queue_declare(q, passive=True).method.message_count
-    ch.close()
-    return n
+from conftest import count
 
 
 def test_confirmed_publishes_are_all_acked(connection, channel, unique):

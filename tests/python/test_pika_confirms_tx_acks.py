@@ -11,17 +11,10 @@ import pytest
 
 import amqp_raw
 from amqp_raw import Raw
-from conftest import wait_until
+from conftest import count, wait_until
 
 DEADLINE = 15.0
 BATCH = 200
-
-
-def count(connection, q):
-    ch = connection.channel()
-    n = ch.queue_declare(q, passive=True).method.message_count
-    ch.close()
-    return n
 
 
 class Confirms:

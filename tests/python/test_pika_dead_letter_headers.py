@@ -12,16 +12,9 @@ import time
 import pika
 import pytest
 
-from conftest import wait_until
+from conftest import count, wait_until
 
 DEADLINE = 15.0
-
-
-def count(connection, q):
-    ch = connection.channel()
-    n = ch.queue_declare(q, passive=True).method.message_count
-    ch.close()
-    return n
 
 
 def epoch(value):

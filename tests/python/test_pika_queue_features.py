@@ -5,30 +5,12 @@ active consumer, alternate exchanges, the delivery limit and x-delayed-message.
 The delivery-limit and delayed-message tests need Warren: RabbitMQ's classic queues refuse
 x-delivery-limit and the test peer has no delayed-message plugin."""
 
-import os
 import time
 
 import pika
 import pytest
 
-from conftest import wait_until
-
-warren_only = pytest.mark.skipif(
-    bool(os.environ.get("WARREN_IT_AMQP_URL")), reason="a Warren-only feature"
-)
-
-
-def count(connection, q):
-    ch = connection.channel()
-    n = ch.queue_declare(q, passive=True).method.message_count
-    ch.close()
-    return n
-
-
-def dlx_args(dlq, **more):
-    args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
-    args.update(more)
-    return args
+from conftest import count, dlx_args, wait_until, warren_only
 
 
 def test_expired_message_is_dead_lettered_with_x_death(connection, channel, unique):

@@ -13,26 +13,12 @@ import time
 import pika
 import pytest
 
-from conftest import wait_until
+from conftest import count, dlx_args, wait_until, warren_only
 
 PEER = bool(os.environ.get("WARREN_IT_AMQP_URL"))
 
-warren_only = pytest.mark.skipif(PEER, reason="a Warren-only feature")
 
 DEADLINE = 15.0
-
-
-def count(connection, q):
-    ch = connection.channel()
-    n = ch.queue_declare(q, passive=True).method.message_count
-    ch.close()
-    return n
-
-
-def dlx_args(dlq, **more):
-    args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
-    args.update(more)
-    return args
 
 
 def routes_to(ch, q):
