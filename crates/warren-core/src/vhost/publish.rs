@@ -30,12 +30,13 @@ impl VHostCore {
     ) -> Result<PublishOutcome, CoreError> {
         check_expiration(&message)?;
         if exchange.is_default() {
-            if message.properties.headers.is_some() {
-                let targets = self.default_route(&message);
-                return Ok(self.deliver(&targets, &message));
+            let extra = extra_keys(&message);
+            if extra.is_empty() {
+                let target = self.default_target(&message);
+                return Ok(self.deliver(target.as_slice(), &message));
             }
-            let target = self.default_target(&message);
-            return Ok(self.deliver(target.as_slice(), &message));
+            let targets = self.default_targets(&message, &extra);
+            return Ok(self.deliver(&targets, &message));
         }
         let start = self
             .exchange(exchange)
@@ -71,7 +72,8 @@ impl VHostCore {
 
     /// Offers the message to each target, counting who took and who refused it.
     pub(super) fn deliver(&self, targets: &[Arc<Queue>], message: &Arc<Message>) -> PublishOutcome {
-        let message = &without_bcc(message);
+        let stripped = without_bcc(message);
+        let message = stripped.as_ref().unwrap_or(message);
         let mut outcome = PublishOutcome::default();
         let (id, durable) = self.persist(targets, message).unzip();
         let id = id.flatten();
@@ -93,10 +95,13 @@ impl VHostCore {
 
     /// The default exchange: the queues named by the routing key and any `CC`/`BCC` keys.
     pub(super) fn default_route(&self, message: &Message) -> Vec<Arc<Queue>> {
-        let extra = extra_keys(message);
-        let first = self.default_target(message);
+        self.default_targets(message, &extra_keys(message))
+    }
+
+    /// The queues named by the routing key and the `extra` keys, each once.
+    fn default_targets(&self, message: &Message, extra: &[RoutingKey]) -> Vec<Arc<Queue>> {
         if extra.is_empty() {
-            return first.into_iter().collect();
+            return self.default_target(message).into_iter().collect();
         }
         let map = read(&self.queues);
         let mut names: Vec<&str> = extra.iter().map(RoutingKey::as_str).collect();

@@ -23,19 +23,14 @@ pub(super) fn extra_keys(message: &Message) -> Vec<RoutingKey> {
         .collect()
 }
 
-/// `message` as receivers get it: without its `BCC` header (a copy only when it has one).
-pub(super) fn without_bcc(message: &Arc<Message>) -> Arc<Message> {
-    let has_bcc = message
-        .properties
-        .headers
-        .as_ref()
-        .is_some_and(|h| h.get("BCC").is_some());
-    if !has_bcc {
-        return Arc::clone(message);
-    }
-    let mut copy = Message::clone(message);
+/// A copy of `message` without its `BCC` header, as receivers must get it; `None` when it has
+/// none (the common case, which costs no copy and no reference count).
+pub(super) fn without_bcc(message: &Message) -> Option<Arc<Message>> {
+    let headers = message.properties.headers.as_ref()?;
+    headers.get("BCC")?;
+    let mut copy = message.clone();
     if let Some(headers) = copy.properties.headers.as_mut() {
         headers.remove("BCC");
     }
-    Arc::new(copy)
+    Some(Arc::new(copy))
 }
