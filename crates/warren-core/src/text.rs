@@ -56,10 +56,7 @@ pub(crate) fn inequivalent(
 /// integer type is one class, so a client encoding `10` as a long matches one that sent a
 /// short.
 pub(crate) fn equivalent(a: &FieldValue, b: &FieldValue) -> bool {
-    let int = |v: &FieldValue| {
-        v.as_i64()
-            .filter(|_| !matches!(v, FieldValue::Timestamp(_)))
-    };
+    let int = |v: &FieldValue| crate::queue::integer(v).ok();
     match (int(a), int(b)) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,

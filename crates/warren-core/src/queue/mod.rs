@@ -28,7 +28,7 @@ mod settle;
 mod state;
 mod timed;
 
-pub(crate) use args::{type_name, DeadLetterTarget, Overflow, QueueArgs};
+pub(crate) use args::{integer, type_name, DeadLetterTarget, Overflow, QueueArgs};
 pub(crate) use arrival::parse_expiration;
 use state::{Consumer, QueueState, Unacked};
 
