@@ -6,13 +6,23 @@
 //! new topics go out in full. That keeps the table bounded by the client's own limit and never
 //! rebinds an alias, so a client cannot see one alias mean two topics.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+/// A connection's topic aliases both ways, made at the first one (most clients use none).
+#[derive(Debug, Default)]
+pub struct Aliases {
+    /// The client's: alias to topic.
+    pub inbound: BTreeMap<u16, String>,
+    /// Ours, within the client's Topic Alias Maximum.
+    pub outbound: OutboundAliases,
+}
 
 /// One connection's outbound alias table.
 #[derive(Debug, Default)]
 pub struct OutboundAliases {
     max: u16,
-    by_topic: HashMap<String, u16>,
+    /// A B-tree: empty, it is smaller than a hash map, and every connection holds one.
+    by_topic: BTreeMap<String, u16>,
 }
 
 /// How a PUBLISH should name its topic.
@@ -31,13 +41,8 @@ impl OutboundAliases {
     pub fn new(max: u16) -> Self {
         Self {
             max,
-            by_topic: HashMap::new(),
+            by_topic: BTreeMap::new(),
         }
-    }
-
-    /// False when the client accepts no aliases: every topic goes in full.
-    pub fn enabled(&self) -> bool {
-        self.max > 0
     }
 
     /// How to send `topic`, recording a new alias when one is defined.

@@ -14,14 +14,13 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use warren_model::{ConnectionId, CreditPool, QueueName, Settlement, UserName, VHost};
 
-use crate::alias::OutboundAliases;
 use crate::codec::{ConnAckPacket, ConnectPacket, Outbound, Version};
 use crate::durable_acks::DurableAcks;
 use crate::errors::MqttError;
 use crate::factory::Shared;
 use crate::inflight::Inflight;
 use crate::outbox::Outbox;
-use crate::registry::{lock, LiveHandle, SessionKey, SharedState};
+use crate::registry::{lock, LazyState, LiveHandle, SessionKey};
 use crate::session::{send, Live, MqttSession, State};
 use crate::topic::ClientId;
 use crate::will::{self, Owner, Will};
@@ -61,8 +60,8 @@ fn login(
 ) -> Result<(UserName, Arc<dyn VHost>), MqttError> {
     let config = &session.shared.config;
     let broker = &session.shared.broker;
-    let loopback = session.peer.remote.ip().is_loopback();
-    let user = match (&c.username, &session.peer.certificate_login) {
+    let loopback = session.remote.ip().is_loopback();
+    let user = match (&c.username, &session.certificate_login) {
         // RabbitMQ's ssl_cert_login: no user name, so the verified certificate names the user.
         (None, Some(certified)) => broker.authenticate_external(certified, loopback),
         _ => {
@@ -161,11 +160,11 @@ pub fn connect(
         let _ = vhost.delete_queue(&queue, false, false, owner);
     }
     let session_present = resumed.is_some();
-    let state: SharedState = resumed.unwrap_or_default();
+    let state = LazyState::new(resumed);
     shared.registry.set_state(
         &key,
         attached.generation,
-        persistent.then(|| Arc::clone(&state)),
+        persistent.then(|| Arc::clone(state.get())),
     );
     if !persistent {
         crate::persist::forget_session(&shared, &key);
@@ -184,19 +183,18 @@ pub fn connect(
         persistent,
         session_expiry: expiry,
         durable_queue: persistent,
-        queue,
         consumer: None,
         shares: BTreeMap::new(),
         state,
         inflight: Inflight::default(),
         window,
         credit: Arc::new(CreditPool::new(window)),
-        aliases: BTreeMap::new(),
-        out_aliases: OutboundAliases::new(if c.version == Version::V5 {
+        aliases: None,
+        out_alias_max: if c.version == Version::V5 {
             c.topic_alias_max
         } else {
             0
-        }),
+        },
         keep_alive,
         will,
         handle,
@@ -230,7 +228,8 @@ pub fn connect(
     session.state = State::Connected;
     session.last_input = now;
     let live = session.live.insert(live);
-    subscribe::start(live, &shared, &session.outbox, session_present)
+    let outbox = crate::session::outbox_source(&session.outbox, &shared, &session.waker);
+    subscribe::start(live, &shared, &outbox, session_present)
 }
 
 fn effective_keep_alive(asked: u16, cap: u16) -> u16 {
@@ -247,7 +246,11 @@ fn effective_keep_alive(asked: u16, cap: u16) -> u16 {
 /// id this connection already reuses cannot be released again and is dropped: its message
 /// was delivered and settled already. True when any was taken over.
 pub fn resend_pubrel(live: &mut Live, codec: &mut crate::codec::Codec, out: &mut BytesMut) -> bool {
-    let parked = std::mem::take(&mut lock(&live.state).pubrel_out);
+    let parked = live
+        .state
+        .existing()
+        .map(|state| std::mem::take(&mut lock(state).pubrel_out))
+        .unwrap_or_default();
     let took = !parked.is_empty();
     for id in parked {
         if !live.inflight.in_use(id) {
@@ -292,9 +295,9 @@ pub fn disconnect(
 /// Releases a session: consumers cancelled, unacknowledged messages requeued (their packet
 /// ids remembered for a persistent session), the will triggered, the session kept, expired or
 /// dropped; timers count from `now`.
-pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox, now: Instant) {
+pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: Option<&Arc<Outbox>>, now: Instant) {
     subscribe::stop(&mut live);
-    while let Some(event) = outbox.pop() {
+    while let Some(event) = outbox.and_then(|o| o.pop()) {
         deliver::refuse(event);
     }
     let parked_pubrel = park_inflight(&mut live);
@@ -319,22 +322,24 @@ pub fn release(mut live: Live, shared: &Arc<Shared>, outbox: &Outbox, now: Insta
     }
     if !live.persistent {
         shared.registry.set_state(&live.key, live.generation, None);
-        crate::groups::leave_all(shared, &live.vhost, &live.state, live.conn);
+        if let Some(state) = live.state.existing() {
+            crate::groups::leave_all(shared, &live.vhost, state, live.conn);
+        }
     }
     let owned = shared.registry.detach(&live.key, live.generation);
     if owned && live.persistent {
         schedule_expiry(&live, shared, at_session_end, now);
     } else if owned && live.durable_queue {
-        let _ = live
-            .vhost
-            .delete_queue(&live.queue, false, false, live.conn);
+        if let Ok(queue) = live.queue() {
+            let _ = live.vhost.delete_queue(&queue, false, false, live.conn);
+        }
     }
     live.vhost.connection_closed(live.conn);
 }
 
 /// Parks the outbound window in the session state; true when PUBRELs were parked.
 fn park_inflight(live: &mut Live) -> bool {
-    let mut state = lock(&live.state);
+    let mut state = live.state.lock();
     state.pubrel_out.append(&mut live.inflight.pubrel);
     for (id, pending) in live.inflight.drain() {
         state.resume_ids.insert(pending.origin.seq, id);
@@ -351,7 +356,7 @@ fn schedule_expiry(live: &Live, shared: &Arc<Shared>, will: Option<(Will, Owner)
     let key = live.key.clone();
     let generation = live.generation;
     let vhost = Arc::clone(&live.vhost);
-    let queue = live.queue.clone();
+    let queue = live.queue().ok();
     let conn: ConnectionId = live.conn;
     shared.scheduler.schedule(
         at,
@@ -361,7 +366,9 @@ fn schedule_expiry(live: &Live, shared: &Arc<Shared>, will: Option<(Will, Owner)
                 if let Some(state) = state {
                     crate::groups::leave_all(&registry_owner, &vhost, &state, conn);
                 }
-                let _ = vhost.delete_queue(&queue, false, false, conn);
+                if let Some(queue) = &queue {
+                    let _ = vhost.delete_queue(queue, false, false, conn);
+                }
                 if let Some((will, owner)) = will {
                     will::publish(&will, &owner, &registry_owner);
                 }

@@ -31,15 +31,18 @@ use crate::factory::Shared;
 use crate::inflight::{Origin, Pending, Received, Stage};
 use crate::outbox::OutEvent;
 use crate::persist;
-use crate::registry::{lock, Sub};
+use crate::registry::Sub;
 use crate::session::{send, wall_ms, Live};
 use crate::subscribe::share_queue;
 use crate::topic::matches_mapped;
 
 /// The subscriptions of this session that `topic` from `queue` matches.
 fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> Vec<Sub> {
-    let state = lock(&live.state);
-    let from_session = delivery.queue.name() == &live.queue;
+    let state = live.state.lock();
+    let from_session = live
+        .consumer
+        .as_ref()
+        .is_some_and(|c| c.queue.name() == delivery.queue.name());
     let mine = delivery.message.annotations.publisher == Some(live.conn);
     let plain = state.subs.iter().filter(|_| from_session);
     let shares = state.shares.iter().filter(|((group, filter), _)| {
@@ -117,11 +120,11 @@ fn send_publish(
     out: &mut BytesMut,
     mut publish: Publish,
 ) -> bool {
-    if !live.out_aliases.enabled() {
+    if live.out_alias_max == 0 {
         return send(codec, out, Outbound::Publish(Box::new(publish)));
     }
     let topic = publish.topic.clone();
-    let form = live.out_aliases.form(&topic);
+    let form = live.aliases().outbound.form(&topic);
     if let Some(properties) = publish.properties.as_mut() {
         match form {
             TopicForm::Full => {}
@@ -134,7 +137,7 @@ fn send_publish(
     }
     let sent = send(codec, out, Outbound::Publish(Box::new(publish)));
     if !sent && matches!(form, TopicForm::Define(_)) {
-        live.out_aliases.forget(&topic);
+        live.aliases().outbound.forget(&topic);
     }
     sent
 }
@@ -147,7 +150,7 @@ fn send_tracked(
     d: Delivery,
 ) {
     let wanted = if d.redelivered {
-        lock(&live.state).resume_ids.remove(&d.seq)
+        live.state.lock().resume_ids.remove(&d.seq)
     } else {
         None
     };

@@ -50,7 +50,8 @@ pub struct DurableAcks {
     /// our Receive Maximum (the held QoS 2 ones are counted with the kept QoS 2 ids).
     held_pubacks: usize,
     next_write: u64,
-    mark: Arc<Mark>,
+    /// Made at the first write waited for: most sessions never wait for the disk.
+    mark: Option<Arc<Mark>>,
 }
 
 impl DurableAcks {
@@ -84,7 +85,7 @@ impl DurableAcks {
                 self.next_write += 1;
                 let n = self.next_write;
                 self.hold(reply, Some(n));
-                let mark = Arc::clone(&self.mark);
+                let mark = Arc::clone(self.mark.get_or_insert_with(Arc::default));
                 let handle = Arc::clone(handle);
                 write.on_durable(Box::new(move |result| {
                     match result {
@@ -102,10 +103,12 @@ impl DurableAcks {
     /// Sends every reply whose write is done. A failed write is never acknowledged: the
     /// connection is closed instead, so the client sends the message again elsewhere.
     pub fn flush(&mut self, codec: &mut Codec, out: &mut BytesMut) -> Result<(), MqttError> {
-        let done = self.mark.done.load(Ordering::Acquire);
+        let mark = self.mark.as_deref();
+        let done = mark.map_or(0, |m| m.done.load(Ordering::Acquire));
+        let failed = || mark.is_some_and(|m| m.failed.load(Ordering::Acquire));
         while let Some(&(reply, write)) = self.waiting.front() {
             match write {
-                Some(n) if n > done && self.mark.failed.load(Ordering::Acquire) => {
+                Some(n) if n > done && failed() => {
                     return Err(MqttError::Core(warren_model::CoreError::new(
                         warren_model::ErrorKind::Internal,
                         "message store failed: publish not stored",

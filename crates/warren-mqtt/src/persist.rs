@@ -41,7 +41,7 @@ use warren_model::{ConnectionId, Message, UserName, VHost, VHostName};
 
 use crate::codec::{QoS, SubOptions};
 use crate::factory::Shared;
-use crate::registry::{lock, SessionKey, SessionState, Sub};
+use crate::registry::{SessionKey, SessionState, Sub};
 use crate::session::Live;
 use crate::subscribe::{declare_share, share_queue};
 use crate::topic::{ClientId, FilterSpec, TopicFilter, TopicName};
@@ -68,7 +68,7 @@ pub fn save_session(live: &Live, shared: &Shared) {
     let Some(blobs) = shared.blobs.as_ref().filter(|_| live.persistent) else {
         return;
     };
-    let state = lock(&live.state);
+    let state = live.state.lock();
     // Ids parked by an earlier connection and those this one released.
     let pubrel: BTreeSet<u16> = state
         .pubrel_out

@@ -41,11 +41,12 @@ fn resolve_topic(live: &mut Live, max_alias: u16, p: &Publish) -> Result<TopicNa
         }
         Some(a) if p.topic.is_empty() => live
             .aliases
-            .get(&a)
+            .as_ref()
+            .and_then(|aliases| aliases.inbound.get(&a))
             .cloned()
             .ok_or_else(|| MqttError::Protocol(format!("unknown topic alias {a}")))?,
         Some(a) => {
-            live.aliases.insert(a, p.topic.to_string());
+            live.aliases().inbound.insert(a, p.topic.to_string());
             p.topic.to_string()
         }
         None => p.topic.to_string(),
@@ -124,13 +125,16 @@ fn held_qos1(live: &Live) -> usize {
 /// QoS 1 and 2 PUBLISHes the client has not had acknowledged (PUBACK, or PUBCOMP after its
 /// PUBREL) yet.
 fn unacknowledged(live: &Live) -> usize {
-    lock(&live.state).qos2_in.len() + held_qos1(live)
+    live.state
+        .existing()
+        .map_or(0, |state| lock(state).qos2_in.len())
+        + held_qos1(live)
 }
 
 /// True when the QoS 2 packet id is new (and is now kept); false for a duplicate.
 fn admit_qos2(live: &Live, shared: &Shared, id: u16) -> Result<bool, MqttError> {
     let held = held_qos1(live);
-    let mut state = lock(&live.state);
+    let mut state = live.state.lock();
     if state.qos2_in.contains(&id) {
         return Ok(false);
     }
@@ -142,7 +146,7 @@ fn admit_qos2(live: &Live, shared: &Shared, id: u16) -> Result<bool, MqttError> 
 }
 
 fn forget_qos2(live: &Live, id: u16) {
-    lock(&live.state).qos2_in.remove(&id);
+    live.state.lock().qos2_in.remove(&id);
 }
 
 fn route(live: &mut Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Routed, QoS) {
@@ -217,7 +221,7 @@ pub fn pubrel(
     out: &mut BytesMut,
     id: u16,
 ) -> Result<(), MqttError> {
-    let known = lock(&live.state).qos2_in.remove(&id);
+    let known = live.state.lock().qos2_in.remove(&id);
     let code = if known { 0 } else { PACKET_ID_NOT_FOUND };
     send(codec, out, Outbound::PubComp(id, code));
     Ok(())

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use warren_model::{ConnectionId, QueueSeq, VHostName, Wake};
 
@@ -45,6 +45,33 @@ pub struct SessionState {
 
 /// Shared, lockable session state.
 pub type SharedState = Arc<Mutex<SessionState>>;
+
+/// A live session's state, made at first use: a clean session that never subscribes, nor
+/// publishes at QoS 2, needs none, and idle connections are the many.
+#[derive(Default)]
+pub struct LazyState(OnceLock<SharedState>);
+
+impl LazyState {
+    /// The state a session resumes, if any (made at first use if not).
+    pub fn new(resumed: Option<SharedState>) -> Self {
+        Self(resumed.map(OnceLock::from).unwrap_or_default())
+    }
+
+    /// The state, made now if it was not yet.
+    pub fn get(&self) -> &SharedState {
+        self.0.get_or_init(SharedState::default)
+    }
+
+    /// The state if it was made (reading a state never made reads an empty one).
+    pub fn existing(&self) -> Option<&SharedState> {
+        self.0.get()
+    }
+
+    /// Locks the state, made now if it was not yet.
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        lock(self.get())
+    }
+}
 
 /// Locks a session state, surviving a poisoned lock.
 pub fn lock(state: &SharedState) -> MutexGuard<'_, SessionState> {

@@ -6,6 +6,7 @@
 //! close.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,14 +16,14 @@ use warren_model::{
     Session, SessionStatus, VHost, Wake, OUTPUT_BATCH,
 };
 
-use crate::alias::OutboundAliases;
+use crate::alias::{Aliases, OutboundAliases};
 use crate::codec::{unsupported_version_connack, Codec, ConnAckPacket, Inbound, Outbound, Version};
 use crate::durable_acks::DurableAcks;
 use crate::errors::{MqttError, KEEP_ALIVE_TIMEOUT, SHUTTING_DOWN, TAKEN_OVER};
 use crate::factory::Shared;
 use crate::inflight::Inflight;
-use crate::outbox::{OutEvent, Outbox};
-use crate::registry::{LiveHandle, SessionKey, SharedState};
+use crate::outbox::{OutEvent, OutboxSlot, OutboxSource};
+use crate::registry::{LazyState, LiveHandle, SessionKey};
 use crate::will::Will;
 use crate::{connect, deliver, persist, publish, subscribe};
 
@@ -55,14 +56,12 @@ pub struct Live {
     pub durable_queue: bool,
     /// Session Expiry Interval in seconds (after the cap).
     pub session_expiry: u32,
-    /// The session's own queue.
-    pub queue: QueueName,
     /// Its consumer.
     pub consumer: Option<Consumption>,
     /// Consumers of shared-subscription queues, by queue, with their tags.
     pub shares: BTreeMap<QueueName, (ConsumerTag, Consumption)>,
-    /// Subscriptions and QoS 2 state, shared with the registry.
-    pub state: SharedState,
+    /// Subscriptions and QoS 2 state, shared with the registry (persistent sessions).
+    pub state: LazyState,
     /// Outbound window.
     pub inflight: Inflight,
     /// Prefetch asked of the core (the outbound window).
@@ -70,10 +69,10 @@ pub struct Live {
     /// The window shared by all the session's consumers (its queue and shared
     /// subscriptions), with one credit held for each QoS 2 id awaiting PUBCOMP.
     pub credit: Arc<CreditPool>,
-    /// Inbound topic aliases.
-    pub aliases: BTreeMap<u16, String>,
-    /// Outbound topic aliases, within the client's Topic Alias Maximum.
-    pub out_aliases: OutboundAliases,
+    /// Topic aliases both ways, made at the first one.
+    pub aliases: Option<Box<Aliases>>,
+    /// The client's Topic Alias Maximum (0: it takes none).
+    pub out_alias_max: u16,
     /// Keep alive in force, seconds (0: none).
     pub keep_alive: u16,
     /// The will, cleared by a normal DISCONNECT. Boxed: most sessions have none.
@@ -88,17 +87,40 @@ pub struct Live {
     pub flow: Option<Arc<warren_model::flow::FlowValve>>,
 }
 
+impl Live {
+    /// The topic aliases, made now if they were not yet.
+    pub fn aliases(&mut self) -> &mut Aliases {
+        let max = self.out_alias_max;
+        self.aliases.get_or_insert_with(|| {
+            Box::new(Aliases {
+                inbound: BTreeMap::new(),
+                outbound: OutboundAliases::new(max),
+            })
+        })
+    }
+
+    /// The session's own queue, named from the client id (checked at CONNECT). Made when
+    /// asked, not kept: every connection would hold the name, few use it.
+    pub fn queue(&self) -> Result<QueueName, MqttError> {
+        connect::session_queue(&self.key.1)
+    }
+}
+
 /// One MQTT connection.
 pub struct MqttSession {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) peer: PeerInfo,
+    /// The client's address (for the log).
+    pub(crate) remote: SocketAddr,
+    /// The login its TLS certificate proved, until CONNECT uses it.
+    pub(crate) certificate_login: Option<String>,
     pub(crate) waker: Arc<dyn Wake>,
-    pub(crate) outbox: Arc<Outbox>,
+    /// Made at the first consumer.
+    pub(crate) outbox: OutboxSlot,
     pub(crate) codec: Codec,
     pub(crate) state: State,
     pub(crate) live: Option<Box<Live>>,
     pub(crate) output_full: bool,
-    pub(crate) connect_deadline: Instant,
+    /// When the last packet came in; before CONNECT, when the connection opened.
     pub(crate) last_input: Instant,
     /// The broker's publish gate: a publishing client is not read while it is closed.
     pub(crate) gate: GateWatch,
@@ -109,6 +131,19 @@ pub fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What makes the session's outbox from its fields (borrowed apart from the live state).
+pub(crate) fn outbox_source<'a>(
+    slot: &'a OutboxSlot,
+    shared: &Shared,
+    waker: &'a Arc<dyn Wake>,
+) -> OutboxSource<'a> {
+    OutboxSource {
+        slot,
+        max_bytes: shared.config.max_outbox_bytes,
+        waker,
+    }
 }
 
 /// Encodes one packet; an encoding failure is logged and the packet dropped.
@@ -125,22 +160,17 @@ pub fn send(codec: &mut Codec, out: &mut BytesMut, packet: Outbound) -> bool {
 impl MqttSession {
     /// A session for `peer`, created at `now`.
     pub fn new(shared: Arc<Shared>, peer: PeerInfo, waker: Arc<dyn Wake>, now: Instant) -> Self {
-        let outbox = Arc::new(Outbox::new(
-            shared.config.max_outbox_bytes,
-            Arc::clone(&waker),
-        ));
-        let timeout = Duration::from_secs(shared.config.connect_timeout_secs.into());
         Self {
             gate: GateWatch::new(shared.broker.publish_gate(), &waker),
             codec: Codec::new(shared.config.max_packet_size),
             shared,
-            peer,
+            remote: peer.remote,
+            certificate_login: peer.certificate_login,
             waker,
-            outbox,
+            outbox: OutboxSlot::new(),
             state: State::AwaitingConnect,
             live: None,
             output_full: false,
-            connect_deadline: now + timeout,
             last_input: now,
         }
     }
@@ -203,7 +233,8 @@ impl MqttSession {
             Inbound::PubRec(id) => deliver::pubrec(live, shared, codec, out, id),
             Inbound::PubComp(id) => deliver::pubcomp(live, shared, id),
             Inbound::Subscribe(s) => {
-                let done = subscribe::subscribe(live, shared, &self.outbox, codec, out, s);
+                let outbox = outbox_source(&self.outbox, shared, &self.waker);
+                let done = subscribe::subscribe(live, shared, &outbox, codec, out, s);
                 persist::save_session(live, shared);
                 done
             }
@@ -231,7 +262,7 @@ impl MqttSession {
     /// The one place an error reaches the wire: CONNACK before the session exists, DISCONNECT
     /// with its reason code after (MQTT 5), a bare close for 3.x; then the connection closes.
     pub(crate) fn fail(&mut self, error: MqttError, out: &mut BytesMut, now: Instant) {
-        tracing::info!(peer = %self.peer.remote, "mqtt: closing: {error}");
+        tracing::info!(peer = %self.remote, "mqtt: closing: {error}");
         match (self.state, self.codec.version()) {
             (State::AwaitingConnect, None) if error == MqttError::UnsupportedVersion => {
                 out.extend_from_slice(&unsupported_version_connack());
@@ -257,7 +288,7 @@ impl MqttSession {
     /// Ends the connection at `now`, sending the will if the session still has one.
     pub(crate) fn close(&mut self, now: Instant) {
         if let Some(live) = self.live.take() {
-            connect::release(*live, &self.shared, &self.outbox, now);
+            connect::release(*live, &self.shared, self.outbox.get(), now);
         }
         self.state = State::Closed;
     }
@@ -279,7 +310,7 @@ impl MqttSession {
         let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
         let mut took = false;
         while output.len() < batch {
-            let Some(event) = self.outbox.pop() else {
+            let Some(event) = self.outbox.get().and_then(|o| o.pop()) else {
                 break;
             };
             took = true;
@@ -315,6 +346,12 @@ impl MqttSession {
             }
             self.close(now);
         }
+    }
+
+    /// Before CONNECT nothing else moves `last_input`: it is when the connection opened.
+    fn connect_deadline(&self) -> Instant {
+        let timeout = Duration::from_secs(self.shared.config.connect_timeout_secs.into());
+        self.last_input + timeout
     }
 
     fn keep_alive_deadline(&self) -> Option<Instant> {
@@ -374,12 +411,12 @@ impl Session for MqttSession {
             self.last_input = now;
         }
         match self.state {
-            State::AwaitingConnect if now >= self.connect_deadline => {
-                tracing::info!(peer = %self.peer.remote, "mqtt: no CONNECT in time");
+            State::AwaitingConnect if now >= self.connect_deadline() => {
+                tracing::info!(peer = %self.remote, "mqtt: no CONNECT in time");
                 self.state = State::Closed;
             }
             State::Connected if self.keep_alive_deadline().is_some_and(|d| now >= d) => {
-                tracing::info!(peer = %self.peer.remote, "mqtt: keep alive timeout");
+                tracing::info!(peer = %self.remote, "mqtt: keep alive timeout");
                 if self.codec.version() == Some(Version::V5) {
                     send(
                         &mut self.codec,
@@ -396,7 +433,7 @@ impl Session for MqttSession {
 
     fn next_deadline(&self) -> Option<Instant> {
         match self.state {
-            State::AwaitingConnect => Some(self.connect_deadline),
+            State::AwaitingConnect => Some(self.connect_deadline()),
             State::Connected => earliest(self.keep_alive_deadline(), self.gate.deadline()),
             State::Closed => None,
         }
@@ -404,10 +441,13 @@ impl Session for MqttSession {
 
     fn on_drained(&mut self) {
         self.output_full = false;
-        if !self.outbox.is_empty() {
-            self.outbox.wake();
+        let Some(outbox) = self.outbox.get() else {
+            return;
+        };
+        if !outbox.is_empty() {
+            outbox.wake();
         }
-        if self.outbox.take_refused() {
+        if outbox.take_refused() {
             if let Some(live) = &self.live {
                 deliver::kick(live);
             }
@@ -416,7 +456,7 @@ impl Session for MqttSession {
 
     fn wants_input(&self) -> bool {
         !self.output_full
-            && self.outbox.has_room()
+            && self.outbox.get().is_none_or(|o| o.has_room())
             && self.state != State::Closed
             && !self.gate.holds()
     }
@@ -424,7 +464,7 @@ impl Session for MqttSession {
     fn on_close(&mut self) {
         // The driver gives no time here: the one clock read of the session.
         self.close(Instant::now());
-        while let Some(event) = self.outbox.pop() {
+        while let Some(event) = self.outbox.get().and_then(|o| o.pop()) {
             deliver::refuse(event);
         }
     }

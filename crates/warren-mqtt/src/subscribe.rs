@@ -20,7 +20,7 @@ use crate::codec::{Codec, Outbound, SubscribePacket, Version};
 use crate::convert::H_RETAINED_TOPIC;
 use crate::errors::{MqttError, NO_SUBSCRIPTION};
 use crate::factory::Shared;
-use crate::outbox::{Outbox, SessionSink};
+use crate::outbox::{OutboxSource, SessionSink};
 use crate::registry::{lock, Sub};
 use crate::session::{send, wall_ms, Live};
 use crate::topic::{filter_to_key, FilterSpec, TopicFilter};
@@ -63,7 +63,7 @@ fn consume(
     live: &Live,
     queue: &QueueName,
     tag: &str,
-    outbox: &Arc<Outbox>,
+    outbox: &OutboxSource<'_>,
 ) -> Result<warren_model::Consumption, MqttError> {
     let spec = ConsumeSpec {
         tag: ConsumerTag::try_from(tag)?,
@@ -73,7 +73,7 @@ fn consume(
         shared_credit: Some(Arc::clone(&live.credit)),
         arguments: FieldTable::new(),
     };
-    let sink = Arc::new(SessionSink(Arc::clone(outbox)));
+    let sink = Arc::new(SessionSink(Arc::clone(outbox.outbox())));
     Ok(live.vhost.consume(queue, spec, sink, live.conn)?)
 }
 
@@ -82,13 +82,17 @@ fn consume(
 pub fn start(
     live: &mut Live,
     shared: &Shared,
-    outbox: &Arc<Outbox>,
+    outbox: &OutboxSource<'_>,
     resumed: bool,
 ) -> Result<(), MqttError> {
     if resumed {
         open_session_queue(live, outbox)?;
     }
-    let shares: Vec<(String, TopicFilter)> = lock(&live.state).shares.keys().cloned().collect();
+    let shares: Vec<(String, TopicFilter)> = live
+        .state
+        .existing()
+        .map(|state| lock(state).shares.keys().cloned().collect())
+        .unwrap_or_default();
     for (group, filter) in shares {
         join_share(live, shared, outbox, &group, &filter)?;
     }
@@ -98,19 +102,19 @@ pub fn start(
 /// Declares and consumes the session's own queue unless it already is. It is opened at the
 /// first subscription, not at CONNECT: most idle connections of a fleet never subscribe,
 /// and a queue with its consumer is most of what an idle connection would otherwise cost.
-fn open_session_queue(live: &mut Live, outbox: &Arc<Outbox>) -> Result<(), MqttError> {
+fn open_session_queue(live: &mut Live, outbox: &OutboxSource<'_>) -> Result<(), MqttError> {
     if live.consumer.is_some() {
         return Ok(());
     }
     let spec = QueueSpec {
-        name: Some(live.queue.clone()),
+        name: Some(live.queue()?),
         durable: live.durable_queue,
         exclusive: !live.durable_queue,
         auto_delete: false,
         arguments: FieldTable::new(),
     };
     live.vhost.declare_queue(spec, false, live.conn)?;
-    live.consumer = Some(consume(live, &live.queue, SESSION_TAG, outbox)?);
+    live.consumer = Some(consume(live, &live.queue()?, SESSION_TAG, outbox)?);
     Ok(())
 }
 
@@ -127,7 +131,7 @@ pub fn stop(live: &mut Live) {
 fn join_share(
     live: &mut Live,
     shared: &Shared,
-    outbox: &Arc<Outbox>,
+    outbox: &OutboxSource<'_>,
     group: &str,
     filter: &TopicFilter,
 ) -> Result<(), MqttError> {
@@ -175,7 +179,7 @@ pub fn declare_share(
 pub fn subscribe(
     live: &mut Live,
     shared: &Shared,
-    outbox: &Arc<Outbox>,
+    outbox: &OutboxSource<'_>,
     codec: &mut Codec,
     out: &mut BytesMut,
     s: SubscribePacket,
@@ -212,25 +216,22 @@ pub fn subscribe(
 fn add(
     live: &mut Live,
     shared: &Shared,
-    outbox: &Arc<Outbox>,
+    outbox: &OutboxSource<'_>,
     spec: FilterSpec,
     sub: Sub,
     replay: &mut Vec<TopicFilter>,
 ) -> Result<Result<u8, MqttError>, MqttError> {
     let result = match spec {
-        FilterSpec::Plain(filter) => {
-            let queue = live.queue.clone();
-            let opened = open_session_queue(live, outbox);
-            opened
-                .and_then(|()| bind(live, shared, &queue, &filter))
-                .map(|()| {
-                    let existed = lock(&live.state).subs.insert(filter.clone(), sub).is_some();
-                    let handling = sub.options.retain_handling;
-                    if handling == 0 || (handling == 1 && !existed) {
-                        replay.push(filter);
-                    }
-                })
-        }
+        FilterSpec::Plain(filter) => open_session_queue(live, outbox)
+            .and_then(|()| live.queue())
+            .and_then(|queue| bind(live, shared, &queue, &filter))
+            .map(|()| {
+                let existed = live.state.lock().subs.insert(filter.clone(), sub).is_some();
+                let handling = sub.options.retain_handling;
+                if handling == 0 || (handling == 1 && !existed) {
+                    replay.push(filter);
+                }
+            }),
         FilterSpec::Shared { group, filter } => {
             if sub.options.no_local {
                 return Err(MqttError::Protocol(
@@ -239,7 +240,7 @@ fn add(
             }
             join_share(live, shared, outbox, &group, &filter).and_then(|()| {
                 let queue = share_queue(&group, &filter, shared)?;
-                let added = lock(&live.state).shares.insert((group, filter), sub);
+                let added = live.state.lock().shares.insert((group, filter), sub);
                 if added.is_none() {
                     shared.groups.joined(live.vhost.name(), &queue);
                 }
@@ -257,6 +258,9 @@ fn add(
 /// Publishes the retained messages matching `filters` into the session's own queue through
 /// the default exchange, so they share its window, backpressure and redelivery.
 fn replay_retained(live: &Live, shared: &Shared, filters: Vec<TopicFilter>) {
+    let Ok(queue) = live.queue() else {
+        return;
+    };
     let now = wall_ms();
     let mut seen = std::collections::BTreeSet::new();
     for filter in filters {
@@ -266,7 +270,7 @@ fn replay_retained(live: &Live, shared: &Shared, filters: Vec<TopicFilter>) {
             .matching(live.vhost.name(), &filter, mapping, now);
         for (topic, message) in matching {
             if seen.insert(topic.clone()) {
-                let copy = retained_copy(&message, &topic, &live.queue);
+                let copy = retained_copy(&message, &topic, &queue);
                 if let Err(e) = live
                     .vhost
                     .publish(&ExchangeName::default_exchange(), Arc::new(copy))
@@ -320,7 +324,7 @@ fn remove(live: &mut Live, shared: &Shared, spec: FilterSpec) -> u8 {
         FilterSpec::Plain(filter) => {
             let key = filter_to_key(&filter, mapping);
             let still_bound = {
-                let mut state = lock(&live.state);
+                let mut state = live.state.lock();
                 if state.subs.remove(&filter).is_none() {
                     return NO_SUBSCRIPTION;
                 }
@@ -334,12 +338,14 @@ fn remove(live: &mut Live, shared: &Shared, spec: FilterSpec) -> u8 {
                 .and_then(|k| {
                     Ok(live
                         .vhost
-                        .unbind(binding(shared, &live.queue, k), live.conn)?)
+                        .unbind(binding(shared, &live.queue()?, k), live.conn)?)
                 });
             unbound.map_or_else(|e| e.reason_code(), |()| 0)
         }
         FilterSpec::Shared { group, filter } => {
-            if lock(&live.state)
+            if live
+                .state
+                .lock()
                 .shares
                 .remove(&(group.clone(), filter.clone()))
                 .is_none()
@@ -347,7 +353,9 @@ fn remove(live: &mut Live, shared: &Shared, spec: FilterSpec) -> u8 {
                 return NO_SUBSCRIPTION;
             }
             if let Ok(queue) = share_queue(&group, &filter, shared) {
-                let still_held = lock(&live.state)
+                let still_held = live
+                    .state
+                    .lock()
                     .shares
                     .keys()
                     .any(|(g, f)| share_queue(g, f, shared).is_ok_and(|q| q == queue));
