@@ -49,6 +49,7 @@ declare -A PORTS=(
   [warren]="5680 1890 61620"
   [rabbitmq]="5673 1884 61614"
   [mosquitto]="- 1885 -"
+  [relay]="- 1891 -"
 )
 
 # label | brokers | warren-bench arguments
@@ -71,8 +72,11 @@ SCENARIOS=(
   "stomp 1:1 16 B|warren rabbitmq|--protocol stomp --size 16"
   "mqtt to amqp 1:1 16 B|warren rabbitmq|--protocol mqtt --consume-protocol amqp --size 16"
   "latency amqp 10k msg/s 16 B|warren rabbitmq|--protocol amqp --size 16 --rate 10000"
-  "latency mqtt qos0 10k msg/s 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16 --rate 10000"
+  "latency mqtt qos0 10k msg/s 16 B|warren rabbitmq mosquitto relay|--protocol mqtt --qos 0 --size 16 --rate 10000"
 )
+# "relay" is no broker: benches/examples/mqtt_relay.rs copies each PUBLISH to the subscribers
+# and does nothing else, so its latency is the floor this machine, its scheduler and the load
+# generator set for any broker with a task per connection.
 
 log() { echo "compare: $*" >&2; }
 
@@ -97,11 +101,30 @@ stop_warren() {
     WARREN_PID=
   fi
 }
-trap stop_warren EXIT
+RELAY_PID=
+start_relay() {
+  read -r _ mqtt _ <<<"${PORTS[relay]}"
+  "$ROOT/target/release/examples/mqtt_relay" "127.0.0.1:$mqtt" task >"$OUT/relay.log" 2>&1 &
+  RELAY_PID=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$mqtt") 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  log "the relay did not start; see $OUT/relay.log"; exit 1
+}
+stop_relay() {
+  if [[ -n $RELAY_PID ]]; then
+    kill "$RELAY_PID" 2>/dev/null || true
+    wait "$RELAY_PID" 2>/dev/null || true
+    RELAY_PID=
+  fi
+}
+trap 'stop_warren; stop_relay' EXIT
 
 broker_pid() {
   case $1 in
     warren) echo "$WARREN_PID" ;;
+    relay) echo "$RELAY_PID" ;;
     rabbitmq) cat "$PEERS_RUN/rabbitmq.pid" ;;
     mosquitto) cat "$PEERS_RUN/mosquitto.pid" ;;
   esac
@@ -149,6 +172,7 @@ port_args() {
 if ((BUILD)); then
   log "building the release binaries"
   cargo build --release -q -p warren-server -p warren-bench
+  cargo build --release -q -p warren-bench --example mqtt_relay
 fi
 "$PEERS" start >&2
 # 10,000 idle connections need more descriptors than the usual 1,024 (both ends are here).
@@ -160,6 +184,7 @@ for scenario in "${SCENARIOS[@]}"; do
   for broker in $brokers; do
     wait_quiet
     [[ $broker == warren ]] && start_warren
+    [[ $broker == relay ]] && start_relay
     duration=$DURATION
     [[ $label == idle* ]] && duration=2
     log "$label: $broker"
@@ -171,6 +196,7 @@ for scenario in "${SCENARIOS[@]}"; do
         "$broker" "$load" \
       >>"$RESULTS" || log "$label on $broker reported errors (kept in the results)"
     [[ $broker == warren ]] && stop_warren
+    [[ $broker == relay ]] && stop_relay
   done
 done
 
