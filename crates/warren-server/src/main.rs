@@ -19,10 +19,13 @@ const PURGE_DELAY: (&str, &str) = ("MIMALLOC_PURGE_DELAY", "100");
 
 fn main() -> anyhow::Result<()> {
     set_allocator_options();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // A task woken by a running task would wait in that worker's next-task slot, which the
+    // other workers cannot steal from, for as long as the waker runs: a connection's
+    // consumer stuck behind its busy publisher (ADR 0010).
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder.enable_all().build()?.block_on(run())
 }
 
 /// Starts the binary again with [`PURGE_DELAY`] in its environment, unless it is already set
