@@ -1,8 +1,8 @@
 //! MQTT PUBLISH <-> neutral [`Message`]: properties, the reserved `x-mqtt-*` headers, QoS.
 //!
 //! The table, with its lossy rows, is in docs/protocols/mqtt.md. Reserved headers:
-//! - `x-mqtt-publish-qos` (u8): the QoS the MQTT publisher used; AMQP-published messages have
-//!   none and count as QoS 1 when persistent, else 0.
+//! - `x-mqtt-publish-qos` (u8): the QoS the MQTT publisher used, at QoS 1 and 2. A message
+//!   without it (AMQP-published, or MQTT QoS 0) counts as QoS 1 when persistent, else 0.
 //! - `x-mqtt-retain` (bool): published with the retain flag (for retain-as-published).
 //! - `x-mqtt-retained-topic` (string): a retained message replayed into one session's queue on
 //!   SUBSCRIBE, with its topic (the routing key is then the queue name).
@@ -73,11 +73,15 @@ pub fn to_message(
     if let Some(p) = props {
         apply_v5(p, &mut properties, &mut headers, &origin);
     }
-    headers.insert(H_QOS, FieldValue::U8(qos.value()));
+    // QoS 0 goes without: `delivery_mode` transient already says it, and most QoS 0
+    // messages then need no header table at all.
+    if qos != QoS::AtMostOnce {
+        headers.insert(H_QOS, FieldValue::U8(qos.value()));
+    }
     if retain {
         headers.insert(H_RETAIN, FieldValue::Bool(true));
     }
-    properties.headers = Some(headers);
+    properties.headers = (!headers.is_empty()).then_some(headers);
     Message {
         annotations: Annotations {
             exchange: origin.exchange.clone(),

@@ -88,6 +88,20 @@ async fn mqtt_qos_maps_to_amqp_persistence() {
         Some(2),
         "QoS 1 is persistent"
     );
+    let qos_header = |d: &lapin::message::Delivery| {
+        let headers = d.properties.headers().clone()?;
+        match headers.inner().get("x-mqtt-publish-qos")? {
+            lapin::types::AMQPValue::ShortShortUInt(n) => Some(i64::from(*n)),
+            lapin::types::AMQPValue::ShortShortInt(n) => Some(i64::from(*n)),
+            other => panic!("x-mqtt-publish-qos: {other:?}"),
+        }
+    };
+    assert_eq!(qos_header(&d1), Some(1), "QoS 1 is named in a header");
+    // RabbitMQ writes the header at QoS 0 too; Warren leaves it out there, since transient
+    // already says QoS 0 and the message then needs no header table.
+    if t.is_warren() {
+        assert_eq!(qos_header(&d0), None, "QoS 0 carries no header");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
