@@ -24,6 +24,9 @@ impl Queue {
         let mut entry = self.new_entry(message);
         entry.stored = self.stored(stored);
         let zero_ttl = entry.zero_ttl;
+        // Only a message with a deadline can move the queue's timer, and only drop-head
+        // drops on arrival: any other arrival needs no look at the state after its dispatch.
+        let timed = entry.deadline.is_some();
         let (key, start) = {
             let mut state = self.state();
             if state.deleted {
@@ -36,12 +39,18 @@ impl Queue {
             let key = state.next_key(rank);
             state.insert(key, entry);
             self.check_flow_on_arrival(&state);
-            (key, !state.consumers.is_empty() && state.begin_dispatch())
+            let start = match state.consumers.is_empty() {
+                true => None,
+                false => state.begin_dispatch(),
+            };
+            (key, start)
         };
-        if start {
-            self.run_dispatch();
+        if let Some(candidates) = start {
+            self.run_dispatch(candidates);
         }
-        self.settle_arrival(zero_ttl.then_some(key));
+        if zero_ttl || timed || self.def.args.overflow == Overflow::DropHead {
+            self.settle_arrival(zero_ttl.then_some(key));
+        }
         Enqueued::Accepted
     }
 

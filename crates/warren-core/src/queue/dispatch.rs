@@ -7,12 +7,12 @@
 //! cannot deadlock a queue. Each round hands out at most `BATCH` messages, checking
 //! `has_room` between rounds (never under the lock).
 
-use warren_model::{ConsumerId, DeliverySink, QueueHandle};
+use warren_model::{ConsumerId, QueueHandle};
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::state::Outgoing;
+use super::state::{Candidates, Outgoing};
 use super::{died, Queue};
 use crate::deadletter::DeathReason;
 
@@ -30,20 +30,35 @@ impl Drop for ResetOnPanic<'_> {
 /// Deliveries per round, between two looks at the sinks' room.
 const BATCH: usize = 64;
 
+/// Sorted ids of the candidates whose sinks have room (asked with no lock held).
+fn with_room(candidates: Candidates) -> Vec<ConsumerId> {
+    let mut allowed: Vec<ConsumerId> = candidates
+        .into_iter()
+        .filter(|(_, sink)| sink.has_room())
+        .map(|(id, _)| id)
+        .collect();
+    allowed.sort_unstable();
+    allowed
+}
+
 impl Queue {
     /// Hands out what can be handed out now.
     pub(crate) fn dispatch(&self) {
-        if self.state().begin_dispatch() {
-            self.run_dispatch();
+        let first = self.state().begin_dispatch();
+        if let Some(candidates) = first {
+            self.run_dispatch(candidates);
         }
     }
 
-    /// The dispatch loop, entered by the thread that won `begin_dispatch`.
-    pub(super) fn run_dispatch(&self) {
+    /// The dispatch loop, entered by the thread that won `begin_dispatch` with the first
+    /// round's candidates. One lock per round besides the batch's own: the end of a round
+    /// and the start of the next are one look at the state.
+    pub(super) fn run_dispatch(&self, first: Candidates) {
         let _reset = ResetOnPanic(self);
         let handle = self.handle();
+        let mut candidates = first;
         loop {
-            let allowed = self.consumers_with_room();
+            let allowed = with_room(candidates);
             let batch = match &handle {
                 Some(h) if !allowed.is_empty() => self.take_batch(&allowed, h),
                 _ => Vec::new(),
@@ -52,41 +67,15 @@ impl Queue {
             for (sink, delivery) in batch {
                 sink.deliver(delivery);
             }
-            if !full && self.end_dispatch() {
-                self.check_flow_after_dispatch();
-                return;
+            let next = self.state().next_round(full);
+            match next {
+                Some(next) => candidates = next,
+                None => {
+                    self.check_flow_after_dispatch();
+                    return;
+                }
             }
         }
-    }
-
-    /// Stops dispatching unless work arrived meanwhile.
-    fn end_dispatch(&self) -> bool {
-        let mut state = self.state();
-        if state.redo {
-            return false;
-        }
-        state.dispatching = false;
-        true
-    }
-
-    /// Sorted ids of the consumers that could take a message and whose sinks have room.
-    fn consumers_with_room(&self) -> Vec<ConsumerId> {
-        let candidates: Vec<(ConsumerId, Arc<dyn DeliverySink>)> = {
-            let mut state = self.state();
-            state.redo = false;
-            if !state.has_ready() {
-                return Vec::new();
-            }
-            let open = state.consumers.iter().filter(|c| c.may_take());
-            open.map(|c| (c.id, Arc::clone(&c.sink))).collect()
-        };
-        let mut allowed: Vec<ConsumerId> = candidates
-            .into_iter()
-            .filter(|(_, sink)| sink.has_room())
-            .map(|(id, _)| id)
-            .collect();
-        allowed.sort_unstable();
-        allowed
     }
 
     /// Up to `BATCH` deliveries; expired messages met on the way are dead-lettered once the

@@ -34,7 +34,8 @@ impl QueueHandle for Queue {
 
     fn settle(&self, seqs: &[QueueSeq], how: Settlement) {
         let mut dead = Vec::new();
-        {
+        // The dispatch the settlement allows is claimed under the same lock.
+        let start = {
             let mut state = self.state();
             for &seq in seqs {
                 let Some(unacked) = state.take_unacked(seq) else {
@@ -50,9 +51,12 @@ impl QueueHandle for Queue {
                 }
             }
             self.arm(&mut state);
-        }
+            state.begin_dispatch()
+        };
         self.dead_letter(dead);
-        self.dispatch();
+        if let Some(candidates) = start {
+            self.run_dispatch(candidates);
+        }
     }
 
     fn cancel(&self, consumer: ConsumerId) {
