@@ -19,7 +19,7 @@ use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use warren_model::{Delivery, FieldValue, Settlement};
+use warren_model::{Delivery, FieldValue, QueueHandle, QueueSeq, Settlement};
 
 use crate::alias::TopicForm;
 use crate::codec::{Codec, Outbound, Publish, QoS, Version};
@@ -172,6 +172,41 @@ fn send_tracked(
         live.inflight.insert(id, Pending { origin, stage });
     } else {
         origin.settle(Settlement::Ack);
+    }
+}
+
+/// Acknowledgements gathered to be settled together: one call into each queue instead of
+/// one per message.
+#[derive(Default)]
+pub struct AckBatch {
+    acks: Vec<(Arc<dyn QueueHandle>, QueueSeq)>,
+}
+
+impl AckBatch {
+    /// PUBACK for `id`: its delivery leaves the window now and is settled with the batch.
+    pub fn take_puback(&mut self, live: &mut Live, id: u16) {
+        if let Some(origin) = live.inflight.acked(id) {
+            self.acks.push((origin.queue, origin.seq));
+        }
+    }
+
+    /// Acknowledges everything gathered, one call per run of one queue; true when there was
+    /// anything.
+    pub fn settle(self) -> bool {
+        let any = !self.acks.is_empty();
+        let mut seqs = Vec::new();
+        let mut acks = self.acks.into_iter().peekable();
+        while let Some((queue, seq)) = acks.next() {
+            seqs.push(seq);
+            if acks
+                .peek()
+                .is_none_or(|(next, _)| !Arc::ptr_eq(next, &queue))
+            {
+                queue.settle(&seqs, Settlement::Ack);
+                seqs.clear();
+            }
+        }
+        any
     }
 }
 
