@@ -69,6 +69,7 @@ pub fn deliver(
     codec: &mut Codec,
     out: &mut BytesMut,
     d: Delivery,
+    acks: &mut AckBatch,
 ) {
     let message = &d.message;
     let replayed = header(message, H_RETAINED_TOPIC)
@@ -106,7 +107,7 @@ pub fn deliver(
     }
     if qos == QoS::AtMostOnce {
         send_publish(live, codec, out, publish);
-        return settle(&d, Settlement::Ack);
+        return acks.push(d.queue, d.seq);
     }
     send_tracked(live, codec, out, publish, d);
 }
@@ -183,6 +184,11 @@ pub struct AckBatch {
 }
 
 impl AckBatch {
+    /// A delivery done with once written (QoS 0).
+    fn push(&mut self, queue: Arc<dyn QueueHandle>, seq: QueueSeq) {
+        self.acks.push((queue, seq));
+    }
+
     /// PUBACK for `id`: its delivery leaves the window now and is settled with the batch.
     pub fn take_puback(&mut self, live: &mut Live, id: u16) {
         if let Some(origin) = live.inflight.acked(id) {

@@ -330,6 +330,8 @@ impl MqttSession {
     fn encode_outbox(&mut self, output: &mut BytesMut, now: Instant) -> bool {
         let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
         let mut took = false;
+        // QoS 0 deliveries are settled together once the batch is written.
+        let mut acks = deliver::AckBatch::default();
         while output.len() < batch {
             let Some(event) = self.outbox.get().and_then(|o| o.pop()) else {
                 break;
@@ -341,17 +343,19 @@ impl MqttSession {
             };
             match event {
                 OutEvent::Deliver(d) => {
-                    deliver::deliver(live, &self.shared, &mut self.codec, output, d)
+                    deliver::deliver(live, &self.shared, &mut self.codec, output, d, &mut acks)
                 }
                 OutEvent::Cancelled(tag) => {
                     if deliver::cancelled(live, &tag) {
                         let gone = warren_model::CoreError::not_found("session queue deleted");
+                        acks.settle();
                         self.fail(MqttError::Core(gone), output, now);
                         return false;
                     }
                 }
             }
         }
+        acks.settle();
         took
     }
 
