@@ -228,7 +228,7 @@ pub fn connect(
     session.state = State::Connected;
     session.last_input = now;
     let live = session.live.insert(live);
-    let outbox = crate::session::outbox_source(&session.outbox, &shared, &session.waker);
+    let outbox = crate::outbox::OutboxSource::new(&session.outbox, &shared, &session.waker);
     subscribe::start(live, &shared, &outbox, session_present)
 }
 

@@ -6,6 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use warren_model::Wake;
 
+use crate::factory::Shared;
+
 pub use warren_model::outbox::{SessionEvent as OutEvent, SessionSink};
 
 /// The session's outbox.
@@ -26,6 +28,15 @@ pub struct OutboxSource<'a> {
 }
 
 impl<'a> OutboxSource<'a> {
+    /// The source for a session's `slot`, with the limit from its configuration.
+    pub fn new(slot: &'a OutboxSlot, shared: &Shared, waker: &'a Arc<dyn Wake>) -> Self {
+        Self {
+            slot,
+            max_bytes: shared.config.max_outbox_bytes,
+            waker,
+        }
+    }
+
     /// The outbox, made now if it was not yet.
     pub fn outbox(&self) -> &'a Arc<Outbox> {
         self.slot

@@ -133,19 +133,6 @@ pub fn wall_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// What makes the session's outbox from its fields (borrowed apart from the live state).
-pub(crate) fn outbox_source<'a>(
-    slot: &'a OutboxSlot,
-    shared: &Shared,
-    waker: &'a Arc<dyn Wake>,
-) -> OutboxSource<'a> {
-    OutboxSource {
-        slot,
-        max_bytes: shared.config.max_outbox_bytes,
-        waker,
-    }
-}
-
 /// Encodes one packet; an encoding failure is logged and the packet dropped.
 pub fn send(codec: &mut Codec, out: &mut BytesMut, packet: Outbound) -> bool {
     match codec.encode(packet, out) {
@@ -254,7 +241,7 @@ impl MqttSession {
             Inbound::PubRec(id) => deliver::pubrec(live, shared, codec, out, id),
             Inbound::PubComp(id) => deliver::pubcomp(live, shared, id),
             Inbound::Subscribe(s) => {
-                let outbox = outbox_source(&self.outbox, shared, &self.waker);
+                let outbox = OutboxSource::new(&self.outbox, shared, &self.waker);
                 let done = subscribe::subscribe(live, shared, &outbox, codec, out, s);
                 persist::save_session(live, shared);
                 done

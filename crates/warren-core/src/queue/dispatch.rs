@@ -7,14 +7,51 @@
 //! cannot deadlock a queue. Each round hands out at most `BATCH` messages, checking
 //! `has_room` between rounds (never under the lock).
 
-use warren_model::{ConsumerId, QueueHandle};
+use warren_model::{ConsumerId, DeliverySink, QueueHandle};
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::state::{Candidates, Outgoing};
+use super::state::{Outgoing, QueueState};
 use super::{died, Queue};
 use crate::deadletter::DeathReason;
+
+/// The consumers a dispatch round may give messages to, and their sinks.
+pub(crate) type Candidates = Vec<(ConsumerId, Arc<dyn DeliverySink>)>;
+
+impl QueueState {
+    /// Claims the dispatcher role, or leaves the running dispatcher a note to go round again.
+    /// The winner gets the first round's candidates from the same lock.
+    pub fn begin_dispatch(&mut self) -> Option<Candidates> {
+        if self.dispatching {
+            self.redo = true;
+            return None;
+        }
+        self.dispatching = true;
+        Some(self.candidates())
+    }
+
+    /// After a round: the next round's candidates, or `None` when the dispatcher stops (the
+    /// round was not full and no work arrived meanwhile).
+    pub fn next_round(&mut self, full: bool) -> Option<Candidates> {
+        if !full && !self.redo {
+            self.dispatching = false;
+            return None;
+        }
+        Some(self.candidates())
+    }
+
+    /// The consumers that could take a message, with their sinks (asked for room once the
+    /// lock is released); none when nothing is ready.
+    fn candidates(&mut self) -> Candidates {
+        self.redo = false;
+        if !self.has_ready() {
+            return Vec::new();
+        }
+        let open = self.consumers.iter().filter(|c| c.may_take());
+        open.map(|c| (c.id, Arc::clone(&c.sink))).collect()
+    }
+}
 
 /// Clears `dispatching` if a sink panics mid-round, so the queue is not left stalled.
 struct ResetOnPanic<'a>(&'a Queue);
