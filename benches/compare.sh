@@ -80,6 +80,24 @@ SCENARIOS=(
 
 log() { echo "compare: $*" >&2; }
 
+# Waits (up to 10 s) until something listens on 127.0.0.1:PORT; stops the script if nothing
+# does, naming the log to read.
+wait_listening() {
+  local port=$1 what=$2 logfile=$3
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  log "$what did not start; see $logfile"; exit 1
+}
+# Stops a process this script started, if it is running.
+stop_pid() {
+  if [[ -n $1 ]]; then
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+  fi
+}
+
 WARREN_PID=
 start_warren() {
   local data=$OUT/warren-data
@@ -88,37 +106,17 @@ start_warren() {
   "$WARREN_BIN" --amqp-listen "127.0.0.1:$amqp" --mqtt-listen "127.0.0.1:$mqtt" \
     --stomp-listen "127.0.0.1:$stomp" --data-dir "$data" >"$OUT/warren.log" 2>&1 &
   WARREN_PID=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$stomp") 2>/dev/null; then return; fi
-    sleep 0.1
-  done
-  log "warren did not start; see $OUT/warren.log"; exit 1
+  wait_listening "$stomp" warren "$OUT/warren.log"
 }
-stop_warren() {
-  if [[ -n $WARREN_PID ]]; then
-    kill "$WARREN_PID" 2>/dev/null || true
-    wait "$WARREN_PID" 2>/dev/null || true
-    WARREN_PID=
-  fi
-}
+stop_warren() { stop_pid "$WARREN_PID"; WARREN_PID=; }
 RELAY_PID=
 start_relay() {
   read -r _ mqtt _ <<<"${PORTS[relay]}"
   "$ROOT/target/release/examples/mqtt_relay" "127.0.0.1:$mqtt" task >"$OUT/relay.log" 2>&1 &
   RELAY_PID=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$mqtt") 2>/dev/null; then return; fi
-    sleep 0.1
-  done
-  log "the relay did not start; see $OUT/relay.log"; exit 1
+  wait_listening "$mqtt" "the relay" "$OUT/relay.log"
 }
-stop_relay() {
-  if [[ -n $RELAY_PID ]]; then
-    kill "$RELAY_PID" 2>/dev/null || true
-    wait "$RELAY_PID" 2>/dev/null || true
-    RELAY_PID=
-  fi
-}
+stop_relay() { stop_pid "$RELAY_PID"; RELAY_PID=; }
 trap 'stop_warren; stop_relay' EXIT
 
 broker_pid() {
