@@ -227,15 +227,6 @@ pub fn refuse(event: OutEvent) {
     }
 }
 
-/// PUBACK.
-pub fn puback(live: &mut Live, id: u16) -> Result<(), MqttError> {
-    if let Some(origin) = live.inflight.acked(id) {
-        origin.settle(Settlement::Ack);
-        resume_window(live);
-    }
-    Ok(())
-}
-
 /// PUBREC: answered with PUBREL (0x92 when the id is unknown, MQTT 5).
 pub fn pubrec(
     live: &mut Live,

@@ -111,7 +111,7 @@ pub struct MqttSession {
     pub(crate) shared: Arc<Shared>,
     /// The client's address (for the log).
     pub(crate) remote: SocketAddr,
-    /// The login its TLS certificate proved, until CONNECT uses it.
+    /// The login its TLS certificate proved, for CONNECT without a user name.
     pub(crate) certificate_login: Option<String>,
     pub(crate) waker: Arc<dyn Wake>,
     /// Made at the first consumer.
@@ -237,7 +237,8 @@ impl MqttSession {
                 persist::save_session(live, shared);
                 done
             }
-            Inbound::PubAck(id) => deliver::puback(live, id),
+            // Taken by `read_packets`, which settles a read's PUBACKs together.
+            Inbound::PubAck(_) => Ok(()),
             Inbound::PubRec(id) => deliver::pubrec(live, shared, codec, out, id),
             Inbound::PubComp(id) => deliver::pubcomp(live, shared, id),
             Inbound::Subscribe(s) => {
