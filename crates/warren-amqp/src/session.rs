@@ -107,7 +107,10 @@ impl Session for AmqpSession {
     ) -> SessionStatus {
         let before = output.len();
         self.gate.saw(now);
+        // The read's publishes reach their consumers together when it ends.
+        let batch = self.vhost.as_ref().map(|v| v.batch_publishes());
         let status = self.read_frames(input, output, now);
+        drop(batch);
         self.flush_confirms(output);
         self.sync_blocked(output);
         self.wrote_since(before, output, now);

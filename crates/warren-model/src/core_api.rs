@@ -366,6 +366,11 @@ pub trait VHost: Send + Sync {
         exchange: &ExchangeName,
         message: Arc<Message>,
     ) -> Result<PublishOutcome, CoreError>;
+    /// Holds back handing out what this thread publishes until the batch drops (see
+    /// [`crate::PublishBatch`]); a core that does not batch dispatches at once.
+    fn batch_publishes(&self) -> crate::PublishBatch {
+        crate::PublishBatch::none()
+    }
     /// Adds a consumer to a queue.
     fn consume(
         &self,

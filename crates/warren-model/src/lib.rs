@@ -8,6 +8,7 @@
 //! holding a name the core accepts; a [`Message`] is immutable once published and shared as
 //! `Arc<Message>`, so fan-out copies a pointer, never a body.
 
+mod batch;
 mod core_api;
 mod error;
 mod field;
@@ -18,6 +19,7 @@ mod names;
 pub mod outbox;
 pub mod persist;
 
+pub use batch::PublishBatch;
 pub use core_api::*;
 pub use error::{CoreError, ErrorKind};
 pub use field::{FieldTable, FieldValue, MAX_TABLE_DEPTH};

@@ -172,8 +172,11 @@ impl MqttSession {
     /// Handles the packets in `input`. The PUBACKs among them are settled together, a call
     /// per queue, before any other packet and at the end: a fan-out subscriber acknowledging a
     /// burst then frees its window in one dispatch round instead of one round per message.
+    /// Likewise the PUBLISHes are handed to subscribers in one round per queue, at the end.
     fn read_packets(&mut self, input: &mut BytesMut, output: &mut BytesMut, now: Instant) {
         let mut pubacks = deliver::AckBatch::default();
+        // The read's PUBLISHes reach their subscribers together when it ends.
+        let _batch = self.live.as_ref().map(|l| l.vhost.batch_publishes());
         while self.state != State::Closed && output.len() < self.shared.config.max_outbox_bytes {
             let packet = match self.codec.decode(input) {
                 Ok(Some(p)) => p,

@@ -219,7 +219,10 @@ impl Session for StompSession {
         }
         let before = output.len();
         self.gate.saw(now);
+        // The read's SENDs reach their subscribers together when it ends.
+        let batch = self.live.as_ref().map(|l| l.vhost.batch_publishes());
         self.read_frames(input, output, now);
+        drop(batch);
         self.traffic(Some(input), output, before, now);
         self.status()
     }

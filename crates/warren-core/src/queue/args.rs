@@ -44,6 +44,13 @@ pub(crate) struct QueueArgs {
 type Refusal = String;
 
 impl QueueArgs {
+    /// Whether an arrival can push the oldest messages out: `drop-head` (the default) with a
+    /// length limit set. Without a limit nothing is ever dropped.
+    pub fn drops_heads(&self) -> bool {
+        self.overflow == Overflow::DropHead
+            && (self.max_length.is_some() || self.max_length_bytes.is_some())
+    }
+
     /// Parses `args`; 406 naming the first bad one.
     pub fn parse(
         args: &FieldTable,

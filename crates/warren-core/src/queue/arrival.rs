@@ -12,6 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use warren_model::{Delivery, FieldValue, Message, QueueHandle, QueueSeq};
 use warren_store::MessageId;
 
+use super::dispatch::Candidates;
+use super::held;
 use super::state::{Entry, QueueState, ReadyKey};
 use super::{died, Enqueued, Overflow, Queue};
 use crate::deadletter::{DeadLetter, DeathReason};
@@ -24,9 +26,11 @@ impl Queue {
         let mut entry = self.new_entry(message);
         entry.stored = self.stored(stored);
         let zero_ttl = entry.zero_ttl;
-        // Only a message with a deadline can move the queue's timer, and only drop-head
-        // drops on arrival: any other arrival needs no look at the state after its dispatch.
+        // Only a message with a deadline can move the queue's timer, and only drop-head with
+        // a limit drops on arrival: any other arrival needs no look at the state after its
+        // dispatch, and so may leave its dispatch to a publish batch.
         let timed = entry.deadline.is_some();
+        let look_after = zero_ttl || timed || self.def.args.drops_heads();
         let (key, start) = {
             let mut state = self.state();
             if state.deleted {
@@ -41,17 +45,31 @@ impl Queue {
             self.check_flow_on_arrival(&state);
             let start = match state.consumers.is_empty() {
                 true => None,
-                false => state.begin_dispatch(),
+                false => self.start_or_hold(&mut state, look_after),
             };
             (key, start)
         };
         if let Some(candidates) = start {
             self.run_dispatch(candidates);
         }
-        if zero_ttl || timed || self.def.args.overflow == Overflow::DropHead {
+        if look_after {
             self.settle_arrival(zero_ttl.then_some(key));
         }
         Enqueued::Accepted
+    }
+
+    /// Claims the dispatch of this arrival, or leaves it to this thread's open publish batch
+    /// (`held`). An arrival that needs a look after its round (`now`) is dispatched now.
+    fn start_or_hold(&self, state: &mut QueueState, now: bool) -> Option<Candidates> {
+        if !now && held::open() {
+            if !state.held {
+                state.held = self.me.upgrade().is_some_and(held::hold);
+            }
+            if state.held {
+                return None;
+            }
+        }
+        state.begin_dispatch()
     }
 
     fn refuse(&self, entry: Entry) -> Enqueued {

@@ -23,6 +23,7 @@ mod arrival;
 mod cold;
 mod dispatch;
 mod flow;
+pub(crate) mod held;
 mod ready;
 mod settle;
 mod state;

@@ -214,6 +214,10 @@ impl VHost for VHostCore {
         self.publish_impl(exchange, message)
     }
 
+    fn batch_publishes(&self) -> warren_model::PublishBatch {
+        crate::queue::held::begin()
+    }
+
     fn consume(
         &self,
         queue: &QueueName,
