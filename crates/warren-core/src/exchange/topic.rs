@@ -26,25 +26,67 @@ impl ExchangeType for Topic {
     }
 }
 
+/// A trie node. The wildcard children are fields of their own, so matching a word costs one
+/// map lookup (its literal child) instead of three.
 #[derive(Default, Debug)]
 struct Node {
-    children: HashMap<Box<str>, Node>,
+    /// Children by literal word; never `*` or `#`.
+    words: HashMap<Box<str>, Node>,
+    /// The `*` child.
+    star: Option<Box<Node>>,
+    /// The `#` child.
+    hash: Option<Box<Node>>,
     bindings: BindingList,
+}
+
+/// What is left of a routing key while matching: `None` when no words are left, so that
+/// `Some("")` can be one empty word (`a..b` has three words, the empty key none).
+type Rest<'a> = Option<&'a str>;
+
+/// The first word of what is left, and what is left after it.
+fn split_word(rest: &str) -> (&str, Rest<'_>) {
+    match rest.split_once('.') {
+        Some((word, rest)) => (word, Some(rest)),
+        None => (rest, None),
+    }
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.bindings.is_empty()
+        self.words.is_empty()
+            && self.star.is_none()
+            && self.hash.is_none()
+            && self.bindings.is_empty()
+    }
+
+    fn child_mut(&mut self, word: &str) -> Option<&mut Node> {
+        match word {
+            "*" => self.star.as_deref_mut(),
+            "#" => self.hash.as_deref_mut(),
+            _ => self.words.get_mut(word),
+        }
+    }
+
+    fn child_or_new(&mut self, word: &str) -> &mut Node {
+        match word {
+            "*" => self.star.get_or_insert_default(),
+            "#" => self.hash.get_or_insert_default(),
+            _ => self.words.entry(word.into()).or_default(),
+        }
+    }
+
+    fn drop_child(&mut self, word: &str) {
+        match word {
+            "*" => self.star = None,
+            "#" => self.hash = None,
+            _ => drop(self.words.remove(word)),
+        }
     }
 
     fn insert(&mut self, path: &[&str], binding: Binding) -> bool {
         match path.split_first() {
             None => self.bindings.add(binding),
-            Some((word, rest)) => self
-                .children
-                .entry((*word).into())
-                .or_default()
-                .insert(rest, binding),
+            Some((word, rest)) => self.child_or_new(word).insert(rest, binding),
         }
     }
 
@@ -52,49 +94,61 @@ impl Node {
         let Some((word, rest)) = path.split_first() else {
             return self.bindings.remove(binding);
         };
-        let Some(child) = self.children.get_mut(*word) else {
+        let Some(child) = self.child_mut(word) else {
             return false;
         };
         let removed = child.remove(rest, binding);
         if child.is_empty() {
-            self.children.remove(*word);
+            self.drop_child(word);
         }
         removed
     }
 
     fn remove_destination(&mut self, destination: &Destination) -> usize {
         let mut removed = self.bindings.remove_destination(destination);
-        for child in self.children.values_mut() {
+        for child in self.words.values_mut() {
             removed += child.remove_destination(destination);
         }
-        self.children.retain(|_, child| !child.is_empty());
+        self.words.retain(|_, child| !child.is_empty());
+        for wildcard in [&mut self.star, &mut self.hash] {
+            if let Some(child) = wildcard.as_deref_mut() {
+                removed += child.remove_destination(destination);
+                if child.is_empty() {
+                    *wildcard = None;
+                }
+            }
+        }
         removed
     }
 
-    fn collect(&self, words: &[&str], out: &mut Vec<Destination>) {
-        if let Some(hash) = self.children.get("#") {
-            for skip in 0..=words.len() {
-                hash.collect(words.get(skip..).unwrap_or_default(), out);
+    fn collect(&self, rest: Rest<'_>, out: &mut Vec<Destination>) {
+        if let Some(hash) = &self.hash {
+            // `#` takes zero or more words: every suffix of what is left, the empty one too.
+            let mut suffix = rest;
+            loop {
+                hash.collect(suffix, out);
+                let Some(left) = suffix else { break };
+                suffix = split_word(left).1;
             }
         }
-        let Some((word, rest)) = words.split_first() else {
+        let Some(left) = rest else {
             self.bindings.destinations(out);
             return;
         };
-        if let Some(star) = self.children.get("*") {
+        let (word, rest) = split_word(left);
+        if let Some(star) = &self.star {
             star.collect(rest, out);
         }
-        // A literal `*` or `#` word already took the wildcard branches above.
-        if *word != "*" && *word != "#" {
-            if let Some(exact) = self.children.get(*word) {
-                exact.collect(rest, out);
-            }
+        // A literal `*` or `#` in the key took the wildcard branches: `words` holds neither.
+        if let Some(exact) = self.words.get(word) {
+            exact.collect(rest, out);
         }
     }
 
     fn all(&self, out: &mut Vec<Binding>) {
         out.extend(self.bindings.iter().cloned());
-        for child in self.children.values() {
+        let wildcards = [self.star.as_deref(), self.hash.as_deref()];
+        for child in self.words.values().chain(wildcards.into_iter().flatten()) {
             child.all(out);
         }
     }
@@ -143,7 +197,8 @@ impl BindingTable for TopicTable {
     }
 
     fn route(&self, key: &RoutingKey, _headers: Option<&FieldTable>, out: &mut Vec<Destination>) {
-        self.root.collect(&words(key.as_str()), out);
+        let key = key.as_str();
+        self.root.collect((!key.is_empty()).then_some(key), out);
     }
 
     fn bindings(&self) -> Vec<Binding> {

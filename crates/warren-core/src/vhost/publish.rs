@@ -126,37 +126,52 @@ impl VHostCore {
     }
 
     /// Distinct queue names reached from `start`, following exchange bindings and
-    /// alternate exchanges.
+    /// alternate exchanges. The common case, an exchange bound only to queues, makes no
+    /// list but the result.
     fn queue_names(&self, start: Arc<Exchange>, message: &Message) -> Vec<QueueName> {
-        let key = &message.annotations.routing_key;
         let extra = extra_keys(message);
-        let headers = message.properties.headers.as_ref();
-        let mut visited = vec![start.name.clone()];
-        let mut pending = vec![start];
-        let mut queues = Vec::new();
         let mut hits = Vec::new();
-        while let Some(exchange) = pending.pop() {
-            exchange.route(key, headers, &mut hits);
-            for cc in &extra {
-                exchange.route(cc, headers, &mut hits);
-            }
-            if hits.is_empty() {
-                hits.extend(exchange.alternate.clone().map(Destination::Exchange));
-            }
+        route_once(&start, message, &extra, &mut hits);
+        let mut queues = Vec::with_capacity(hits.len());
+        let mut visited: Vec<ExchangeName> = Vec::new();
+        let mut pending = Vec::new();
+        loop {
             for destination in hits.drain(..) {
                 match destination {
                     Destination::Queue(q) => queues.push(q),
-                    Destination::Exchange(x) if visited.contains(&x) => {}
+                    Destination::Exchange(x) if x == start.name || visited.contains(&x) => {}
                     Destination::Exchange(x) => {
                         pending.extend(self.exchange(&x));
                         visited.push(x);
                     }
                 }
             }
+            let Some(next) = pending.pop() else {
+                break;
+            };
+            route_once(&next, message, &extra, &mut hits);
         }
         queues.sort_unstable();
         queues.dedup();
         queues
+    }
+}
+
+/// Where one exchange sends a message: its bindings' matches for the routing key and any
+/// `CC`/`BCC` keys, or its alternate exchange when nothing matched.
+fn route_once(
+    exchange: &Exchange,
+    message: &Message,
+    extra: &[RoutingKey],
+    hits: &mut Vec<Destination>,
+) {
+    let headers = message.properties.headers.as_ref();
+    exchange.route(&message.annotations.routing_key, headers, hits);
+    for cc in extra {
+        exchange.route(cc, headers, hits);
+    }
+    if hits.is_empty() {
+        hits.extend(exchange.alternate.clone().map(Destination::Exchange));
     }
 }
 
