@@ -1,13 +1,13 @@
-//! A publish batch (`VHost::batch_publishes`): queues hold back handing out what the batch
-//! published until it ends, then hand out all of it, in order; arrivals that need a look
-//! after their dispatch round are not held.
+//! A publish batch (`VHost::batch_publishes`): what the batch published reaches its queues
+//! when it ends and is handed out then, in order; an arrival that needs a look at its queue
+//! (a length limit, a deadline) is not held, and any other operation brings in what was held.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::*;
-use warren_model::{FieldTable, FieldValue, Settlement};
+use warren_model::{ExchangeName, FieldTable, FieldValue, Settlement};
 
 #[test]
 fn a_batch_hands_out_its_messages_when_it_ends_in_order() {
@@ -43,7 +43,7 @@ fn a_batch_inside_a_batch_holds_nothing_of_its_own() {
 }
 
 #[test]
-fn a_consumer_settling_meanwhile_takes_what_the_batch_held() {
+fn a_consumer_settling_meanwhile_gets_the_held_messages_when_the_batch_ends() {
     let v = vhost();
     declare_queue(&*v, "q");
     let a = Sink::new();
@@ -53,19 +53,63 @@ fn a_consumer_settling_meanwhile_takes_what_the_batch_held() {
     let first = a.take();
     let batch = v.batch_publishes();
     send(&*v, "q", "second");
-    assert_eq!(a.count(), 0);
     first[0].queue.settle(&[first[0].seq], Settlement::Ack);
-    assert_eq!(a.bodies(), ["second"], "the settle's dispatch ran");
-    send(&*v, "q", "third");
+    assert_eq!(a.count(), 0, "the second has not reached the queue yet");
     drop(batch);
-    let held = a.take();
-    assert!(held.is_empty(), "prefetch 1 is still in use");
-    assert_eq!(
-        v.declare_queue(queue_spec("q"), true, C1)
-            .unwrap()
-            .message_count,
-        1
+    assert_eq!(a.bodies(), ["second"]);
+}
+
+#[test]
+fn a_get_or_a_purge_in_the_batch_sees_what_was_published_before_it() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let _batch = v.batch_publishes();
+    send(&*v, "q", "one");
+    send(&*v, "q", "two");
+    let (got, left) = v.get(&q("q"), true, C1).unwrap().expect("a message");
+    assert_eq!((body(&got), left), ("one".to_owned(), 1));
+    send(&*v, "q", "three");
+    assert_eq!(v.purge_queue(&q("q"), C1).unwrap(), 2);
+    send(&*v, "q", "four");
+    assert_eq!(v.delete_queue(&q("q"), false, false, C1).unwrap(), 1);
+}
+
+#[test]
+fn a_message_that_cannot_wait_keeps_its_place_behind_those_waiting() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let a = Sink::new();
+    v.consume(&q("q"), consume_spec("a", 0), a.clone(), C1)
+        .unwrap();
+    let batch = v.batch_publishes();
+    send(&*v, "q", "waits");
+    let mut timed = (*message("q", "has a deadline")).clone();
+    timed.properties.expiration = Some("60000".into());
+    v.publish(&ExchangeName::default_exchange(), Arc::new(timed))
+        .unwrap();
+    send(&*v, "q", "waits too");
+    drop(batch);
+    assert_eq!(a.bodies(), ["waits", "has a deadline", "waits too"]);
+}
+
+#[test]
+fn a_queue_with_a_length_limit_refuses_inside_a_batch_as_outside() {
+    let v = vhost();
+    let mut spec = queue_spec("q");
+    let mut args = FieldTable::new();
+    args.insert("x-max-length", FieldValue::I64(1));
+    args.insert(
+        "x-overflow",
+        FieldValue::LongString("reject-publish".into()),
     );
+    spec.arguments = args;
+    v.declare_queue(spec, false, C1).unwrap();
+    let _batch = v.batch_publishes();
+    let exchange = ExchangeName::default_exchange();
+    let first = v.publish(&exchange, message("q", "fits")).unwrap();
+    let second = v.publish(&exchange, message("q", "over")).unwrap();
+    assert_eq!((first.queues, first.rejected), (1, 0));
+    assert_eq!((second.queues, second.rejected), (0, 1));
 }
 
 #[test]

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 use warren_model::{Delivery, FieldValue, Message, QueueHandle, QueueSeq};
 use warren_store::MessageId;
 
-use super::dispatch::Candidates;
 use super::held;
 use super::state::{Entry, QueueState, ReadyKey};
 use super::{died, Enqueued, Overflow, Queue};
@@ -22,13 +21,24 @@ impl Queue {
     /// Offers a message to the queue; `stored` is its id in the store when it was written
     /// there for this queue.
     pub fn enqueue(&self, message: Arc<Message>, stored: Option<MessageId>) -> Enqueued {
+        let (message, stored) = match self.may_hold(&message) {
+            true => match held::hold(self, (message, stored)) {
+                Ok(()) => return Enqueued::Accepted,
+                Err(back) => back,
+            },
+            false => {
+                // What waits for this queue on this thread arrived first.
+                held::bring_in(self);
+                (message, stored)
+            }
+        };
         let rank = self.rank(&message);
         let mut entry = self.new_entry(message);
         entry.stored = self.stored(stored);
         let zero_ttl = entry.zero_ttl;
         // Only a message with a deadline can move the queue's timer, and only drop-head with
         // a limit drops on arrival: any other arrival needs no look at the state after its
-        // dispatch, and so may leave its dispatch to a publish batch.
+        // dispatch.
         let timed = entry.deadline.is_some();
         let look_after = zero_ttl || timed || self.def.args.drops_heads();
         let (key, start) = {
@@ -45,7 +55,7 @@ impl Queue {
             self.check_flow_on_arrival(&state);
             let start = match state.consumers.is_empty() {
                 true => None,
-                false => self.start_or_hold(&mut state, look_after),
+                false => state.begin_dispatch(),
             };
             (key, start)
         };
@@ -58,18 +68,49 @@ impl Queue {
         Enqueued::Accepted
     }
 
-    /// Claims the dispatch of this arrival, or leaves it to this thread's open publish batch
-    /// (`held`). An arrival that needs a look after its round (`now`) is dispatched now.
-    fn start_or_hold(&self, state: &mut QueueState, now: bool) -> Option<Candidates> {
-        if !now && held::open() {
-            if !state.held {
-                state.held = self.me.upgrade().is_some_and(held::hold);
-            }
-            if state.held {
-                return None;
-            }
+    /// Whether `message` may wait for the end of a publish batch: the queue takes it without
+    /// a look at its state (no length limit to refuse or drop by, no deadline to arm).
+    fn may_hold(&self, message: &Message) -> bool {
+        let args = &self.def.args;
+        args.max_length.is_none()
+            && args.max_length_bytes.is_none()
+            && args.message_ttl.is_none()
+            && message.properties.expiration.is_none()
+    }
+
+    /// Messages that waited for a publish batch arrive, in order, under one lock, and one
+    /// dispatch round hands them out.
+    pub(super) fn arrive_all(&self, waiting: Vec<held::Waiting>) {
+        if waiting.is_empty() {
+            return;
         }
-        state.begin_dispatch()
+        let entries: Vec<(u8, Entry)> = waiting
+            .into_iter()
+            .map(|(message, stored)| {
+                let rank = self.rank(&message);
+                let mut entry = self.new_entry(message);
+                entry.stored = self.stored(stored);
+                (rank, entry)
+            })
+            .collect();
+        let start = {
+            let mut state = self.state();
+            if state.deleted {
+                return;
+            }
+            for (rank, entry) in entries {
+                let key = state.next_key(rank);
+                state.insert(key, entry);
+            }
+            self.check_flow_on_arrival(&state);
+            match state.consumers.is_empty() {
+                true => None,
+                false => state.begin_dispatch(),
+            }
+        };
+        if let Some(candidates) = start {
+            self.run_dispatch(candidates);
+        }
     }
 
     fn refuse(&self, entry: Entry) -> Enqueued {

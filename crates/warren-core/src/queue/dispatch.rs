@@ -23,8 +23,6 @@ impl QueueState {
     /// Claims the dispatcher role, or leaves the running dispatcher a note to go round again.
     /// The winner gets the first round's candidates from the same lock.
     pub fn begin_dispatch(&mut self) -> Option<Candidates> {
-        // Whichever dispatcher runs next hands out what a publish batch held back.
-        self.held = false;
         if self.dispatching {
             self.redo = true;
             return None;

@@ -1,32 +1,72 @@
-//! Dispatch held back for a publish batch (see `warren_model::PublishBatch`).
+//! Arrivals held back for a publish batch (see `warren_model::PublishBatch`).
 //!
 //! The batch is per thread: a session publishes a read's messages synchronously on its
-//! connection's thread, so a thread-local list of the queues reached is all the batch needs.
-//! A queue marks itself `held` under its lock when it joins the list, so it joins once;
-//! whichever dispatcher runs next (the batch's end, or a consumer's settle meanwhile) clears
-//! the mark and hands out everything that arrived, so no message waits past the batch.
+//! connection's thread, so a thread-local list is all the batch needs. While it is open, a
+//! message for a queue that takes arrivals without a look at its state (no length limit, no
+//! deadline: `Queue::may_hold`) waits in this thread's list for that queue instead of taking
+//! the queue's lock. When the batch ends, each queue takes its list under one lock and
+//! dispatches once: one lock per queue per read instead of one per message, which is what a
+//! publisher and a consumer of one queue fought over.
+//!
+//! Order is kept: an arrival that cannot wait first brings in what waits for its queue, and
+//! every other operation on the vhost (a `get`, a purge, a consume, a delete) brings in all
+//! that waits on its thread, so it sees the messages published before it.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use warren_model::PublishBatch;
+use warren_model::{Message, PublishBatch};
+use warren_store::MessageId;
 
 use super::Queue;
 
+/// A message waiting for its queue, with its id in the store if it was written there.
+pub(super) type Waiting = (Arc<Message>, Option<MessageId>);
+
+/// The open batch of one thread: what waits for each queue, and where each queue's list is.
+#[derive(Default)]
+struct Batch {
+    queues: Vec<(Arc<Queue>, Vec<Waiting>)>,
+    index: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
+}
+
+/// Hashes a queue's address. Addresses are distinct and not chosen by clients, so no keyed
+/// hash is needed; the multiply spreads the aligned low bits.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 thread_local! {
-    /// The queues this thread's open batch reached; `None` when no batch is open.
-    static HELD: RefCell<Option<Vec<Arc<Queue>>>> = const { RefCell::new(None) };
+    /// This thread's open batch; `None` when none is open.
+    static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
 }
 
 /// Opens a batch on this thread, or returns one that holds nothing when one is open already
 /// (the outer batch covers the inner).
 pub(crate) fn begin() -> PublishBatch {
-    let opened = HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        if held.is_some() {
+    let opened = BATCH.with(|batch| {
+        let mut batch = batch.borrow_mut();
+        if batch.is_some() {
             return false;
         }
-        *held = Some(Vec::new());
+        *batch = Some(Batch::default());
         true
     });
     match opened {
@@ -35,29 +75,72 @@ pub(crate) fn begin() -> PublishBatch {
     }
 }
 
-/// Closes this thread's batch and dispatches each queue it reached. The list is taken
-/// first, so a dispatch that publishes (it may not, but a dead letter could) does so at once.
+/// Closes this thread's batch: each queue takes what waits for it.
 fn finish() {
-    let queues = HELD
-        .with(|held| held.borrow_mut().take())
-        .unwrap_or_default();
-    for queue in queues {
-        queue.dispatch();
+    let batch = BATCH.with(|batch| batch.borrow_mut().take());
+    for (queue, waiting) in batch.map(|b| b.queues).unwrap_or_default() {
+        queue.arrive_all(waiting);
     }
 }
 
-/// Adds `queue` to this thread's open batch; false when no batch is open.
-pub(super) fn hold(queue: Arc<Queue>) -> bool {
-    HELD.with(|held| match held.borrow_mut().as_mut() {
-        Some(queues) => {
-            queues.push(queue);
-            true
-        }
-        None => false,
+/// Brings in everything waiting on this thread; the batch stays open. Called before any
+/// operation that could see a queue's messages.
+pub(crate) fn bring_in_all() {
+    let queues: Vec<(Arc<Queue>, Vec<Waiting>)> = BATCH.with(|batch| {
+        let mut batch = batch.borrow_mut();
+        let Some(batch) = batch.as_mut() else {
+            return Vec::new();
+        };
+        batch
+            .queues
+            .iter_mut()
+            .filter(|(_, waiting)| !waiting.is_empty())
+            .map(|(queue, waiting)| (Arc::clone(queue), std::mem::take(waiting)))
+            .collect()
+    });
+    for (queue, waiting) in queues {
+        queue.arrive_all(waiting);
+    }
+}
+
+/// Brings in what waits on this thread for `queue` (before an arrival that cannot wait).
+pub(super) fn bring_in(queue: &Queue) {
+    let waiting = BATCH.with(|batch| {
+        let mut batch = batch.borrow_mut();
+        let batch = batch.as_mut()?;
+        let at = *batch.index.get(&address(queue))?;
+        Some(std::mem::take(&mut batch.queues[at].1))
+    });
+    match waiting {
+        Some(waiting) if !waiting.is_empty() => queue.arrive_all(waiting),
+        _ => {}
+    }
+}
+
+/// Makes `message` wait for `queue` when this thread has a batch open; gives it back when
+/// none is.
+pub(super) fn hold(queue: &Queue, message: Waiting) -> Result<(), Waiting> {
+    BATCH.with(|batch| {
+        let mut batch = batch.borrow_mut();
+        let Some(batch) = batch.as_mut() else {
+            return Err(message);
+        };
+        let at = match batch.index.get(&address(queue)) {
+            Some(at) => *at,
+            None => {
+                let Some(me) = queue.me.upgrade() else {
+                    return Err(message);
+                };
+                batch.queues.push((me, Vec::new()));
+                batch.index.insert(address(queue), batch.queues.len() - 1);
+                batch.queues.len() - 1
+            }
+        };
+        batch.queues[at].1.push(message);
+        Ok(())
     })
 }
 
-/// True while this thread has a batch open.
-pub(super) fn open() -> bool {
-    HELD.with(|held| held.borrow().is_some())
+fn address(queue: &Queue) -> usize {
+    std::ptr::from_ref(queue) as usize
 }

@@ -156,8 +156,6 @@ pub(crate) struct QueueState {
     pub dispatching: bool,
     /// Work arrived while a dispatcher ran: it must go round again.
     pub redo: bool,
-    /// A thread's publish batch will dispatch this queue when it ends (see `held`).
-    pub held: bool,
     /// Last consume, get or declare, for `x-expires`.
     pub last_used: Instant,
     /// The deadline registered with the timer service, if any.
@@ -180,7 +178,6 @@ impl QueueState {
             cursor: 0,
             next_seq: 0,
             deleted: false,
-            held: false,
             dispatching: false,
             redo: false,
             last_used: Instant::now(),

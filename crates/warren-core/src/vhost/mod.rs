@@ -18,7 +18,7 @@ use warren_model::{
 use crate::deadletter::DeadLetter;
 use crate::durable::Durable;
 use crate::exchange::{Exchange, ExchangeRegistry};
-use crate::queue::{DeadLetterTarget, Queue, QueueEvents};
+use crate::queue::{held, DeadLetterTarget, Queue, QueueEvents};
 use crate::sync::{lock, read};
 use crate::text;
 use crate::timer::Timers;
@@ -162,16 +162,20 @@ impl QueueEvents for VHostCore {
     }
 }
 
+/// Every operation but a publish first brings in what this thread's publish batch holds (see
+/// `queue::held`), so it sees the messages published before it.
 impl VHost for VHostCore {
     fn name(&self) -> &VHostName {
         &self.name
     }
 
     fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> Result<(), CoreError> {
+        held::bring_in_all();
         self.declare_exchange_impl(spec, passive)
     }
 
     fn delete_exchange(&self, name: &ExchangeName, if_unused: bool) -> Result<(), CoreError> {
+        held::bring_in_all();
         self.delete_exchange_impl(name, if_unused)
     }
 
@@ -181,6 +185,7 @@ impl VHost for VHostCore {
         passive: bool,
         owner: ConnectionId,
     ) -> Result<QueueDeclareOk, CoreError> {
+        held::bring_in_all();
         self.declare_queue_impl(spec, passive, owner)
     }
 
@@ -191,18 +196,22 @@ impl VHost for VHostCore {
         if_empty: bool,
         owner: ConnectionId,
     ) -> Result<u32, CoreError> {
+        held::bring_in_all();
         self.delete_queue_impl(name, if_unused, if_empty, owner)
     }
 
     fn purge_queue(&self, name: &QueueName, owner: ConnectionId) -> Result<u32, CoreError> {
+        held::bring_in_all();
         Ok(self.owned_queue(name, owner)?.purge())
     }
 
     fn bind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError> {
+        held::bring_in_all();
         self.bind_impl(binding, owner)
     }
 
     fn unbind(&self, binding: BindingSpec, owner: ConnectionId) -> Result<(), CoreError> {
+        held::bring_in_all();
         self.unbind_impl(binding, owner)
     }
 
@@ -215,7 +224,7 @@ impl VHost for VHostCore {
     }
 
     fn batch_publishes(&self) -> warren_model::PublishBatch {
-        crate::queue::held::begin()
+        held::begin()
     }
 
     fn consume(
@@ -225,6 +234,7 @@ impl VHost for VHostCore {
         sink: Arc<dyn DeliverySink>,
         owner: ConnectionId,
     ) -> Result<Consumption, CoreError> {
+        held::bring_in_all();
         self.consume_impl(queue, spec, sink, owner)
     }
 
@@ -234,10 +244,12 @@ impl VHost for VHostCore {
         no_ack: bool,
         owner: ConnectionId,
     ) -> Result<Option<(Delivery, u32)>, CoreError> {
+        held::bring_in_all();
         Ok(self.owned_queue(queue, owner)?.get(no_ack))
     }
 
     fn connection_closed(&self, owner: ConnectionId) {
+        held::bring_in_all();
         self.connection_closed_impl(owner);
     }
 
