@@ -22,6 +22,7 @@ mod config;
 mod deadletter;
 mod durable;
 pub mod exchange;
+mod int_hash;
 mod queue;
 mod sync;
 mod text;

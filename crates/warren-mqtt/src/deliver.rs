@@ -36,8 +36,28 @@ use crate::session::{send, wall_ms, Live};
 use crate::subscribe::share_queue;
 use crate::topic::matches_mapped;
 
+/// What the session's subscriptions that match a delivery ask of it, folded as they are met
+/// (a delivery is matched once per message, so no list of them is made).
+#[derive(Default)]
+struct Matched {
+    /// The best QoS granted among them; `None` when none matches.
+    best: Option<QoS>,
+    /// Some of them asked for Retain As Published.
+    retain_as_published: bool,
+    /// Their Subscription Identifiers.
+    ids: Vec<NonZeroU32>,
+}
+
+impl Matched {
+    fn add(&mut self, sub: &Sub) {
+        self.best = self.best.max(Some(sub.options.qos));
+        self.retain_as_published |= sub.options.retain_as_published;
+        self.ids.extend(sub.id.and_then(NonZeroU32::new));
+    }
+}
+
 /// The subscriptions of this session that `topic` from `queue` matches.
-fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> Vec<Sub> {
+fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> Matched {
     let state = live.state.lock();
     let from_session = live
         .consumer
@@ -52,14 +72,17 @@ fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> V
     let mapping = shared.config.topic_mapping;
     let plain = plain
         .filter(|(f, _)| matches_mapped(f, topic, mapping))
-        .map(|(_, s)| *s);
+        .map(|(_, s)| s);
     let shares = shares
         .filter(|((_, f), _)| matches_mapped(f, topic, mapping))
-        .map(|(_, s)| *s);
-    plain
-        .chain(shares)
-        .filter(|s| !(mine && s.options.no_local))
-        .collect()
+        .map(|(_, s)| s);
+    let mut matched = Matched::default();
+    for sub in plain.chain(shares) {
+        if !(mine && sub.options.no_local) {
+            matched.add(sub);
+        }
+    }
+    matched
 }
 
 /// Turns one delivery into a PUBLISH (or settles it when it is not for the client).
@@ -82,9 +105,9 @@ pub fn deliver(
             .topics
             .topic(&d.message.annotations.routing_key, mapping),
     };
-    let subs = matching(live, shared, &d, &topic);
+    let matched = matching(live, shared, &d, &topic);
     let expiry = remaining_expiry(message, wall_ms);
-    let Some(best) = subs.iter().map(|s| s.options.qos).max() else {
+    let Some(best) = matched.best else {
         return settle(&d, Settlement::Ack);
     };
     if expiry == Some(0) {
@@ -94,16 +117,10 @@ pub fn deliver(
     let mut publish = to_publish(message, topic, qos, mapping);
     let published_retained = header(message, H_RETAIN).and_then(FieldValue::as_bool) == Some(true);
     publish.retain = replayed.is_some()
-        || (live.version == Version::V5
-            && published_retained
-            && subs.iter().any(|s| s.options.retain_as_published));
+        || (live.version == Version::V5 && published_retained && matched.retain_as_published);
     set_expiry(&mut publish, expiry);
     if let Some(p) = publish.properties.as_mut() {
-        p.subscription_ids = subs
-            .iter()
-            .filter_map(|s| s.id)
-            .filter_map(NonZeroU32::new)
-            .collect();
+        p.subscription_ids = matched.ids;
     }
     if qos == QoS::AtMostOnce {
         send_publish(live, codec, out, publish);

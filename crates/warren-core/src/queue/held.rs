@@ -13,14 +13,13 @@
 //! that waits on its thread, so it sees the messages published before it.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use warren_model::{Message, PublishBatch};
 use warren_store::MessageId;
 
 use super::Queue;
+use crate::int_hash::IntMap;
 
 /// A message waiting for its queue, with its id in the store if it was written there.
 pub(super) type Waiting = (Arc<Message>, Option<MessageId>);
@@ -29,28 +28,7 @@ pub(super) type Waiting = (Arc<Message>, Option<MessageId>);
 #[derive(Default)]
 struct Batch {
     queues: Vec<(Arc<Queue>, Vec<Waiting>)>,
-    index: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
-}
-
-/// Hashes a queue's address. Addresses are distinct and not chosen by clients, so no keyed
-/// hash is needed; the multiply spreads the aligned low bits.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
+    index: IntMap<usize, usize>,
 }
 
 thread_local! {

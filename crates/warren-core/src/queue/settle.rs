@@ -34,6 +34,9 @@ impl QueueHandle for Queue {
 
     fn settle(&self, seqs: &[QueueSeq], how: Settlement) {
         let mut dead = Vec::new();
+        // Acked messages are freed after the lock is released: the last reference to a
+        // message is usually this one, and freeing it is not bookkeeping.
+        let mut done = Vec::new();
         // The dispatch the settlement allows is claimed under the same lock.
         let start = {
             let mut state = self.state();
@@ -42,7 +45,7 @@ impl QueueHandle for Queue {
                     continue;
                 };
                 match how {
-                    Settlement::Ack => {}
+                    Settlement::Ack => done.push(unacked),
                     Settlement::Requeue if !state.deleted => {
                         self.requeue(&mut state, unacked, &mut dead);
                     }
@@ -53,6 +56,7 @@ impl QueueHandle for Queue {
             self.arm(&mut state);
             state.begin_dispatch()
         };
+        drop(done);
         self.dead_letter(dead);
         if let Some(candidates) = start {
             self.run_dispatch(candidates);

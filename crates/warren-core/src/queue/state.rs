@@ -9,7 +9,7 @@
 //! (see `cold`), and no ready message younger than its first is handed out before it is paged
 //! back in.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use warren_store::ReadCache;
 use super::cold::ColdTail;
 use super::ready::ReadySet;
 use crate::durable::{QueueStore, Stored};
+use crate::int_hash::IntMap;
 
 /// Bytes counted per message kept in memory besides its body (the `Message` with its
 /// properties, the `Arc`, the entry).
@@ -144,7 +145,7 @@ pub(crate) struct QueueState {
     /// The store link that lets messages go cold: set for a durable queue whose messages
     /// need no entry (no priorities, no byte limit).
     pub cold_store: Option<QueueStore>,
-    pub unacked: HashMap<QueueSeq, Unacked>,
+    pub unacked: IntMap<QueueSeq, Unacked>,
     pub consumers: Vec<Consumer>,
     /// Only the first consumer gets messages (`x-single-active-consumer`).
     pub single_active: bool,
@@ -172,7 +173,7 @@ impl QueueState {
             memory_budget: u64::MAX,
             cold: ColdTail::default(),
             cold_store: None,
-            unacked: HashMap::new(),
+            unacked: IntMap::default(),
             consumers: Vec::new(),
             single_active,
             cursor: 0,
