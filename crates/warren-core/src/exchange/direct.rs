@@ -1,6 +1,8 @@
 //! `direct`: a binding matches when its key equals the routing key exactly.
 
-use std::collections::HashMap;
+// Keys come from clients, so the hash is seeded; foldhash is that and cheaper than SipHash
+// on the per-message path.
+use foldhash::HashMap;
 
 use warren_model::{Destination, FieldTable, RoutingKey};
 

@@ -5,7 +5,9 @@
 //! Runs of `#` are collapsed on insert (`#.#` means `#`), which keeps matching from going
 //! exponential on hostile patterns without changing what matches.
 
-use std::collections::HashMap;
+// Keys come from clients, so the hash is seeded; foldhash is that and cheaper than SipHash
+// on the per-message path.
+use foldhash::HashMap;
 
 use warren_model::{Destination, FieldTable, RoutingKey};
 
