@@ -82,6 +82,34 @@ impl<E: OutboxEvent> Outbox<E> {
         Some(event)
     }
 
+    /// Moves the oldest events into `into` under one lock: at least one if any is queued,
+    /// and more while their cost stays under `budget` (what the caller can encode now).
+    pub fn take_up_to(&self, budget: usize, into: &mut VecDeque<E>) {
+        let mut inner = self.lock();
+        let mut taken = 0;
+        while taken < budget.max(1) {
+            let Some(event) = inner.events.pop_front() else {
+                break;
+            };
+            let cost = event.cost();
+            taken += cost;
+            inner.bytes = inner.bytes.saturating_sub(cost);
+            into.push_back(event);
+        }
+    }
+
+    /// Puts back, in front and in order, events taken but not handled.
+    pub fn put_back(&self, events: VecDeque<E>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        inner.bytes += events.iter().map(OutboxEvent::cost).sum::<usize>();
+        for event in events.into_iter().rev() {
+            inner.events.push_front(event);
+        }
+    }
+
     /// True while the queued events stay under the limit.
     pub fn has_room(&self) -> bool {
         self.lock().bytes < self.max_bytes
@@ -151,5 +179,66 @@ impl DeliverySink for SessionSink {
 
     fn cancelled(&self, tag: &ConsumerTag) {
         self.0.push(SessionEvent::Cancelled(tag.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Event(usize);
+
+    impl OutboxEvent for Event {
+        fn cost(&self) -> usize {
+            self.0
+        }
+    }
+
+    struct NoWake;
+
+    impl Wake for NoWake {
+        fn wake(&self) {}
+    }
+
+    fn outbox(limit: usize) -> Outbox<Event> {
+        Outbox::new(limit, Arc::new(NoWake))
+    }
+
+    #[test]
+    fn take_up_to_takes_by_cost_and_always_one() {
+        let out = outbox(1000);
+        for cost in [10, 20, 30, 500] {
+            out.push(Event(cost));
+        }
+        let mut taken = VecDeque::new();
+        out.take_up_to(25, &mut taken);
+        let costs: Vec<usize> = taken.iter().map(|e| e.0).collect();
+        assert_eq!(costs, [10, 20], "stops once the budget is reached");
+        taken.clear();
+        out.take_up_to(0, &mut taken);
+        assert_eq!(taken.len(), 1, "a zero budget still takes one");
+        out.take_up_to(1, &mut taken);
+        assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), [30, 500]);
+        assert!(out.is_empty());
+        assert!(out.has_room());
+    }
+
+    #[test]
+    fn put_back_restores_order_and_room() {
+        let out = outbox(100);
+        for cost in [40, 40, 40] {
+            out.push(Event(cost));
+        }
+        assert!(!out.has_room());
+        let mut taken = VecDeque::new();
+        out.take_up_to(100, &mut taken);
+        assert_eq!(taken.len(), 3);
+        assert!(out.has_room());
+        taken.pop_front();
+        out.push(Event(7));
+        out.put_back(taken);
+        let order: Vec<usize> = std::iter::from_fn(|| out.pop()).map(|e| e.0).collect();
+        assert_eq!(order, [40, 40, 7]);
+        assert!(out.has_room());
     }
 }

@@ -156,12 +156,14 @@ pub fn remaining_expiry(message: &Message, now_ms: impl FnOnce() -> u64) -> Opti
     Some(u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(1))
 }
 
-/// The outbound PUBLISH for a message, before packet id and flags are set.
+/// The outbound PUBLISH for a message, before packet id and flags are set. Properties are
+/// built only for a 5.0 client (`with_properties`): 3.x has none to carry them.
 pub fn to_publish(
     message: &Arc<Message>,
     topic: String,
     qos: QoS,
     mapping: TopicMapping,
+    with_properties: bool,
 ) -> Publish {
     Publish {
         dup: false,
@@ -170,7 +172,7 @@ pub fn to_publish(
         topic: topic.into(),
         packet_id: None,
         payload: message.body.clone(),
-        properties: Some(v5_properties(message, mapping)),
+        properties: with_properties.then(|| v5_properties(message, mapping)),
     }
 }
 

@@ -114,10 +114,11 @@ pub fn deliver(
         return settle(&d, Settlement::Ack);
     }
     let qos = best.min(message_qos(message));
-    let mut publish = to_publish(message, topic, qos, mapping);
+    let v5 = live.version == Version::V5;
+    let mut publish = to_publish(message, topic, qos, mapping, v5);
     let published_retained = header(message, H_RETAIN).and_then(FieldValue::as_bool) == Some(true);
-    publish.retain = replayed.is_some()
-        || (live.version == Version::V5 && published_retained && matched.retain_as_published);
+    publish.retain =
+        replayed.is_some() || (v5 && published_retained && matched.retain_as_published);
     set_expiry(&mut publish, expiry);
     if let Some(p) = publish.properties.as_mut() {
         p.subscription_ids = matched.ids;

@@ -6,6 +6,7 @@
 //! close.
 
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -317,14 +318,21 @@ impl MqttSession {
         }
     }
 
-    /// True when it took any event.
+    /// True when it took any event. Events are taken a batch at a time, one lock each.
     fn encode_outbox(&mut self, output: &mut BytesMut, now: Instant) -> bool {
+        let Some(outbox) = self.outbox.get().cloned() else {
+            return false;
+        };
         let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
         let mut took = false;
         // QoS 0 deliveries are settled together once the batch is written.
         let mut acks = deliver::AckBatch::default();
+        let mut events = VecDeque::new();
         while output.len() < batch {
-            let Some(event) = self.outbox.get().and_then(|o| o.pop()) else {
+            if events.is_empty() {
+                outbox.take_up_to(batch - output.len(), &mut events);
+            }
+            let Some(event) = events.pop_front() else {
                 break;
             };
             took = true;
@@ -338,6 +346,7 @@ impl MqttSession {
                 }
                 OutEvent::Cancelled(tag) => {
                     if deliver::cancelled(live, &tag) {
+                        outbox.put_back(events);
                         let gone = warren_model::CoreError::not_found("session queue deleted");
                         acks.settle();
                         self.fail(MqttError::Core(gone), output, now);
@@ -346,6 +355,7 @@ impl MqttSession {
                 }
             }
         }
+        outbox.put_back(events);
         acks.settle();
         took
     }
