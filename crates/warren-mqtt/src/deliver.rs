@@ -15,7 +15,7 @@
 //! cannot take is settled and dropped (MQTT-3.1.2-25). A message whose expiry passed while
 //! queued is settled and dropped (MQTT-3.3.2-5).
 
-use std::num::{NonZeroU16, NonZeroU32};
+use std::num::NonZeroU16;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -31,39 +31,49 @@ use crate::factory::Shared;
 use crate::inflight::{Origin, Pending, Received, Stage};
 use crate::outbox::OutEvent;
 use crate::persist;
-use crate::registry::Sub;
 use crate::session::{send, wall_ms, Live};
 use crate::subscribe::share_queue;
 use crate::topic::matches_mapped;
+use crate::topic_cache::Matched;
 
-/// What the session's subscriptions that match a delivery ask of it, folded as they are met
-/// (a delivery is matched once per message, so no list of them is made).
-#[derive(Default)]
-struct Matched {
-    /// The best QoS granted among them; `None` when none matches.
-    best: Option<QoS>,
-    /// Some of them asked for Retain As Published.
-    retain_as_published: bool,
-    /// Their Subscription Identifiers.
-    ids: Vec<NonZeroU32>,
-}
-
-impl Matched {
-    fn add(&mut self, sub: &Sub) {
-        self.best = self.best.max(Some(sub.options.qos));
-        self.retain_as_published |= sub.options.retain_as_published;
-        self.ids.extend(sub.id.and_then(NonZeroU32::new));
-    }
-}
-
-/// The subscriptions of this session that `topic` from `queue` matches.
-fn matching(live: &Live, shared: &Shared, delivery: &Delivery, topic: &str) -> Matched {
-    let state = live.state.lock();
+/// The subscriptions `d` matches. For the session's own queue (`remember`: not a retained
+/// replay, whose topic is not its key's) the answer is remembered for the key until the
+/// subscriptions change: a subscriber usually receives one topic over and over.
+fn matched_for(
+    live: &mut Live,
+    shared: &Shared,
+    d: &Delivery,
+    topic: &str,
+    remember: bool,
+) -> Matched {
     let from_session = live
         .consumer
         .as_ref()
-        .is_some_and(|c| c.queue.name() == delivery.queue.name());
-    let mine = delivery.message.annotations.publisher == Some(live.conn);
+        .is_some_and(|c| c.queue.name() == d.queue.name());
+    let mine = d.message.annotations.publisher == Some(live.conn);
+    let key = &d.message.annotations.routing_key;
+    let remember = remember && from_session;
+    if let Some(known) = live.topics.matched(key, mine).filter(|_| remember) {
+        return known.clone();
+    }
+    let matched = matching(live, shared, d, topic, from_session, mine);
+    if remember {
+        live.topics.remember_matched(key, mine, &matched);
+    }
+    matched
+}
+
+/// The subscriptions of this session that `topic` from the delivery's queue matches: its
+/// plain ones when the queue is the session's own, else the shared ones of that queue.
+fn matching(
+    live: &Live,
+    shared: &Shared,
+    delivery: &Delivery,
+    topic: &str,
+    from_session: bool,
+    mine: bool,
+) -> Matched {
+    let state = live.state.lock();
     let plain = state.subs.iter().filter(|_| from_session);
     let shares = state.shares.iter().filter(|((group, filter), _)| {
         !from_session
@@ -105,7 +115,7 @@ pub fn deliver(
             .topics
             .topic(&d.message.annotations.routing_key, mapping),
     };
-    let matched = matching(live, shared, &d, &topic);
+    let matched = matched_for(live, shared, &d, &topic, replayed.is_none());
     let expiry = remaining_expiry(message, wall_ms);
     let Some(best) = matched.best else {
         return settle(&d, Settlement::Ack);

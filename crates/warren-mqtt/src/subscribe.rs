@@ -184,6 +184,8 @@ pub fn subscribe(
     out: &mut BytesMut,
     s: SubscribePacket,
 ) -> Result<(), MqttError> {
+    // What the subscriptions matched changes with them.
+    live.topics.forget_matched();
     let mut codes = Vec::with_capacity(s.filters.len());
     let mut reason = None;
     let mut replay = Vec::new();
@@ -302,6 +304,8 @@ pub fn unsubscribe(
     id: u16,
     filters: &[String],
 ) -> Result<(), MqttError> {
+    // What the subscriptions matched changes with them.
+    live.topics.forget_matched();
     let mut codes = Vec::with_capacity(filters.len());
     for text in filters {
         let code = match FilterSpec::try_from(text.as_str()) {

@@ -67,3 +67,65 @@ fn qos0_and_qos1_round_trip_between_two_311_clients() {
     };
     assert_eq!((p.qos, p.packet_id), (QoS::AtMostOnce, None));
 }
+
+/// Publishes `a/b` at QoS 1 from `publ` and returns the QoS `sub` receives it at, if any
+/// (acknowledging it).
+fn send_and_receive(publ: &mut Client, sub: &mut Client, id: u16) -> Option<QoS> {
+    publ.send3(Packet::Publish(Box::new(publish(
+        "a/b",
+        QoS::AtLeastOnce,
+        id,
+        b"m",
+    ))));
+    let got = sub.wake3();
+    let p = match got.as_slice() {
+        [Packet::Publish(p)] => p,
+        [] => return None,
+        other => panic!("{other:?}"),
+    };
+    if let Some(id) = p.packet_id {
+        sub.send3(Packet::PublishAck { packet_id: id });
+    }
+    Some(p.qos)
+}
+
+/// A subscriber keeps receiving one topic while its subscriptions change: each delivery
+/// follows the subscriptions as they are now, not as they were for the previous message.
+#[test]
+fn deliveries_follow_subscription_changes_on_a_repeated_topic() {
+    let broker = TestBroker::new();
+    let mut sub = broker.client();
+    let mut publ = broker.client();
+    assert!(!sub.connect3("sub", true));
+    assert!(!publ.connect3("pub", true));
+    sub.send3(sub3(1, &[("a/b", QoS::AtMostOnce)]));
+    assert_eq!(
+        send_and_receive(&mut publ, &mut sub, 1),
+        Some(QoS::AtMostOnce)
+    );
+    assert_eq!(
+        send_and_receive(&mut publ, &mut sub, 2),
+        Some(QoS::AtMostOnce)
+    );
+    sub.send3(sub3(2, &[("a/b", QoS::AtLeastOnce)]));
+    let upgraded = send_and_receive(&mut publ, &mut sub, 3);
+    assert_eq!(upgraded, Some(QoS::AtLeastOnce));
+    sub.send3(sub3(3, &[("a/#", QoS::AtMostOnce)]));
+    let best_of_both = send_and_receive(&mut publ, &mut sub, 4);
+    assert_eq!(best_of_both, Some(QoS::AtLeastOnce));
+    sub.send3(Packet::Unsubscribe {
+        packet_id: pid(4),
+        topic_filters: vec!["a/b".into()],
+    });
+    let only_the_wildcard = send_and_receive(&mut publ, &mut sub, 5);
+    assert_eq!(only_the_wildcard, Some(QoS::AtMostOnce));
+    sub.send3(Packet::Unsubscribe {
+        packet_id: pid(5),
+        topic_filters: vec!["a/#".into()],
+    });
+    assert_eq!(
+        send_and_receive(&mut publ, &mut sub, 6),
+        None,
+        "nothing matches"
+    );
+}
