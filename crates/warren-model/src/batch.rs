@@ -2,8 +2,8 @@
 //!
 //! A session that has just read many publishes from its socket asks its vhost for a
 //! [`PublishBatch`] before it publishes them. While the batch lives, a queue that one of them
-//! reaches holds back handing it out; when the batch is dropped, each queue reached hands out
-//! everything that arrived, once. A consumer then gets a read's messages in one delivery
+//! (after the first, which goes at once) reaches holds back handing it out; when the batch is
+//! dropped, each queue reached hands out everything that arrived, once. A consumer then gets a read's messages in one delivery
 //! round (one lock on its queue, one wake-up of its connection) instead of one round each.
 //! Routing, limits and publish outcomes are unchanged: only when a consumer is given a
 //! message moves, and never past the end of the read.

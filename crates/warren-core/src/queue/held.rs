@@ -27,6 +27,10 @@ pub(super) type Waiting = (Arc<Message>, Option<MessageId>);
 /// The open batch of one thread: what waits for each queue, and where each queue's list is.
 #[derive(Default)]
 struct Batch {
+    /// The batch's first message, which is not held: a read of one message (a publisher at a
+    /// modest rate) is handed out at once, as without a batch. Holding it cost 12 µs at the
+    /// median at 10k msg/s; a read of many gains from holding all but the first.
+    first: Option<*const Message>,
     queues: Vec<(Arc<Queue>, Vec<Waiting>)>,
     index: IntMap<usize, usize>,
 }
@@ -95,14 +99,18 @@ pub(super) fn bring_in(queue: &Queue) {
     }
 }
 
-/// Makes `message` wait for `queue` when this thread has a batch open; gives it back when
-/// none is.
+/// Makes `message` wait for `queue` when this thread has a batch open and it is not the
+/// batch's first message; gives it back otherwise.
 pub(super) fn hold(queue: &Queue, message: Waiting) -> Result<(), Waiting> {
     BATCH.with(|batch| {
         let mut batch = batch.borrow_mut();
         let Some(batch) = batch.as_mut() else {
             return Err(message);
         };
+        let this = Arc::as_ptr(&message.0);
+        if *batch.first.get_or_insert(this) == this {
+            return Err(message);
+        }
         let at = match batch.index.get(&address(queue)) {
             Some(at) => *at,
             None => {
