@@ -1,5 +1,7 @@
 //! Flow control: a queue whose consumers cannot keep up pauses its publishers (the publish
-//! outcome carries its closed valve); a queue buffering for busy or absent consumers never does.
+//! outcome carries its closed valve): consumers that could take more, or that settle at
+//! least a quarter as fast as messages arrive; a queue buffering for slow or absent consumers
+//! never does.
 
 mod common;
 
@@ -7,7 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use warren_model::flow::FlowValve;
-use warren_model::{Consumption, ExchangeName, VHost};
+use warren_model::{Consumption, ExchangeName, Settlement, VHost};
 
 /// More than any flow mark the core uses.
 const PLENTY: usize = 300_000;
@@ -92,4 +94,56 @@ fn a_closed_valve_opens_when_its_consumer_leaves() {
         !valve.is_closed(),
         "nobody can drain it now: the queue only buffers"
     );
+}
+
+/// Publishes `per_round` messages, then settles `settle` of those the consumer of `sink`
+/// holds, round after round, until a publish comes back with a closed valve; the valve.
+fn publish_and_settle_until_flow(
+    v: &dyn VHost,
+    sink: &Sink,
+    per_round: usize,
+    settle: usize,
+) -> Option<Arc<FlowValve>> {
+    for _ in 0..PLENTY / per_round {
+        for _ in 0..per_round {
+            let outcome = v
+                .publish(&ExchangeName::default_exchange(), message("q", "m"))
+                .unwrap();
+            if outcome.flow.is_some() {
+                return outcome.flow;
+            }
+        }
+        let mut held = sink.take();
+        let rest = held.split_off(settle.min(held.len()));
+        sink.deliveries.lock().unwrap().splice(0..0, rest);
+        for d in held {
+            d.queue.settle(&[d.seq], Settlement::Ack);
+        }
+    }
+    None
+}
+
+#[test]
+fn consumers_at_their_prefetch_limit_that_keep_up_with_acks_pause_publishers() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let sink = Sink::new();
+    v.consume(&q("q"), consume_spec("c", 10), sink.clone(), C1)
+        .unwrap();
+    let valve = publish_and_settle_until_flow(&*v, &sink, 20, 10);
+    assert!(
+        valve.is_some(),
+        "half the arrivals are settled: delivering falls behind, not the consumer"
+    );
+}
+
+#[test]
+fn consumers_at_their_prefetch_limit_that_settle_at_a_trickle_never_pause_publishers() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let sink = Sink::new();
+    v.consume(&q("q"), consume_spec("c", 10), sink.clone(), C1)
+        .unwrap();
+    let valve = publish_and_settle_until_flow(&*v, &sink, 100, 1);
+    assert!(valve.is_none(), "a slow consumer: the queue buffers for it");
 }

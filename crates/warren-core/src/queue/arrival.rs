@@ -52,7 +52,7 @@ impl Queue {
             }
             let key = state.next_key(rank);
             state.insert(key, entry);
-            self.check_flow_on_arrival(&state);
+            self.check_flow_on_arrival(&mut state, 1);
             let start = match state.consumers.is_empty() {
                 true => None,
                 false => state.begin_dispatch(),
@@ -98,11 +98,12 @@ impl Queue {
             if state.deleted {
                 return;
             }
+            let n = entries.len();
             for (rank, entry) in entries {
                 let key = state.next_key(rank);
                 state.insert(key, entry);
             }
-            self.check_flow_on_arrival(&state);
+            self.check_flow_on_arrival(&mut state, n);
             match state.consumers.is_empty() {
                 true => None,
                 false => state.begin_dispatch(),

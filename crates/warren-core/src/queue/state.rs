@@ -17,6 +17,7 @@ use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, Q
 use warren_store::ReadCache;
 
 use super::cold::ColdTail;
+use super::flow::FlowWindow;
 use super::ready::ReadySet;
 use crate::durable::{QueueStore, Stored};
 use crate::int_hash::IntMap;
@@ -157,6 +158,8 @@ pub(crate) struct QueueState {
     pub dispatching: bool,
     /// Work arrived while a dispatcher ran: it must go round again.
     pub redo: bool,
+    /// Whether the consumers keep up with arrivals (see `flow`).
+    pub flow: FlowWindow,
     /// Last consume, get or declare, for `x-expires`.
     pub last_used: Instant,
     /// The deadline registered with the timer service, if any.
@@ -181,6 +184,7 @@ impl QueueState {
             deleted: false,
             dispatching: false,
             redo: false,
+            flow: FlowWindow::default(),
             last_used: Instant::now(),
             armed: None,
         }
