@@ -8,15 +8,21 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use warren_model::{ExchangeName, FieldTable, FieldValue, Settlement};
+use warren_model::{ExchangeName, FieldTable, FieldValue, Settlement, VHost};
 
-#[test]
-fn a_batch_hands_out_its_messages_when_it_ends_in_order() {
+/// A vhost with the queue `q` and one consumer of it with `prefetch`, and that consumer's sink.
+fn consumed_queue(prefetch: u32) -> (Arc<dyn VHost>, Arc<Sink>) {
     let v = vhost();
     declare_queue(&*v, "q");
     let a = Sink::new();
-    v.consume(&q("q"), consume_spec("a", 0), a.clone(), C1)
+    v.consume(&q("q"), consume_spec("a", prefetch), a.clone(), C1)
         .unwrap();
+    (v, a)
+}
+
+#[test]
+fn a_batch_hands_out_its_messages_when_it_ends_in_order() {
+    let (v, a) = consumed_queue(0);
     let batch = v.batch_publishes();
     for i in 0..5 {
         send(&*v, "q", &i.to_string());
@@ -30,11 +36,7 @@ fn a_batch_hands_out_its_messages_when_it_ends_in_order() {
 
 #[test]
 fn a_batch_inside_a_batch_holds_nothing_of_its_own() {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let a = Sink::new();
-    v.consume(&q("q"), consume_spec("a", 0), a.clone(), C1)
-        .unwrap();
+    let (v, a) = consumed_queue(0);
     let outer = v.batch_publishes();
     drop(v.batch_publishes());
     send(&*v, "q", "first");
@@ -46,11 +48,7 @@ fn a_batch_inside_a_batch_holds_nothing_of_its_own() {
 
 #[test]
 fn a_consumer_settling_meanwhile_gets_the_held_messages_when_the_batch_ends() {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let a = Sink::new();
-    v.consume(&q("q"), consume_spec("a", 1), a.clone(), C1)
-        .unwrap();
+    let (v, a) = consumed_queue(1);
     send(&*v, "q", "before");
     let before = a.take();
     let batch = v.batch_publishes();
@@ -82,11 +80,7 @@ fn a_get_or_a_purge_in_the_batch_sees_what_was_published_before_it() {
 
 #[test]
 fn a_message_that_cannot_wait_keeps_its_place_behind_those_waiting() {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let a = Sink::new();
-    v.consume(&q("q"), consume_spec("a", 0), a.clone(), C1)
-        .unwrap();
+    let (v, a) = consumed_queue(0);
     let batch = v.batch_publishes();
     send(&*v, "q", "first");
     send(&*v, "q", "waits");
@@ -124,11 +118,7 @@ fn a_queue_with_a_length_limit_refuses_inside_a_batch_as_outside() {
 
 #[test]
 fn batches_on_other_threads_do_not_hold_this_one() {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let a = Sink::new();
-    v.consume(&q("q"), consume_spec("a", 0), a.clone(), C1)
-        .unwrap();
+    let (v, a) = consumed_queue(0);
     let other = Arc::clone(&v);
     std::thread::spawn(move || {
         let _batch = other.batch_publishes();
