@@ -10,9 +10,10 @@
 //! are bounded by the session's credit pool, because every entry holds one credit until it is
 //! settled and every PUBREL id one held credit until PUBCOMP.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use warren_model::{QueueHandle, QueueSeq, Settlement};
 
 /// Where a delivery came from, to settle it.
@@ -58,11 +59,13 @@ pub struct Pending {
     pub stage: Stage,
 }
 
-/// The session's outbound window.
+/// The session's outbound window. Entries are a hash map: a message is inserted and removed
+/// once each, by id, up to the client's Receive Maximum at a time (a `BTreeMap` showed 7% of
+/// the broker's samples in QoS 1 fan-out).
 #[derive(Default)]
 pub struct Inflight {
     next: u16,
-    entries: BTreeMap<u16, Pending>,
+    entries: HashMap<u16, Pending>,
     /// PUBREL sent, PUBCOMP still due (the message is settled).
     pub pubrel: BTreeSet<u16>,
 }
@@ -123,9 +126,11 @@ impl Inflight {
         self.entries.remove(&id).map(|p| p.origin)
     }
 
-    /// Everything in flight, emptying the window.
+    /// Everything in flight, by packet id, emptying the window.
     pub fn drain(&mut self) -> Vec<(u16, Pending)> {
-        std::mem::take(&mut self.entries).into_iter().collect()
+        let mut all: Vec<(u16, Pending)> = std::mem::take(&mut self.entries).into_iter().collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
     }
 }
 
