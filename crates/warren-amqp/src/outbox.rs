@@ -59,6 +59,15 @@ impl DeliverySink for ConsumerSink {
         });
     }
 
+    fn deliver_all(&self, deliveries: Vec<Delivery>) {
+        let channel = self.channel;
+        self.outbox.push_all(
+            deliveries
+                .into_iter()
+                .map(|delivery| OutEvent::Deliver { channel, delivery }),
+        );
+    }
+
     fn has_room(&self) -> bool {
         self.outbox.room_for_queue()
     }

@@ -315,6 +315,13 @@ impl std::fmt::Debug for Delivery {
 pub trait DeliverySink: Send + Sync {
     /// Takes a delivery.
     fn deliver(&self, delivery: Delivery);
+    /// Takes a dispatch round's deliveries for this consumer, in order; an implementation
+    /// that can take them at once (one lock, one wake-up) should.
+    fn deliver_all(&self, deliveries: Vec<Delivery>) {
+        for delivery in deliveries {
+            self.deliver(delivery);
+        }
+    }
     /// False when the connection's outbound buffer is full: the queue then holds deliveries
     /// until `QueueHandle::kick` is called.
     fn has_room(&self) -> bool;

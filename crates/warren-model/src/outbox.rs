@@ -74,6 +74,23 @@ impl<E: OutboxEvent> Outbox<E> {
         }
     }
 
+    /// Queues events in order under one lock, and wakes the session once when the outbox was
+    /// empty: the session then finds the whole run, not its first event.
+    pub fn push_all(&self, events: impl IntoIterator<Item = E>) {
+        let was_empty = {
+            let mut inner = self.lock();
+            let was_empty = inner.events.is_empty();
+            for event in events {
+                inner.bytes += event.cost();
+                inner.events.push_back(event);
+            }
+            was_empty && !inner.events.is_empty()
+        };
+        if was_empty {
+            self.waker.wake();
+        }
+    }
+
     /// Takes the oldest event.
     pub fn pop(&self) -> Option<E> {
         let mut inner = self.lock();
@@ -173,6 +190,11 @@ impl DeliverySink for SessionSink {
         self.0.push(SessionEvent::Deliver(delivery));
     }
 
+    fn deliver_all(&self, deliveries: Vec<Delivery>) {
+        self.0
+            .push_all(deliveries.into_iter().map(SessionEvent::Deliver));
+    }
+
     fn has_room(&self) -> bool {
         self.0.room_for_queue()
     }
@@ -221,6 +243,38 @@ mod tests {
         assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), [30, 500]);
         assert!(out.is_empty());
         assert!(out.has_room());
+    }
+
+    /// Counts wake-ups.
+    #[derive(Default)]
+    struct CountingWake(std::sync::atomic::AtomicUsize);
+
+    impl Wake for CountingWake {
+        fn wake(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn push_all_queues_in_order_and_wakes_once_when_empty() {
+        let wakes = Arc::new(CountingWake::default());
+        let out: Outbox<Event> = Outbox::new(1000, wakes.clone());
+        out.push_all([Event(1), Event(2), Event(3)]);
+        out.push_all([Event(4)]);
+        out.push_all(std::iter::empty());
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "only the first found it empty"
+        );
+        let order: Vec<usize> = std::iter::from_fn(|| out.pop()).map(|e| e.0).collect();
+        assert_eq!(order, [1, 2, 3, 4]);
+        out.push_all(std::iter::empty());
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "nothing pushed, nobody woken"
+        );
     }
 
     #[test]

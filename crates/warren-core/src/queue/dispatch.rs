@@ -78,6 +78,19 @@ fn with_room(candidates: Candidates) -> Vec<ConsumerId> {
     allowed
 }
 
+/// Gives each sink its deliveries of the round, a run of one sink at a time (in order, so
+/// each consumer still sees the queue's order).
+fn hand_over(batch: Vec<Outgoing>) {
+    let mut batch = batch.into_iter().peekable();
+    while let Some((sink, first)) = batch.next() {
+        let mut run = vec![first];
+        while let Some((_, delivery)) = batch.next_if(|(next, _)| Arc::ptr_eq(next, &sink)) {
+            run.push(delivery);
+        }
+        sink.deliver_all(run);
+    }
+}
+
 impl Queue {
     /// Hands out what can be handed out now.
     pub(crate) fn dispatch(&self) {
@@ -101,9 +114,7 @@ impl Queue {
                 _ => Vec::new(),
             };
             let full = batch.len() >= BATCH;
-            for (sink, delivery) in batch {
-                sink.deliver(delivery);
-            }
+            hand_over(batch);
             let next = self.state().next_round(full);
             match next {
                 Some(next) => candidates = next,
