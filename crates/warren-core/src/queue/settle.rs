@@ -40,7 +40,10 @@ impl QueueHandle for Queue {
         // The dispatch the settlement allows is claimed under the same lock.
         let start = {
             let mut state = self.state();
-            state.flow.settled(seqs.len());
+            // A requeue gives the message back: it does not drain the queue.
+            if how != Settlement::Requeue {
+                state.flow.settled(seqs.len());
+            }
             for &seq in seqs {
                 let Some(unacked) = state.take_unacked(seq) else {
                     continue;
