@@ -39,6 +39,16 @@ fn stalled_consumer(v: &dyn VHost, queue: &str) -> (Arc<Sink>, Consumption) {
     (sink, consumption)
 }
 
+/// A vhost with the queue `q` and one consumer of it with `prefetch`, and that consumer's sink.
+fn consumed_queue(prefetch: u32) -> (Arc<dyn VHost>, Arc<Sink>) {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let sink = Sink::new();
+    v.consume(&q("q"), consume_spec("c", prefetch), sink.clone(), C1)
+        .unwrap();
+    (v, sink)
+}
+
 #[test]
 fn publishers_pause_while_a_consumer_cannot_take_delivery_and_go_once_it_drained() {
     let v = vhost();
@@ -62,11 +72,7 @@ fn publishers_pause_while_a_consumer_cannot_take_delivery_and_go_once_it_drained
 
 #[test]
 fn a_queue_buffering_for_consumers_at_their_prefetch_limit_never_pauses_publishers() {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let sink = Sink::new();
-    v.consume(&q("q"), consume_spec("c", 1), sink.clone(), C1)
-        .unwrap();
+    let (v, sink) = consumed_queue(1);
     let (_, valve) = publish_until_flow(&*v, "q");
     assert!(
         valve.is_none(),
@@ -125,11 +131,7 @@ fn publish_and_settle_until_flow(
 
 #[test]
 fn consumers_at_their_prefetch_limit_that_keep_up_with_acks_pause_publishers() {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let sink = Sink::new();
-    v.consume(&q("q"), consume_spec("c", 10), sink.clone(), C1)
-        .unwrap();
+    let (v, sink) = consumed_queue(10);
     let valve = publish_and_settle_until_flow(&*v, &sink, 20, 10);
     assert!(
         valve.is_some(),
@@ -139,11 +141,7 @@ fn consumers_at_their_prefetch_limit_that_keep_up_with_acks_pause_publishers() {
 
 #[test]
 fn consumers_at_their_prefetch_limit_that_settle_at_a_trickle_never_pause_publishers() {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let sink = Sink::new();
-    v.consume(&q("q"), consume_spec("c", 10), sink.clone(), C1)
-        .unwrap();
+    let (v, sink) = consumed_queue(10);
     let valve = publish_and_settle_until_flow(&*v, &sink, 100, 1);
     assert!(valve.is_none(), "a slow consumer: the queue buffers for it");
 }
