@@ -72,7 +72,7 @@ fn publishers_pause_while_a_consumer_cannot_take_delivery_and_go_once_it_drained
 
 #[test]
 fn a_queue_buffering_for_consumers_at_their_prefetch_limit_never_pauses_publishers() {
-    let (v, sink) = consumed_queue(1);
+    let (v, _sink) = consumed_queue(1);
     let (_, valve) = publish_until_flow(&*v, "q");
     assert!(
         valve.is_none(),
