@@ -39,16 +39,6 @@ fn stalled_consumer(v: &dyn VHost, queue: &str) -> (Arc<Sink>, Consumption) {
     (sink, consumption)
 }
 
-/// A vhost with the queue `q` and one consumer of it with `prefetch`, and that consumer's sink.
-fn consumed_queue(prefetch: u32) -> (Arc<dyn VHost>, Arc<Sink>) {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let sink = Sink::new();
-    v.consume(&q("q"), consume_spec("c", prefetch), sink.clone(), C1)
-        .unwrap();
-    (v, sink)
-}
-
 #[test]
 fn publishers_pause_while_a_consumer_cannot_take_delivery_and_go_once_it_drained() {
     let v = vhost();

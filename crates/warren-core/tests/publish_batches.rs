@@ -8,17 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use warren_model::{ExchangeName, FieldTable, FieldValue, Settlement, VHost};
-
-/// A vhost with the queue `q` and one consumer of it with `prefetch`, and that consumer's sink.
-fn consumed_queue(prefetch: u32) -> (Arc<dyn VHost>, Arc<Sink>) {
-    let v = vhost();
-    declare_queue(&*v, "q");
-    let a = Sink::new();
-    v.consume(&q("q"), consume_spec("a", prefetch), a.clone(), C1)
-        .unwrap();
-    (v, a)
-}
+use warren_model::{ExchangeName, FieldTable, FieldValue, Settlement};
 
 #[test]
 fn a_batch_hands_out_its_messages_when_it_ends_in_order() {

@@ -110,18 +110,8 @@ impl FlowPause {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicU32;
-
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicU32);
-
-    impl Wake for Count {
-        fn wake(&self) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+    use crate::test_wake::CountingWake as Count;
 
     #[test]
     fn a_pause_lasts_until_the_valve_opens() {
@@ -140,7 +130,7 @@ mod tests {
         assert!(pause.holds(|| now));
         valve.open();
         assert!(!pause.holds(|| now));
-        assert_eq!(count.0.load(Ordering::Relaxed), 1, "woken once");
+        assert_eq!(count.count(), 1, "woken once");
     }
 
     #[test]

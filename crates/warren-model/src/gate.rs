@@ -221,19 +221,12 @@ pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Count(std::sync::atomic::AtomicU32);
-
-    impl Wake for Count {
-        fn wake(&self) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+    use crate::test_wake::CountingWake as Count;
 
     #[test]
     fn only_a_publishing_session_is_held_and_only_while_closed() {
         let gate = Arc::new(PublishGate::default());
-        let count = Arc::new(Count(Default::default()));
+        let count = Arc::new(Count::default());
         let waker: Arc<dyn Wake> = count.clone();
         let mut watch = GateWatch::new(Some(Arc::clone(&gate)), &waker);
         assert!(gate.set_blocked(true));
@@ -247,13 +240,13 @@ mod tests {
         assert!(gate.set_blocked(false));
         assert!(!watch.holds());
         assert_eq!(watch.deadline(), None);
-        assert_eq!(count.0.load(Ordering::Relaxed), 2, "woken on each change");
+        assert_eq!(count.count(), 2, "woken on each change");
     }
 
     #[test]
     fn the_gate_opens_only_when_every_alarm_has_cleared() {
         let gate = Arc::new(PublishGate::default());
-        let count = Arc::new(Count(Default::default()));
+        let count = Arc::new(Count::default());
         let waker: Arc<dyn Wake> = count.clone();
         gate.watch(&waker);
         assert!(gate.set_alarm(Alarm::Disk, true));
@@ -264,16 +257,12 @@ mod tests {
         assert!(!gate.set_alarm(Alarm::Disk, false));
         assert!(gate.set_alarm(Alarm::Memory, false));
         assert!(!gate.is_blocked());
-        assert_eq!(
-            count.0.load(Ordering::Relaxed),
-            2,
-            "woken on close and open only"
-        );
+        assert_eq!(count.count(), 2, "woken on close and open only");
     }
 
     #[test]
     fn a_flow_pause_holds_a_session_silently_until_the_valve_opens() {
-        let count = Arc::new(Count(Default::default()));
+        let count = Arc::new(Count::default());
         let waker: Arc<dyn Wake> = count.clone();
         let mut watch = GateWatch::new(None, &waker);
         let valve = Arc::new(FlowValve::default());
@@ -288,14 +277,14 @@ mod tests {
         valve.open();
         assert!(!watch.holds());
         assert_eq!(watch.deadline(), None);
-        assert_eq!(count.0.load(Ordering::Relaxed), 1, "woken when it opened");
+        assert_eq!(count.count(), 1, "woken when it opened");
     }
 
     #[test]
     fn dead_watchers_are_pruned() {
         let gate = PublishGate::default();
         for _ in 0..1000 {
-            let waker: Arc<dyn Wake> = Arc::new(Count(Default::default()));
+            let waker: Arc<dyn Wake> = Arc::new(Count::default());
             gate.watch(&waker);
         }
         assert!(gate.watchers().wakers.len() <= 64);

@@ -18,6 +18,8 @@ mod message;
 mod names;
 pub mod outbox;
 pub mod persist;
+#[cfg(test)]
+mod test_wake;
 
 pub use batch::PublishBatch;
 pub use core_api::*;

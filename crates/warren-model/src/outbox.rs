@@ -207,6 +207,7 @@ impl DeliverySink for SessionSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_wake::CountingWake;
 
     struct Event(usize);
 
@@ -216,14 +217,8 @@ mod tests {
         }
     }
 
-    struct NoWake;
-
-    impl Wake for NoWake {
-        fn wake(&self) {}
-    }
-
     fn outbox(limit: usize) -> Outbox<Event> {
-        Outbox::new(limit, Arc::new(NoWake))
+        Outbox::new(limit, Arc::new(CountingWake::default()))
     }
 
     #[test]
@@ -245,16 +240,6 @@ mod tests {
         assert!(out.has_room());
     }
 
-    /// Counts wake-ups.
-    #[derive(Default)]
-    struct CountingWake(std::sync::atomic::AtomicUsize);
-
-    impl Wake for CountingWake {
-        fn wake(&self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     #[test]
     fn push_all_queues_in_order_and_wakes_once_when_empty() {
         let wakes = Arc::new(CountingWake::default());
@@ -262,19 +247,11 @@ mod tests {
         out.push_all([Event(1), Event(2), Event(3)]);
         out.push_all([Event(4)]);
         out.push_all(std::iter::empty());
-        assert_eq!(
-            wakes.0.load(Ordering::SeqCst),
-            1,
-            "only the first found it empty"
-        );
+        assert_eq!(wakes.count(), 1, "only the first found it empty");
         let order: Vec<usize> = std::iter::from_fn(|| out.pop()).map(|e| e.0).collect();
         assert_eq!(order, [1, 2, 3, 4]);
         out.push_all(std::iter::empty());
-        assert_eq!(
-            wakes.0.load(Ordering::SeqCst),
-            1,
-            "nothing pushed, nobody woken"
-        );
+        assert_eq!(wakes.count(), 1, "nothing pushed, nobody woken");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use warren_model::flow::FlowValve;
 
 use super::state::QueueState;
 use super::Queue;
+use crate::sync::count;
 
 /// The backlog, in messages, above which publishers to a queue whose consumers cannot keep
 /// up are paused.
@@ -35,21 +36,18 @@ pub(crate) struct FlowWindow {
 }
 
 impl FlowWindow {
+    /// Counts `n` messages settled out of the queue (acked or discarded).
     pub fn settled(&mut self, n: usize) {
-        self.settled = self
-            .settled
-            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        self.settled = self.settled.saturating_add(count(n));
     }
 
     /// Counts `n` arrivals; gives a new verdict once a window's worth arrived.
     fn arrived(&mut self, n: usize) {
-        self.arrived = self
-            .arrived
-            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        self.arrived = self.arrived.saturating_add(count(n));
         if self.arrived >= WINDOW {
-            self.keeping_up = u64::from(self.settled) * 4 >= u64::from(self.arrived);
+            let keeping_up = u64::from(self.settled) * 4 >= u64::from(self.arrived);
             *self = Self {
-                keeping_up: self.keeping_up,
+                keeping_up,
                 ..Self::default()
             };
         }

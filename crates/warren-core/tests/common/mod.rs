@@ -156,3 +156,14 @@ pub fn consume_spec(tag: &str, prefetch: u32) -> ConsumeSpec {
         arguments: FieldTable::new(),
     }
 }
+
+/// A vhost with the queue `q` and one consumer of it (tag `c`) with `prefetch`, and that
+/// consumer's sink.
+pub fn consumed_queue(prefetch: u32) -> (Arc<dyn VHost>, Arc<Sink>) {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let sink = Sink::new();
+    v.consume(&q("q"), consume_spec("c", prefetch), sink.clone(), C1)
+        .unwrap();
+    (v, sink)
+}
