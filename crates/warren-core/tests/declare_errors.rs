@@ -361,14 +361,6 @@ fn exclusive_consumers() {
     );
 }
 
-fn queue_with(name: &str, args: &[(&str, FieldValue)]) -> warren_model::QueueSpec {
-    let mut spec = queue_spec(name);
-    for (key, value) in args {
-        spec.arguments.insert(*key, value.clone());
-    }
-    spec
-}
-
 #[test]
 fn queue_arguments_compare_as_rabbitmq_compares_them() {
     let v = vhost();

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use warren_model::{ExchangeName, FieldTable, FieldValue, Settlement};
+use warren_model::{ExchangeName, FieldValue, Settlement};
 
 #[test]
 fn a_batch_hands_out_its_messages_when_it_ends_in_order() {
@@ -89,15 +89,14 @@ fn a_message_that_cannot_wait_keeps_its_place_behind_those_waiting() {
 #[test]
 fn a_queue_with_a_length_limit_refuses_inside_a_batch_as_outside() {
     let v = vhost();
-    let mut spec = queue_spec("q");
-    let mut args = FieldTable::new();
-    args.insert("x-max-length", FieldValue::I64(1));
-    args.insert(
-        "x-overflow",
-        FieldValue::LongString("reject-publish".into()),
+    let limited = queue_with(
+        "q",
+        &[
+            ("x-max-length", FieldValue::I64(1)),
+            ("x-overflow", FieldValue::string("reject-publish")),
+        ],
     );
-    spec.arguments = args;
-    v.declare_queue(spec, false, C1).unwrap();
+    v.declare_queue(limited, false, C1).unwrap();
     let _batch = v.batch_publishes();
     let exchange = ExchangeName::default_exchange();
     let first = v.publish(&exchange, message("q", "fits")).unwrap();
@@ -130,11 +129,8 @@ fn batches_on_other_threads_do_not_hold_this_one() {
 #[test]
 fn a_zero_ttl_message_is_offered_at_once_even_in_a_batch() {
     let v = vhost();
-    let mut spec = queue_spec("q");
-    let mut args = FieldTable::new();
-    args.insert("x-message-ttl", FieldValue::I64(0));
-    spec.arguments = args;
-    v.declare_queue(spec, false, C1).unwrap();
+    let zero_ttl = queue_with("q", &[("x-message-ttl", FieldValue::I64(0))]);
+    v.declare_queue(zero_ttl, false, C1).unwrap();
     let a = Sink::new();
     v.consume(&q("q"), consume_spec("a", 0), a.clone(), C1)
         .unwrap();

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use warren_core::{Core, CoreConfig};
 use warren_model::{
     Annotations, BindingSpec, ConnectionId, ConsumeSpec, ConsumerTag, CreditPool, Delivery,
-    DeliverySink, Destination, ExchangeName, ExchangeSpec, FieldTable, Message, Properties,
-    QueueName, QueueSpec, RoutingKey, VHost, VHostName,
+    DeliverySink, Destination, ExchangeName, ExchangeSpec, FieldTable, FieldValue, Message,
+    Properties, QueueName, QueueSpec, RoutingKey, VHost, VHostName,
 };
 
 pub const C1: ConnectionId = ConnectionId(1);
@@ -166,4 +166,13 @@ pub fn consumed_queue(prefetch: u32) -> (Arc<dyn VHost>, Arc<Sink>) {
     v.consume(&q("q"), consume_spec("c", prefetch), sink.clone(), C1)
         .unwrap();
     (v, sink)
+}
+
+/// The spec of queue `name` with the arguments `args`.
+pub fn queue_with(name: &str, args: &[(&str, FieldValue)]) -> QueueSpec {
+    let mut spec = queue_spec(name);
+    for (key, value) in args {
+        spec.arguments.insert(*key, value.clone());
+    }
+    spec
 }
