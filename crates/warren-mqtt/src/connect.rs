@@ -184,6 +184,7 @@ pub fn connect(
         session_expiry: expiry,
         durable_queue: persistent,
         consumer: None,
+        consumer_acks: false,
         shares: BTreeMap::new(),
         state,
         inflight: Inflight::default(),

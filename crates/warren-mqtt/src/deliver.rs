@@ -10,7 +10,8 @@
 //! matches as the mapping routes (`topic::matches_mapped`): in the `rabbitmq` mapping a
 //! subscription to `a.b/c` receives its traffic under the topic `a/b/c`.
 //!
-//! QoS 0 is settled when written; QoS 1 on PUBACK; QoS 2 on PUBREC, after which only its
+//! QoS 0 is settled when written (or, while every subscription of the session is QoS 0,
+//! when the queue hands it over: see `subscribe::needs_acks`); QoS 1 on PUBACK; QoS 2 on PUBREC, after which only its
 //! packet id awaits PUBCOMP (see `inflight`). A message the client's Maximum Packet Size
 //! cannot take is settled and dropped (MQTT-3.1.2-25). A message whose expiry passed while
 //! queued is settled and dropped (MQTT-3.3.2-5).
@@ -32,7 +33,7 @@ use crate::inflight::{Origin, Pending, Received, Stage};
 use crate::outbox::OutEvent;
 use crate::persist;
 use crate::session::{send, wall_ms, Live};
-use crate::subscribe::share_queue;
+use crate::subscribe::{share_queue, AT_MOST_ONCE_TAG, SESSION_TAG};
 use crate::topic::matches_mapped;
 use crate::topic_cache::Matched;
 
@@ -123,7 +124,11 @@ pub fn deliver(
     if expiry == Some(0) {
         return settle(&d, Settlement::Ack);
     }
-    let qos = best.min(message_qos(message));
+    let qos = if settled_on_delivery(&d) {
+        QoS::AtMostOnce
+    } else {
+        best.min(message_qos(message))
+    };
     let v5 = live.version == Version::V5;
     let mut publish = to_publish(message, topic, qos, mapping, v5);
     let published_retained = header(message, H_RETAIN).and_then(FieldValue::as_bool) == Some(true);
@@ -135,7 +140,10 @@ pub fn deliver(
     }
     if qos == QoS::AtMostOnce {
         send_publish(live, codec, out, publish);
-        return acks.push(d.queue, d.seq);
+        if !settled_on_delivery(&d) {
+            acks.push(d.queue, d.seq);
+        }
+        return;
     }
     send_tracked(live, codec, out, publish, d);
 }
@@ -244,8 +252,19 @@ impl AckBatch {
     }
 }
 
+/// Whether `d` came from the session's consumer without acknowledgements (see
+/// `subscribe::needs_acks`): the queue let go of it when handing it over, so it goes out at
+/// QoS 0 and is never settled or requeued.
+fn settled_on_delivery(d: &Delivery) -> bool {
+    d.consumer
+        .as_ref()
+        .is_some_and(|tag| tag.as_str() == AT_MOST_ONCE_TAG)
+}
+
 fn settle(d: &Delivery, how: Settlement) {
-    d.queue.settle(&[d.seq], how);
+    if !settled_on_delivery(d) {
+        d.queue.settle(&[d.seq], how);
+    }
 }
 
 /// An event for a session that is gone: deliveries go back to their queue.
@@ -304,7 +323,7 @@ pub fn resume_window(live: &Live) {
 
 /// The core cancelled a consumer; true when it was the session's own (fatal).
 pub fn cancelled(live: &mut Live, tag: &warren_model::ConsumerTag) -> bool {
-    if tag.as_str() == crate::subscribe::SESSION_TAG {
+    if [SESSION_TAG, AT_MOST_ONCE_TAG].contains(&tag.as_str()) {
         return true;
     }
     live.shares.retain(|_, (t, _)| t != tag);

@@ -59,6 +59,8 @@ pub struct Live {
     pub session_expiry: u32,
     /// Its consumer.
     pub consumer: Option<Consumption>,
+    /// That consumer acknowledges (see `subscribe::needs_acks`).
+    pub consumer_acks: bool,
     /// Consumers of shared-subscription queues, by queue, with their tags.
     pub shares: BTreeMap<QueueName, (ConsumerTag, Consumption)>,
     /// Subscriptions and QoS 2 state, shared with the registry (persistent sessions).

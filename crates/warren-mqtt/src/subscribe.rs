@@ -16,7 +16,7 @@ use warren_model::{
     FieldValue, Message, QueueName, QueueSpec, RoutingKey, VHost,
 };
 
-use crate::codec::{Codec, Outbound, SubscribePacket, Version};
+use crate::codec::{Codec, Outbound, QoS, SubscribePacket, Version};
 use crate::convert::H_RETAINED_TOPIC;
 use crate::errors::{MqttError, NO_SUBSCRIPTION};
 use crate::factory::Shared;
@@ -25,8 +25,10 @@ use crate::registry::{lock, Sub};
 use crate::session::{send, wall_ms, Live};
 use crate::topic::{filter_to_key, FilterSpec, TopicFilter};
 
-/// The consumer tag of a session's own queue.
+/// The consumer tag of a session's own queue, consumed with acknowledgements.
 pub const SESSION_TAG: &str = "mqtt-session";
+/// Its tag while consumed without: every plain subscription of the session is QoS 0.
+pub const AT_MOST_ONCE_TAG: &str = "mqtt-session-qos0";
 
 /// The queue of shared subscription `$share/{group}/{filter}`.
 pub fn share_queue(
@@ -67,7 +69,7 @@ fn consume(
 ) -> Result<warren_model::Consumption, MqttError> {
     let spec = ConsumeSpec {
         tag: ConsumerTag::try_from(tag)?,
-        no_ack: false,
+        no_ack: tag == AT_MOST_ONCE_TAG,
         exclusive: false,
         prefetch: live.window,
         shared_credit: Some(Arc::clone(&live.credit)),
@@ -86,7 +88,7 @@ pub fn start(
     resumed: bool,
 ) -> Result<(), MqttError> {
     if resumed {
-        open_session_queue(live, outbox)?;
+        open_session_queue(live, outbox, QoS::AtMostOnce)?;
     }
     let shares: Vec<(String, TopicFilter)> = live
         .state
@@ -102,9 +104,17 @@ pub fn start(
 /// Declares and consumes the session's own queue unless it already is. It is opened at the
 /// first subscription, not at CONNECT: most idle connections of a fleet never subscribe,
 /// and a queue with its consumer is most of what an idle connection would otherwise cost.
-fn open_session_queue(live: &mut Live, outbox: &OutboxSource<'_>) -> Result<(), MqttError> {
-    if live.consumer.is_some() {
-        return Ok(());
+/// `adding` is the QoS of the subscription about to be added (see `needs_acks`).
+fn open_session_queue(
+    live: &mut Live,
+    outbox: &OutboxSource<'_>,
+    adding: QoS,
+) -> Result<(), MqttError> {
+    let acks = needs_acks(live, adding);
+    match &live.consumer {
+        Some(_) if !acks || live.consumer_acks => return Ok(()),
+        Some(_) => return start_acks(live, outbox),
+        None => {}
     }
     let spec = QueueSpec {
         name: Some(live.queue()?),
@@ -114,7 +124,36 @@ fn open_session_queue(live: &mut Live, outbox: &OutboxSource<'_>) -> Result<(), 
         arguments: FieldTable::new(),
     };
     live.vhost.declare_queue(spec, false, live.conn)?;
-    live.consumer = Some(consume(live, &live.queue()?, SESSION_TAG, outbox)?);
+    let tag = if acks { SESSION_TAG } else { AT_MOST_ONCE_TAG };
+    live.consumer = Some(consume(live, &live.queue()?, tag, outbox)?);
+    live.consumer_acks = acks;
+    Ok(())
+}
+
+/// Whether the session's queue must be consumed with acknowledgements: some plain
+/// subscription, or the one being added, is QoS 1 or 2. While all are QoS 0 it is consumed
+/// without, as RabbitMQ's MQTT plugin consumes its QoS 0 queue: every message would go out
+/// at QoS 0 and be settled once written anyway, and this way the queue neither tracks nor
+/// settles each one. What is handed over is lost if the connection drops before writing it,
+/// which at most once allows.
+fn needs_acks(live: &Live, adding: QoS) -> bool {
+    let above_zero = |qos: QoS| qos != QoS::AtMostOnce;
+    above_zero(adding)
+        || live
+            .state
+            .existing()
+            .is_some_and(|state| lock(state).subs.values().any(|s| above_zero(s.options.qos)))
+}
+
+/// A subscription above QoS 0 on a queue consumed without acknowledgements: the consumer is
+/// replaced by one with them, before the subscription's binding, so every message it routes
+/// is tracked. Deliveries the old consumer already handed over go out at QoS 0.
+fn start_acks(live: &mut Live, outbox: &OutboxSource<'_>) -> Result<(), MqttError> {
+    let acked = consume(live, &live.queue()?, SESSION_TAG, outbox)?;
+    if let Some(old) = live.consumer.replace(acked) {
+        old.queue.cancel(old.id);
+    }
+    live.consumer_acks = true;
     Ok(())
 }
 
@@ -224,7 +263,7 @@ fn add(
     replay: &mut Vec<TopicFilter>,
 ) -> Result<Result<u8, MqttError>, MqttError> {
     let result = match spec {
-        FilterSpec::Plain(filter) => open_session_queue(live, outbox)
+        FilterSpec::Plain(filter) => open_session_queue(live, outbox, sub.options.qos)
             .and_then(|()| live.queue())
             .and_then(|queue| bind(live, shared, &queue, &filter))
             .map(|()| {
