@@ -318,6 +318,11 @@ impl MqttSession {
         if let Some(live) = &self.live {
             deliver::resume_window(live);
         }
+        // Every delivery taken may have been skipped (No Local, no match) and none written:
+        // then no drain follows, and the queues held back for room are kicked now.
+        if output.is_empty() {
+            self.on_drained();
+        }
     }
 
     /// True when it took any event. Events are taken a batch at a time, one lock each.

@@ -242,3 +242,31 @@ fn invalid_topics_close_v3_and_disconnect_v5() {
         matches!(out.as_slice(), [v5::Packet::Disconnect(d)] if d.reason_code == Dr::TopicNameInvalid)
     );
 }
+
+/// A subscriber whose deliveries are all skipped (its own, under No Local) writes nothing, so
+/// no drain of its output follows: what its queue held back for want of room must still come.
+#[test]
+fn skipped_deliveries_do_not_hold_up_the_messages_behind_them() {
+    let b = TestBroker::with_config(warren_mqtt::MqttConfig {
+        max_outbox_bytes: 16 * 1024,
+        ..Default::default()
+    });
+    let mut me = b.client();
+    me.connect5(connect5("me", true, 0));
+    let nl = v5::SubscriptionOptions {
+        no_local: true,
+        ..opts(QoS::AtMostOnce)
+    };
+    me.send5(sub5(1, &[("nl/#", nl)]));
+    // Far more of its own than its outbox takes at once, in one read.
+    let mine: Vec<u8> = (0..2000)
+        .flat_map(|_| enc5(pub5("nl/mine", QoS::AtMostOnce, 0, b"m")).to_vec())
+        .collect();
+    assert!(me.raw(&mine).is_empty(), "all skipped");
+    let mut other = b.client();
+    other.connect5(connect5("other", true, 0));
+    other.send5(pub5("nl/theirs", QoS::AtMostOnce, 0, b"t"));
+    let received: Vec<_> = (0..50).flat_map(|_| publishes5(&me.wake5())).collect();
+    let topics: Vec<&str> = received.iter().map(|p| p.topic.as_ref()).collect();
+    assert_eq!(topics, ["nl/theirs"]);
+}

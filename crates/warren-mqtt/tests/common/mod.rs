@@ -381,7 +381,10 @@ impl Client {
             self.status = self.session.on_wake(&mut self.output, self.now);
         }
         let out = self.output.split();
-        self.session.on_drained();
+        // As the driver: drained is told after something was written.
+        if !out.is_empty() {
+            self.session.on_drained();
+        }
         out
     }
 
