@@ -2,10 +2,14 @@
 //! notifications for the session to encode on its next `on_wake`. Every protocol adapter
 //! uses one; each chooses its event type.
 //!
-//! Bounded by bytes: [`DeliverySink::has_room`] turns false once the queued events exceed the
-//! limit, and the queues then hold their messages until the session kicks them after the
-//! driver drained the socket ([`Outbox::take_refused`] says whether any was held back). The
-//! lock is a short std `Mutex`, never held while calling out.
+//! Bounded by bytes: [`DeliverySink::has_room`] turns false once a batch's worth
+//! ([`OUTPUT_BATCH`](crate::OUTPUT_BATCH), or the limit when smaller) waits, and the queues
+//! then hold their messages until the session kicks them after the driver drained the socket
+//! ([`Outbox::take_refused`] says whether any was held back). A session encodes a batch at a
+//! time, so more waiting would gain nothing; and this way the connection that consumes moves
+//! most of its messages out of the queue on its own thread, after each write, instead of the
+//! publisher's thread doing it at arrival for every consumer. The lock is a short std
+//! `Mutex`, never held while calling out.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,10 +151,11 @@ impl<E: OutboxEvent> Outbox<E> {
         Arc::clone(&self.waker)
     }
 
-    /// [`Outbox::has_room`] for a queue asking to deliver: a "no" is remembered, so the
-    /// session knows to kick its queues once the socket drained.
+    /// Whether a queue asking to deliver may: less than a batch's worth waits (see the
+    /// module's notes). A "no" is remembered, so the session knows to kick its queues once
+    /// the socket drained.
     pub fn room_for_queue(&self) -> bool {
-        let room = self.has_room();
+        let room = self.lock().bytes < self.max_bytes.min(crate::OUTPUT_BATCH);
         if !room {
             self.refused.store(true, Ordering::Release);
         }
@@ -252,6 +257,22 @@ mod tests {
         assert_eq!(order, [1, 2, 3, 4]);
         out.push_all(std::iter::empty());
         assert_eq!(wakes.count(), 1, "nothing pushed, nobody woken");
+    }
+
+    #[test]
+    fn queues_are_refused_once_a_batch_waits_and_the_refusal_is_remembered() {
+        let out = outbox(4 * crate::OUTPUT_BATCH);
+        out.push(Event(crate::OUTPUT_BATCH - 1));
+        assert!(out.room_for_queue());
+        assert!(!out.take_refused());
+        out.push(Event(1));
+        assert!(!out.room_for_queue(), "a batch waits");
+        assert!(out.has_room(), "the outbox itself is far from its limit");
+        assert!(out.take_refused());
+        assert!(!out.take_refused(), "told once");
+        let small = outbox(100);
+        small.push(Event(100));
+        assert!(!small.room_for_queue(), "a limit below a batch bounds it");
     }
 
     #[test]

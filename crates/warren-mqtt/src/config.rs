@@ -42,8 +42,8 @@ pub struct MqttConfig {
     pub receive_maximum: u16,
     /// Outbound QoS > 0 window for clients that announce none (MQTT 3.x): 100.
     pub max_inflight: u16,
-    /// Bytes of pending output above which the session stops reading and the core holds its
-    /// deliveries (4 MiB).
+    /// Bytes of pending output above which the session stops reading (4 MiB); the core holds
+    /// its deliveries once 64 KiB, or this when smaller, waits in its outbox.
     pub max_outbox_bytes: usize,
     /// Inbound topic aliases accepted per connection, announced as Topic Alias Maximum (64).
     pub topic_alias_maximum: u16,

@@ -99,8 +99,8 @@ pub struct AmqpSection {
     pub channel_max: u16,
     /// Heartbeat interval offered, seconds; the client's `tune-ok` value is the one used.
     pub heartbeat: u16,
-    /// Bytes queued for one connection before deliveries to it pause and its socket stops
-    /// being read.
+    /// Pending output bytes above which a connection's socket stops being read; deliveries
+    /// pause once 64 KiB (or this, when smaller) waits in its outbox.
     pub max_outbox_bytes: usize,
 }
 
