@@ -201,8 +201,9 @@ fn send_tracked(
     } else {
         Stage::Ack
     };
+    // Moved, not cloned: the queue's count is shared with the threads that dispatch it.
     let origin = Origin {
-        queue: Arc::clone(&d.queue),
+        queue: d.queue,
         seq: d.seq,
     };
     if send_publish(live, codec, out, publish) {
