@@ -326,6 +326,9 @@ impl Codec {
             input.reserve(len - input.len());
             return Ok(None);
         }
+        if let Some(ack) = self.version.and_then(|_| plain_puback(input)) {
+            return Ok(Some(ack));
+        }
         let mut frame = input.split_to(len);
         let version = match self.version {
             Some(v) => v,
@@ -396,6 +399,23 @@ impl Codec {
         }
         Ok(written)
     }
+}
+
+/// A PUBACK in its plain form, read without the codec: it is what a QoS 1 subscriber sends
+/// most, and the codec's general path cost more than its delivery's encoding. Type 4 without
+/// flags, remaining length 2 (so no MQTT 5 reason code or properties) and a packet id other
+/// than 0 mean the same in every version; any other form, valid or not, is left to the codec,
+/// which answers it as before. Takes the packet from `input` when it matches.
+fn plain_puback(input: &mut BytesMut) -> Option<Inbound> {
+    let &[0x40, 0x02, high, low, ..] = &input[..] else {
+        return None;
+    };
+    let id = u16::from_be_bytes([high, low]);
+    if id == 0 {
+        return None;
+    }
+    bytes::Buf::advance(input, 4);
+    Some(Inbound::PubAck(id))
 }
 
 mod convert_v3;

@@ -56,6 +56,33 @@ fn v311_vectors() {
     assert!(matches!(packets[10], Inbound::Disconnect { reason: 0, .. }));
 }
 
+/// PUBACK's plain form (remaining length 2, id not 0) is read on a fast path in both
+/// versions; its other forms still go the codec's way: a reason code (MQTT 5) is accepted,
+/// flags or packet id 0 are malformed.
+#[test]
+fn puback_forms() {
+    for connect in [CONNECT_311, CONNECT_5] {
+        let mut codec = Codec::new(1024);
+        decode_all(&mut codec, connect);
+        let acks = decode_all(&mut codec, b"\x40\x02\x12\x34\x40\x02\xff\xff");
+        assert_eq!(acks, [Inbound::PubAck(0x1234), Inbound::PubAck(0xffff)]);
+        let mut split = BytesMut::from(&b"\x40\x02\x00"[..]);
+        assert_eq!(codec.decode(&mut split).unwrap(), None, "incomplete");
+        split.extend_from_slice(b"\x05");
+        assert_eq!(codec.decode(&mut split).unwrap(), Some(Inbound::PubAck(5)));
+        for malformed in [&b"\x40\x02\x00\x00"[..], b"\x41\x02\x00\x01"] {
+            let mut fresh = Codec::new(1024);
+            decode_all(&mut fresh, connect);
+            let result = fresh.decode(&mut BytesMut::from(malformed));
+            assert!(result.is_err(), "{malformed:?}: {result:?}");
+        }
+    }
+    let mut v5 = Codec::new(1024);
+    decode_all(&mut v5, CONNECT_5);
+    let with_reason = decode_all(&mut v5, b"\x40\x03\x00\x07\x10");
+    assert_eq!(with_reason, [Inbound::PubAck(7)]);
+}
+
 #[test]
 fn v31_and_v5_connect_vectors() {
     let mut codec = Codec::new(1024);
