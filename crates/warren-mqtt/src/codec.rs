@@ -326,7 +326,7 @@ impl Codec {
             input.reserve(len - input.len());
             return Ok(None);
         }
-        if let Some(ack) = self.version.and_then(|_| plain_puback(input)) {
+        if let Some(ack) = self.version.and_then(|_| hot::plain_puback(input)) {
             return Ok(Some(ack));
         }
         let mut frame = input.split_to(len);
@@ -381,17 +381,25 @@ impl Codec {
     /// Maximum Packet Size (or has no 3.x form, like DISCONNECT).
     pub fn encode(&mut self, packet: Outbound, out: &mut BytesMut) -> Result<bool, MqttError> {
         let before = out.len();
-        let written = match self.version {
-            Some(Version::V5) => {
+        let encode_error = |e| MqttError::Malformed(format!("encode: {e}"));
+        let written = match (self.version, packet) {
+            (Some(Version::V5), packet) => {
                 let p = to_v5(packet)?;
-                self.v5.encode(p, out).map(|()| true)
+                self.v5.encode(p, out).map_err(encode_error)?;
+                true
             }
-            _ => match to_v3(packet)? {
-                Some(p) => self.v3.encode(p, out).map(|()| true),
-                None => Ok(false),
+            (_, Outbound::Publish(p)) => {
+                hot::publish_v3(&p, out)?;
+                true
+            }
+            (_, packet) => match to_v3(packet)? {
+                Some(p) => {
+                    self.v3.encode(p, out).map_err(encode_error)?;
+                    true
+                }
+                None => false,
             },
-        }
-        .map_err(|e| MqttError::Malformed(format!("encode: {e}")))?;
+        };
         let size = out.len() - before;
         if self.max_out.is_some_and(|max| size as u64 > u64::from(max)) {
             out.truncate(before);
@@ -401,25 +409,9 @@ impl Codec {
     }
 }
 
-/// A PUBACK in its plain form, read without the codec: it is what a QoS 1 subscriber sends
-/// most, and the codec's general path cost more than its delivery's encoding. Type 4 without
-/// flags, remaining length 2 (so no MQTT 5 reason code or properties) and a packet id other
-/// than 0 mean the same in every version; any other form, valid or not, is left to the codec,
-/// which answers it as before. Takes the packet from `input` when it matches.
-fn plain_puback(input: &mut BytesMut) -> Option<Inbound> {
-    let &[0x40, 0x02, high, low, ..] = &input[..] else {
-        return None;
-    };
-    let id = u16::from_be_bytes([high, low]);
-    if id == 0 {
-        return None;
-    }
-    bytes::Buf::advance(input, 4);
-    Some(Inbound::PubAck(id))
-}
-
 mod convert_v3;
 mod convert_v5;
+mod hot;
 mod refine;
 use convert_v3::{from_v3, to_v3};
 use convert_v5::{from_v5, to_v5};

@@ -1,0 +1,74 @@
+//! The packets a busy connection carries most, read and written without the codec's packet
+//! types: a QoS 1 subscriber's PUBACKs, and PUBLISH to a 3.x client. The general path built
+//! and dropped a `Packet` for each, which cost more than the bytes themselves. Each function
+//! gives the same answer as the codec (tested against it in `tests/codec_vectors.rs`); any
+//! form it does not take is left to the codec.
+
+use bytes::{Buf, BufMut, BytesMut};
+
+use super::{Inbound, Publish, QoS};
+use crate::errors::MqttError;
+
+/// A PUBACK in its plain form, taken from `input`: type 4 without flags, remaining length 2
+/// (so no MQTT 5 reason code or properties) and a packet id other than 0 mean the same in
+/// every version. Any other form, valid or not, is left where it is for the codec.
+pub(super) fn plain_puback(input: &mut BytesMut) -> Option<Inbound> {
+    let &[0x40, 0x02, high, low, ..] = &input[..] else {
+        return None;
+    };
+    let id = u16::from_be_bytes([high, low]);
+    if id == 0 {
+        return None;
+    }
+    input.advance(4);
+    Some(Inbound::PubAck(id))
+}
+
+/// The largest remaining length MQTT can express (four length bytes).
+const MAX_REMAINING: usize = 268_435_455;
+
+/// Appends a 3.x PUBLISH (its properties, a 5.0 matter, are ignored). A QoS 0 packet must not
+/// have a packet id and any other must: as the codec, an error otherwise.
+pub(super) fn publish_v3(p: &Publish, out: &mut BytesMut) -> Result<(), MqttError> {
+    let malformed = |why: &str| MqttError::Malformed(format!("encode: {why}"));
+    let id = match (p.qos, p.packet_id) {
+        (QoS::AtMostOnce, None) => None,
+        (QoS::AtMostOnce, Some(_)) => return Err(malformed("packet id on QoS 0")),
+        (_, None) => return Err(malformed("packet id required")),
+        (_, Some(id)) => Some(id.get()),
+    };
+    let topic = p.topic.as_bytes();
+    let topic_len = u16::try_from(topic.len()).map_err(|_| malformed("topic too long"))?;
+    let id_len = if id.is_some() { 2 } else { 0 };
+    let remaining = 2 + topic.len() + id_len + p.payload.len();
+    if remaining > MAX_REMAINING {
+        return Err(malformed("packet too large"));
+    }
+    out.reserve(remaining + 5);
+    let qos = match p.qos {
+        QoS::AtMostOnce => 0,
+        QoS::AtLeastOnce => 1,
+        QoS::ExactlyOnce => 2,
+    };
+    out.put_u8(0x30 | u8::from(p.dup) << 3 | qos << 1 | u8::from(p.retain));
+    put_remaining_length(remaining, out);
+    out.put_u16(topic_len);
+    out.put_slice(topic);
+    if let Some(id) = id {
+        out.put_u16(id);
+    }
+    out.put_slice(&p.payload);
+    Ok(())
+}
+
+/// The remaining length as MQTT's variable byte integer (at most [`MAX_REMAINING`]).
+fn put_remaining_length(mut n: usize, out: &mut BytesMut) {
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            return out.put_u8(low);
+        }
+        out.put_u8(low | 0x80);
+    }
+}
