@@ -43,6 +43,7 @@ pub mod errors;
 mod factory;
 mod groups;
 mod inflight;
+mod live;
 mod outbox;
 mod persist;
 mod publish;
