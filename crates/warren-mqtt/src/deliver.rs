@@ -11,10 +11,10 @@
 //! subscription to `a.b/c` receives its traffic under the topic `a/b/c`.
 //!
 //! QoS 0 is settled when written (or, while every subscription of the session is QoS 0,
-//! when the queue hands it over: see `subscribe::needs_acks`); QoS 1 on PUBACK; QoS 2 on PUBREC, after which only its
-//! packet id awaits PUBCOMP (see `inflight`). A message the client's Maximum Packet Size
-//! cannot take is settled and dropped (MQTT-3.1.2-25). A message whose expiry passed while
-//! queued is settled and dropped (MQTT-3.3.2-5).
+//! when the queue hands it over: see `subscribe::needs_acks`); QoS 1 on PUBACK; QoS 2 on
+//! PUBREC, after which only its packet id awaits PUBCOMP (see `inflight`). A message the
+//! client's Maximum Packet Size cannot take is settled and dropped (MQTT-3.1.2-25). A message
+//! whose expiry passed while queued is settled and dropped (MQTT-3.3.2-5).
 
 use std::num::NonZeroU16;
 use std::sync::Arc;
@@ -124,7 +124,8 @@ pub fn deliver(
     if expiry == Some(0) {
         return settle(&d, Settlement::Ack);
     }
-    let qos = if settled_on_delivery(&d) {
+    let settled = settled_on_delivery(&d);
+    let qos = if settled {
         QoS::AtMostOnce
     } else {
         best.min(message_qos(message))
@@ -140,7 +141,7 @@ pub fn deliver(
     }
     if qos == QoS::AtMostOnce {
         send_publish(live, codec, out, publish);
-        if !settled_on_delivery(&d) {
+        if !settled {
             acks.push(d.queue, d.seq);
         }
         return;
