@@ -21,6 +21,10 @@ impl ExchangeType for Direct {
     fn new_table(&self) -> Box<dyn BindingTable> {
         Box::<DirectTable>::default()
     }
+
+    fn routes_by_key(&self) -> bool {
+        true
+    }
 }
 
 /// Bindings by key; `len` is kept so counting needs no walk.

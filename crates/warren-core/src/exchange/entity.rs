@@ -1,6 +1,7 @@
 //! One declared exchange: its definition and its binding table behind its own `RwLock`, so
 //! publishers read-lock only the exchanges they route through.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use warren_model::{CoreError, ExchangeName};
@@ -26,6 +27,8 @@ pub(crate) struct Exchange {
     /// Where messages this exchange cannot route go (`alternate-exchange`).
     pub alternate: Option<ExchangeName>,
     table: RwLock<Box<dyn BindingTable>>,
+    /// Counts changes of the table (see `bindings_version`).
+    version: AtomicU64,
 }
 
 impl Exchange {
@@ -46,6 +49,7 @@ impl Exchange {
             internal: spec.internal,
             arguments: spec.arguments,
             table,
+            version: AtomicU64::new(0),
         }
     }
 
@@ -103,16 +107,36 @@ impl Exchange {
         read(&self.table).route(key, headers, out);
     }
 
+    /// Whether a route depends only on the routing key (and the bindings): true for the
+    /// types that say so, never for a delayed exchange.
+    pub fn routes_by_key(&self) -> bool {
+        !self.delayed && self.kind.routes_by_key()
+    }
+
+    /// Changes with every change of the bindings: a route worked out under one version is
+    /// the route for as long as the version stays.
+    pub fn bindings_version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Changes the table, counting the change before the lock is released.
+    fn change<R>(&self, how: impl FnOnce(&mut dyn BindingTable) -> R) -> R {
+        let mut table = write(&self.table);
+        let result = how(table.as_mut());
+        self.version.fetch_add(1, Ordering::Release);
+        result
+    }
+
     pub fn add(&self, binding: Binding) -> bool {
-        write(&self.table).add(binding)
+        self.change(|table| table.add(binding))
     }
 
     pub fn remove(&self, binding: &Binding) -> bool {
-        write(&self.table).remove(binding)
+        self.change(|table| table.remove(binding))
     }
 
     pub fn remove_destination(&self, destination: &Destination) -> usize {
-        write(&self.table).remove_destination(destination)
+        self.change(|table| table.remove_destination(destination))
     }
 
     pub fn bindings(&self) -> Vec<Binding> {

@@ -17,6 +17,10 @@ impl ExchangeType for Fanout {
     fn new_table(&self) -> Box<dyn BindingTable> {
         Box::<FanoutTable>::default()
     }
+
+    fn routes_by_key(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Default, Debug)]

@@ -72,6 +72,11 @@ pub trait ExchangeType: Send + Sync {
     fn name(&self) -> &'static str;
     /// An empty table for a new exchange.
     fn new_table(&self) -> Box<dyn BindingTable>;
+    /// True when its tables route by the key alone, never by the headers: a route may then
+    /// be kept while the bindings do not change. False unless a type says so.
+    fn routes_by_key(&self) -> bool {
+        false
+    }
     /// Checks a binding's arguments before it is added (406 when invalid).
     fn validate_binding(&self, arguments: &FieldTable) -> Result<(), CoreError> {
         let _ = arguments;

@@ -26,6 +26,10 @@ impl ExchangeType for Topic {
     fn new_table(&self) -> Box<dyn BindingTable> {
         Box::<TopicTable>::default()
     }
+
+    fn routes_by_key(&self) -> bool {
+        true
+    }
 }
 
 /// A trie node. The wildcard children are fields of their own, so matching a word costs one

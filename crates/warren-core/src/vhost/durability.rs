@@ -143,7 +143,7 @@ impl VHostCore {
             return false;
         };
         let exchange = Arc::new(Exchange::new(spec, kind));
-        crate::sync::write(&self.exchanges).insert(exchange.name.clone(), exchange);
+        self.exchanges_mut().insert(exchange.name.clone(), exchange);
         true
     }
 
@@ -158,7 +158,7 @@ impl VHostCore {
         let def = super::queues::queue_def(spec, warren_model::ConnectionId(0), args);
         let timers = Arc::clone(&self.timers);
         let queue = Queue::new(name.clone(), def, self.events(), timers, Some(store));
-        crate::sync::write(&self.queues).insert(name, Arc::clone(&queue));
+        self.queues_mut().insert(name, Arc::clone(&queue));
         Ok(queue)
     }
 

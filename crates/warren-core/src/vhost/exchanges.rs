@@ -9,7 +9,6 @@ use warren_model::{BindingSpec, ConnectionId, CoreError, Destination, ExchangeNa
 
 use super::{Topology, VHostCore};
 use crate::exchange::{Binding, Exchange, ExchangeType, DELAYED_TYPE};
-use crate::sync::write;
 use crate::text;
 
 impl VHostCore {
@@ -35,7 +34,7 @@ impl VHostCore {
         }
         self.save_exchange(&spec)?;
         let exchange = Arc::new(Exchange::new(spec, kind));
-        write(&self.exchanges).insert(exchange.name.clone(), exchange);
+        self.exchanges_mut().insert(exchange.name.clone(), exchange);
         Ok(())
     }
 
@@ -194,7 +193,7 @@ impl VHostCore {
 
     /// Takes `exchange` out of the map if it is still the one there.
     fn unregister_exchange(&self, exchange: &Arc<Exchange>) -> bool {
-        let mut map = write(&self.exchanges);
+        let mut map = self.exchanges_mut();
         let current = map
             .get(&exchange.name)
             .is_some_and(|x| Arc::ptr_eq(x, exchange));

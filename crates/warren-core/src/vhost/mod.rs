@@ -31,11 +31,13 @@ mod durability;
 mod exchanges;
 mod publish;
 mod queues;
+mod route_memo;
 mod sender_selected;
 mod topology;
 
 pub(crate) use delayed::DelayedStore;
 pub use delayed::{DelayId, DelayedLog};
+use route_memo::Changing;
 use topology::Topology;
 
 /// Exchanges every vhost starts with: name and type.
@@ -54,6 +56,10 @@ pub struct VHostCore {
     consumer_ids: Arc<AtomicU64>,
     exchanges: RwLock<HashMap<ExchangeName, Arc<Exchange>>>,
     queues: RwLock<HashMap<QueueName, Arc<Queue>>>,
+    /// Counts changes of the two maps above (see `route_memo`).
+    maps_version: AtomicU64,
+    /// This vhost among all of the process's (see `route_memo`).
+    id: u64,
     topology: Mutex<Topology>,
     timers: Arc<Timers>,
     delayed: Arc<DelayedStore>,
@@ -78,6 +84,8 @@ impl VHostCore {
             consumer_ids,
             exchanges: RwLock::new(exchanges),
             queues: RwLock::default(),
+            maps_version: AtomicU64::new(0),
+            id: route_memo::unique_id(),
             topology: Mutex::default(),
             delayed: DelayedStore::new(Arc::clone(&timers), me.clone()),
             timers,
@@ -92,6 +100,16 @@ impl VHostCore {
 
     fn exchange(&self, name: &ExchangeName) -> Option<Arc<Exchange>> {
         read(&self.exchanges).get(name).cloned()
+    }
+
+    /// The exchange map, to change: the change is counted (see `route_memo`).
+    fn exchanges_mut(&self) -> Changing<'_, HashMap<ExchangeName, Arc<Exchange>>> {
+        Changing::new(crate::sync::write(&self.exchanges), &self.maps_version)
+    }
+
+    /// The queue map, to change: the change is counted (see `route_memo`).
+    fn queues_mut(&self) -> Changing<'_, HashMap<QueueName, Arc<Queue>>> {
+        Changing::new(crate::sync::write(&self.queues), &self.maps_version)
     }
 
     fn queue(&self, name: &QueueName) -> Option<Arc<Queue>> {

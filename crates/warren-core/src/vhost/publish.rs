@@ -6,8 +6,10 @@
 //! hands it to its alternate exchange, if it names one. Queue names are deduplicated before
 //! any enqueue, so a queue reached along several paths gets one copy. A delayed-message
 //! exchange holds a message with an `x-delay` first (see `delayed`). `CC` and `BCC` headers
-//! add routing keys (see `sender_selected`).
+//! add routing keys (see `sender_selected`). A thread's last route that depended on the key
+//! alone is taken again while nothing it depended on changed (see `route_memo`).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use warren_model::{
@@ -15,6 +17,7 @@ use warren_model::{
 };
 
 use super::delayed::requested_delay;
+use super::route_memo::{self, RouteKey};
 use super::sender_selected::{extra_keys, without_bcc};
 use super::VHostCore;
 use crate::exchange::Exchange;
@@ -38,6 +41,19 @@ impl VHostCore {
             let targets = self.default_targets(&message, &extra);
             return Ok(self.deliver(&targets, &message));
         }
+        let extra = extra_keys(&message);
+        let at = RouteKey {
+            vhost: self.id,
+            maps: self.maps_version.load(Ordering::Acquire),
+            exchange,
+            key: &message.annotations.routing_key,
+        };
+        // A kept route is one from this very exchange (the maps did not change), which was
+        // found neither internal nor delayed when the route was kept.
+        let kept = extra.is_empty().then(|| route_memo::recall(&at)).flatten();
+        if let Some(targets) = kept {
+            return Ok(self.deliver(&targets, &message));
+        }
         let start = self
             .exchange(exchange)
             .ok_or_else(|| text::no_exchange(exchange, &self.name))?;
@@ -58,7 +74,11 @@ impl VHostCore {
                 ..PublishOutcome::default()
             });
         }
-        let targets = self.route_from(start, &message);
+        let bindings = start.bindings_version();
+        let (targets, through_others) = self.route_with(&start, &message, &extra);
+        if extra.is_empty() && !through_others && start.routes_by_key() {
+            route_memo::remember(&at, &start, bindings, &targets);
+        }
         Ok(self.deliver(&targets, &message))
     }
 
@@ -120,18 +140,34 @@ impl VHostCore {
 
     /// The queues a message routed from `start` reaches.
     pub(super) fn route_from(&self, start: Arc<Exchange>, message: &Message) -> Vec<Arc<Queue>> {
-        let names = self.queue_names(start, message);
+        self.route_with(&start, message, &extra_keys(message)).0
+    }
+
+    /// The queues a message with the `extra` routing keys reaches from `start`, and whether
+    /// it was routed through other exchanges on the way (exchange bindings, an alternate).
+    fn route_with(
+        &self,
+        start: &Exchange,
+        message: &Message,
+        extra: &[RoutingKey],
+    ) -> (Vec<Arc<Queue>>, bool) {
+        let (names, through_others) = self.queue_names(start, message, extra);
         let map = read(&self.queues);
-        names.iter().filter_map(|n| map.get(n).cloned()).collect()
+        let queues = names.iter().filter_map(|n| map.get(n).cloned()).collect();
+        (queues, through_others)
     }
 
     /// Distinct queue names reached from `start`, following exchange bindings and
-    /// alternate exchanges. The common case, an exchange bound only to queues, makes no
-    /// list but the result.
-    fn queue_names(&self, start: Arc<Exchange>, message: &Message) -> Vec<QueueName> {
-        let extra = extra_keys(message);
+    /// alternate exchanges, and whether any other exchange was routed through. The common
+    /// case, an exchange bound only to queues, makes no list but the result.
+    fn queue_names(
+        &self,
+        start: &Exchange,
+        message: &Message,
+        extra: &[RoutingKey],
+    ) -> (Vec<QueueName>, bool) {
         let mut hits = Vec::new();
-        route_once(&start, message, &extra, &mut hits);
+        route_once(start, message, extra, &mut hits);
         let mut queues = Vec::with_capacity(hits.len());
         let mut visited: Vec<ExchangeName> = Vec::new();
         let mut pending = Vec::new();
@@ -149,11 +185,11 @@ impl VHostCore {
             let Some(next) = pending.pop() else {
                 break;
             };
-            route_once(&next, message, &extra, &mut hits);
+            route_once(&next, message, extra, &mut hits);
         }
         queues.sort_unstable();
         queues.dedup();
-        queues
+        (queues, !visited.is_empty())
     }
 }
 

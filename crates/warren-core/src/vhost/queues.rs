@@ -13,7 +13,7 @@ use warren_model::{
 
 use super::{Topology, VHostCore};
 use crate::queue::{Cancelled, Queue, QueueArgs, QueueDef, QueueEvents};
-use crate::sync::{read, write};
+use crate::sync::read;
 use crate::text;
 
 /// The arguments a redeclare must repeat, RabbitMQ's `declare_args/0`; others may differ, as
@@ -79,7 +79,7 @@ impl VHostCore {
         let def = queue_def(&spec, owner, args);
         let timers = Arc::clone(&self.timers);
         let queue = Queue::new(name.clone(), def, self.events(), timers, store);
-        write(&self.queues).insert(name.clone(), queue);
+        self.queues_mut().insert(name.clone(), queue);
         Ok(QueueDeclareOk {
             name,
             message_count: 0,
@@ -210,7 +210,7 @@ impl VHostCore {
     fn forget_queue(&self, topology: &mut Topology, queue: &Arc<Queue>) {
         let name = queue_name(queue).clone();
         {
-            let mut map = write(&self.queues);
+            let mut map = self.queues_mut();
             if map.get(&name).is_some_and(|q| Arc::ptr_eq(q, queue)) {
                 map.remove(&name);
                 self.forget_queue_store(queue);
