@@ -32,8 +32,8 @@ impl VHostCore {
         message: Arc<Message>,
     ) -> Result<PublishOutcome, CoreError> {
         check_expiration(&message)?;
+        let extra = extra_keys(&message);
         if exchange.is_default() {
-            let extra = extra_keys(&message);
             if extra.is_empty() {
                 let target = self.default_target(&message);
                 return Ok(self.deliver(target.as_slice(), &message));
@@ -41,7 +41,6 @@ impl VHostCore {
             let targets = self.default_targets(&message, &extra);
             return Ok(self.deliver(&targets, &message));
         }
-        let extra = extra_keys(&message);
         let at = RouteKey {
             vhost: self.id,
             maps: self.maps_version.load(Ordering::Acquire),
