@@ -128,7 +128,9 @@ fn the_same_names_in_two_vhosts_are_two_routes() {
     let core = warren_core::Core::new(config);
     let first = core.vhost_by_name(&name("/")).unwrap();
     let second = core.vhost_by_name(&name("other")).unwrap();
+    // The same declarations in both, so the two vhosts' maps have the same version too.
     declare_queue(&*first, "q");
+    declare_queue(&*second, "q");
     first.bind(to_queue("amq.direct", "q", "k"), C1).unwrap();
     assert_eq!(publish(&*first, "amq.direct", "k"), 1);
     assert_eq!(publish(&*second, "amq.direct", "k"), 0);
