@@ -29,4 +29,5 @@ pub mod report;
 pub mod run;
 pub mod sampler;
 pub mod stomp;
+pub mod ticker;
 pub mod window;
