@@ -26,7 +26,7 @@ impl Pacer {
     /// A pacer for `per_sec` messages per second; 0 is unlimited.
     pub fn new(per_sec: f64) -> Self {
         let start = Instant::now();
-        let fine = per_sec > 0.0 && per_sec > 1.0 / FINE_SLOT.as_secs_f64();
+        let fine = per_sec > 1.0 / FINE_SLOT.as_secs_f64();
         Self {
             per_sec,
             start,
