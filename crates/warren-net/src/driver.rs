@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use warren_model::{PeerInfo, Session, SessionFactory, SessionStatus, Wake};
 
+use crate::handoff;
 use crate::shutdown::{ShutdownSignal, ShutdownWatch};
 
 /// The most one read asks for; reads start at [`MIN_READ`] and double while they fill it.
@@ -212,7 +213,8 @@ enum IoEvent {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Handles events until the session closes (ready) or nothing is ready (pending). Each
     /// event spends a unit of tokio's task budget, so a connection that is woken without end
-    /// still yields its worker thread to the others in turn.
+    /// still yields its worker thread to the others in turn. After a big step, the task it
+    /// woke last is handed to the other workers ([`handoff`]).
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             let Poll::Ready(budget) = tokio::task::coop::poll_proceed(cx) else {
@@ -222,11 +224,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 return Poll::Pending;
             };
             budget.made_progress();
+            let read = match &event {
+                Event::Io(IoEvent::Read(Ok(read))) => *read,
+                _ => 0,
+            };
+            let output_before = self.output.len();
             if self.handle(event) == SessionStatus::Close
                 || self.resume_input() == SessionStatus::Close
             {
                 return Poll::Ready(());
             }
+            let produced = self.output.len().saturating_sub(output_before);
+            handoff::after_step(read + produced);
         }
     }
 

@@ -11,6 +11,7 @@
 //! read. Handshakes (first bytes, TLS, WebSocket upgrade) are bounded in time.
 
 mod driver;
+mod handoff;
 mod identity;
 mod listener;
 mod scheduler;

@@ -17,22 +17,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// does; 100 ms gives them back while the consumers drain.
 const PURGE_DELAY: (&str, &str) = ("MIMALLOC_PURGE_DELAY", "100");
 
-// Without it the runtime would keep tokio's LIFO slot, and sessions that batch their work
-// collapse under it (MQTT QoS 1 1:1 at 67k msg/s instead of 800k, ADR 0010).
-#[cfg(not(tokio_unstable))]
-compile_error!(
-    "build with `--cfg tokio_unstable` (set in .cargo/config.toml; a RUSTFLAGS variable in the \
-     environment replaces it): the broker's runtime needs `disable_lifo_slot` (ADR 0010)"
-);
-
 fn main() -> anyhow::Result<()> {
     set_allocator_options();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    // A task woken by a running task would wait in that worker's next-task slot, which the
-    // other workers cannot steal from, for as long as the waker runs: a connection's
-    // consumer stuck behind its busy publisher (ADR 0010).
-    builder.disable_lifo_slot();
-    builder.enable_all().build()?.block_on(run())
+    // tokio's defaults, LIFO slot included: a task woken by a quiet connection runs next on
+    // the same worker; the connection driver hands it to the others after a busy step (ADR
+    // 0012).
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
 }
 
 /// Starts the binary again with [`PURGE_DELAY`] in its environment, unless it is already set
