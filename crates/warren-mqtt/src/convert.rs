@@ -1,8 +1,8 @@
 //! MQTT PUBLISH <-> neutral [`Message`]: properties, the reserved `x-mqtt-*` headers, QoS.
 //!
 //! The table, with its lossy rows, is in docs/protocols/mqtt.md. Reserved headers:
-//! - `x-mqtt-publish-qos` (u8): the QoS the MQTT publisher used, at QoS 1 and 2. A message
-//!   without it (AMQP-published, or MQTT QoS 0) counts as QoS 1 when persistent, else 0.
+//! - `x-mqtt-publish-qos` (u8): the QoS the MQTT publisher used, at QoS 2 only. A message
+//!   without it (AMQP-published, or MQTT QoS 0 or 1) counts as QoS 1 when persistent, else 0.
 //! - `x-mqtt-retain` (bool): published with the retain flag (for retain-as-published).
 //! - `x-mqtt-retained-topic` (string): a retained message replayed into one session's queue on
 //!   SUBSCRIBE, with its topic (the routing key is then the queue name).
@@ -73,9 +73,10 @@ pub fn to_message(
     if let Some(p) = props {
         apply_v5(p, &mut properties, &mut headers, &origin);
     }
-    // QoS 0 goes without: `delivery_mode` transient already says it, and most QoS 0
-    // messages then need no header table at all.
-    if qos != QoS::AtMostOnce {
+    // Only QoS 2 needs the header: `delivery_mode` already says QoS 0 (transient) or 1
+    // (persistent), and most messages then need no header table at all, neither built at
+    // the publish nor read at each delivery (ADR 0013).
+    if qos == QoS::ExactlyOnce {
         headers.insert(H_QOS, FieldValue::U8(qos.value()));
     }
     if retain {
@@ -345,6 +346,36 @@ mod tests {
         assert_eq!(found.retained_topic(), Some("a/b"));
         assert_eq!(found.remaining_expiry(|| 9_000), Some(2));
         assert_eq!(found.remaining_expiry(|| 11_000), Some(0));
+    }
+
+    fn published(qos: QoS, retain: bool) -> Message {
+        let exchange = ExchangeName::try_from("amq.topic").unwrap();
+        let origin = Origin {
+            exchange: &exchange,
+            key: RoutingKey::try_from("a.b").unwrap(),
+            publisher: ConnectionId(1),
+            mapping: TopicMapping::default(),
+            now_ms: 0,
+        };
+        to_message(qos, retain, Bytes::from_static(b"x"), None, origin)
+    }
+
+    #[test]
+    fn only_qos_2_needs_a_header_and_every_qos_reads_back() {
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let m = published(qos, false);
+            assert_eq!(message_qos(&m), qos);
+            let header = m.properties.headers.as_ref().and_then(|h| h.get(H_QOS));
+            assert_eq!(header.is_some(), qos == QoS::ExactlyOnce, "{qos:?}");
+            assert_eq!(m.is_persistent(), qos != QoS::AtMostOnce, "{qos:?}");
+        }
+        assert!(published(QoS::AtLeastOnce, false)
+            .properties
+            .headers
+            .is_none());
+        let retained = published(QoS::AtLeastOnce, true);
+        assert!(AdapterHeaders::of(&retained).retain());
+        assert_eq!(message_qos(&retained), QoS::AtLeastOnce);
     }
 
     #[test]

@@ -96,12 +96,24 @@ async fn mqtt_qos_maps_to_amqp_persistence() {
             other => panic!("x-mqtt-publish-qos: {other:?}"),
         }
     };
-    assert_eq!(qos_header(&d1), Some(1), "QoS 1 is named in a header");
-    // RabbitMQ writes the header at QoS 0 too; Warren leaves it out there, since transient
-    // already says QoS 0 and the message then needs no header table.
-    if t.is_warren() {
-        assert_eq!(qos_header(&d0), None, "QoS 0 carries no header");
+    // RabbitMQ writes the header at every QoS. Warren writes it at QoS 2 only: transient
+    // already says QoS 0 and persistent QoS 1, and the message then needs no header table
+    // (ADR 0013). RabbitMQ has no QoS 2 (it downgrades to 1).
+    if !t.is_warren() {
+        assert_eq!(qos_header(&d1), Some(1), "RabbitMQ names QoS 1 in a header");
+        return;
     }
+    assert_eq!(qos_header(&d0), None, "QoS 0 carries no header");
+    assert_eq!(qos_header(&d1), None, "QoS 1 carries no header");
+    publ.publish(&format!("{topic}/q2"), v4::QoS::ExactlyOnce, false, b"2")
+        .await;
+    let d2 = delivery_with_key(&mut consumer, &format!("{key}.q2")).await;
+    assert_eq!(
+        *d2.properties.delivery_mode(),
+        Some(2),
+        "QoS 2 is persistent"
+    );
+    assert_eq!(qos_header(&d2), Some(2), "QoS 2 is named in a header");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
