@@ -10,6 +10,7 @@ use warren_model::{ConsumeSpec, ConsumerTag, Delivery, Message, Settlement};
 
 use crate::channel::{Channel, ConsumerEntry, Unacked};
 use crate::channel_declare::queue_name;
+use crate::codec::DeliverFields;
 use crate::convert::{properties_to_amqp, short, table_from_amqp};
 use crate::env::{Env, Out};
 use crate::errors::{AmqpError, NOT_ALLOWED, NOT_IMPLEMENTED};
@@ -192,17 +193,14 @@ pub fn deliver(channel: &mut Channel, delivery: Delivery, out: &mut Out<'_>) {
         channel.unacked.insert(delivery_tag, unacked(&delivery));
     }
     let msg = &delivery.message;
-    let method = basic::Deliver {
-        consumer_tag: short(tag.as_str()),
+    let method = DeliverFields {
+        consumer_tag: tag.as_str(),
         delivery_tag,
         redelivered: delivery.redelivered,
-        exchange: short(msg.annotations.exchange.as_str()),
-        routing_key: short(msg.annotations.routing_key.as_str()),
+        exchange: msg.annotations.exchange.as_str(),
+        routing_key: msg.annotations.routing_key.as_str(),
     };
-    out.method(
-        channel.id,
-        AMQPClass::Basic(basic::AMQPMethod::Deliver(method)),
-    );
+    out.deliver(channel.id, &method);
     send_content(channel.id, msg, out);
 }
 

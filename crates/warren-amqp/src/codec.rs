@@ -21,7 +21,8 @@
 //!
 //! Deviations: body frames are cut out of the read buffer as [`Bytes`] instead of going
 //! through amq-protocol (which copies them into a `Vec`); `basic.publish` is read by hand
-//! (tests hold it to amq-protocol's result on every input); unknown class ids are answered with
+//! (tests hold it to amq-protocol's result on every input), and `basic.deliver` is written by
+//! hand (tests hold it to amq-protocol's bytes); unknown class ids are answered with
 //! 540 NOT_IMPLEMENTED and undecodable method arguments with 502 SYNTAX_ERROR.
 //!
 //! Pure: no I/O, no clock, no logging. `Ok(None)` means "need more bytes".
@@ -48,6 +49,7 @@ const HEADER_LEN: usize = 7;
 /// Header plus frame-end.
 const OVERHEAD: usize = 8;
 const BASIC_CLASS: u16 = 60;
+const BASIC_DELIVER: u16 = 60;
 
 /// One decoded frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -261,6 +263,28 @@ impl FrameWriter {
         self.generate(out, &AMQPFrame::Method(channel, method))
     }
 
+    /// Appends a `basic.deliver` method frame, written directly: amq-protocol's generator would
+    /// need an owned copy of each of its three short strings, three allocations per delivery.
+    pub fn deliver(out: &mut BytesMut, channel: u16, deliver: &DeliverFields<'_>) {
+        let [tag, exchange, key] = [deliver.consumer_tag, deliver.exchange, deliver.routing_key]
+            .map(|text| cut_short(text).as_bytes());
+        // class and method ids, three length octets, the delivery tag and the flag octet.
+        let size = 4 + 3 + 8 + 1 + tag.len() + exchange.len() + key.len();
+        out.reserve(size + OVERHEAD);
+        out.put_u8(FRAME_METHOD);
+        out.put_u16(channel);
+        // At most 781: three short strings and 16 octets.
+        out.put_u32(u32::try_from(size).unwrap_or(u32::MAX));
+        out.put_u16(BASIC_CLASS);
+        out.put_u16(BASIC_DELIVER);
+        put_short(out, tag);
+        out.put_u64(deliver.delivery_tag);
+        out.put_u8(u8::from(deliver.redelivered));
+        put_short(out, exchange);
+        put_short(out, key);
+        out.put_u8(FRAME_END);
+    }
+
     /// Appends a content header and the body, split into frames of at most `frame_max`.
     pub fn content(
         &mut self,
@@ -302,6 +326,36 @@ impl FrameWriter {
             Err(_) => Err(EncodeError),
         }
     }
+}
+
+/// The arguments of a `basic.deliver`, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliverFields<'a> {
+    /// The consumer's tag.
+    pub consumer_tag: &'a str,
+    /// The channel's tag for this delivery.
+    pub delivery_tag: u64,
+    /// Delivered before.
+    pub redelivered: bool,
+    /// The exchange the message was published to.
+    pub exchange: &'a str,
+    /// Its routing key.
+    pub routing_key: &'a str,
+}
+
+/// `text` cut to a short string's 255 octets, at a character boundary.
+pub fn cut_short(text: &str) -> &str {
+    let mut end = text.len().min(255);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
+/// A short string: `bytes` is at most 255 octets ([`cut_short`]).
+fn put_short(out: &mut BytesMut, bytes: &[u8]) {
+    out.put_u8(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(bytes);
 }
 
 fn write_body_frame(out: &mut BytesMut, channel: u16, piece: &[u8]) -> Result<(), EncodeError> {

@@ -11,15 +11,13 @@ use amq_protocol::types::{
     ShortString,
 };
 use bytes::Bytes;
+
+use crate::codec::cut_short;
 use warren_model::{DeliveryMode, FieldTable, FieldValue, Properties, MAX_TABLE_DEPTH};
 
 /// A short string from text, cut at a character boundary to fit 255 octets.
 pub fn short(text: &str) -> ShortString {
-    let mut end = text.len().min(255);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    ShortString::try_new(text.get(..end).unwrap_or_default()).unwrap_or_default()
+    ShortString::try_new(cut_short(text)).unwrap_or_default()
 }
 
 /// A wire table in neutral form.

@@ -7,7 +7,7 @@ use amq_protocol::protocol::{basic::AMQPProperties, AMQPClass};
 use bytes::BytesMut;
 use warren_model::{ConnectionId, UserName, VHost};
 
-use crate::codec::FrameWriter;
+use crate::codec::{DeliverFields, FrameWriter};
 use crate::outbox::Outbox;
 
 /// The connection-wide facts a channel works with.
@@ -44,6 +44,11 @@ impl<'a> Out<'a> {
         if self.writer.method(self.buf, channel, method).is_err() {
             tracing::error!(channel, "could not encode a method frame");
         }
+    }
+
+    /// Appends a `basic.deliver` method frame.
+    pub fn deliver(&mut self, channel: u16, deliver: &DeliverFields<'_>) {
+        FrameWriter::deliver(self.buf, channel, deliver);
     }
 
     /// Appends a content header and body frames.
