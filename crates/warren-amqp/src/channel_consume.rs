@@ -180,10 +180,12 @@ fn send_content(channel: u16, msg: &Message, out: &mut Out<'_>) {
 
 /// Sends a delivery pushed by the core; one for a consumer that is gone goes back.
 pub fn deliver(channel: &mut Channel, delivery: Delivery, out: &mut Out<'_>) {
+    // The tag is borrowed from the delivery, not cloned: a clone would count the tag's
+    // reference up and down once more per delivery, on a count the queue's thread writes too.
     let entry = delivery
         .consumer
         .as_ref()
-        .and_then(|tag| channel.consumers.get(tag).map(|e| (tag.clone(), e.no_ack)));
+        .and_then(|tag| channel.consumers.get(tag).map(|e| (tag, e.no_ack)));
     let Some((tag, no_ack)) = entry else {
         delivery.queue.settle(&[delivery.seq], Settlement::Requeue);
         return;
