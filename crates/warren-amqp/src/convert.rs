@@ -11,9 +11,9 @@ use amq_protocol::types::{
     ShortString,
 };
 use bytes::Bytes;
+use warren_model::{DeliveryMode, FieldTable, FieldValue, Properties, MAX_TABLE_DEPTH};
 
 use crate::codec::cut_short;
-use warren_model::{DeliveryMode, FieldTable, FieldValue, Properties, MAX_TABLE_DEPTH};
 
 /// A short string from text, cut at a character boundary to fit 255 octets.
 pub fn short(text: &str) -> ShortString {
