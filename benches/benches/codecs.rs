@@ -3,7 +3,6 @@
 
 use std::num::NonZeroU16;
 
-use amq_protocol::protocol::{basic, AMQPClass};
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use warren_amqp::codec::{self as amqp, FrameWriter};
@@ -46,15 +45,14 @@ fn amqp_codec(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 for tag in 0..BATCH as u64 {
-                    let deliver = basic::Deliver {
-                        consumer_tag: "ctag-1".into(),
+                    let deliver = amqp::DeliverFields {
+                        consumer_tag: "ctag-1",
                         delivery_tag: tag,
                         redelivered: false,
-                        exchange: "".into(),
-                        routing_key: "bench-q".into(),
+                        exchange: "",
+                        routing_key: "bench-q",
                     };
-                    let method = AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver));
-                    writer.method(&mut out, 1, method).expect("encodes");
+                    FrameWriter::deliver(&mut out, 1, &deliver);
                     writer
                         .content(&mut out, 1, Default::default(), &body, 131_072)
                         .expect("encodes");
