@@ -13,6 +13,7 @@ use warren_store::{Recovered, Store, StoreConfig, StoreError};
 use crate::config::{CoreConfig, UserConfig};
 use crate::durable::{delayed, recover, Durable};
 use crate::exchange::ExchangeRegistry;
+use crate::queue::backlog::Backlog;
 use crate::timer::Timers;
 use crate::vhost::VHostCore;
 
@@ -103,6 +104,7 @@ impl Core {
         let timers = Timers::new(scheduler);
         let registry = Arc::new(registry);
         let consumer_ids = Arc::new(AtomicU64::new(1));
+        let backlog = Arc::new(Backlog::default());
         let vhosts = config
             .vhosts
             .into_iter()
@@ -112,6 +114,7 @@ impl Core {
                     registry.clone(),
                     consumer_ids.clone(),
                     Arc::clone(&timers),
+                    Arc::clone(&backlog),
                     durable.clone(),
                 );
                 (name, vhost)

@@ -1,7 +1,8 @@
 //! Flow control: a queue whose consumers cannot keep up pauses its publishers (the publish
 //! outcome carries its closed valve): consumers that could take more, or that settle at
 //! least a quarter as fast as messages arrive; a queue buffering for slow or absent consumers
-//! never does.
+//! never does. Many queues, each with a short backlog, pause their publishers too once the
+//! sum of their backlogs is as large as one queue's mark, each queue over its fair share.
 
 mod common;
 
@@ -13,6 +14,8 @@ use warren_model::{Consumption, ExchangeName, Settlement, VHost};
 
 /// More than any flow mark the core uses.
 const PLENTY: usize = 300_000;
+/// The backlog at which one queue pauses its publishers, and so does the broker as a whole.
+const MARK: usize = 100_000;
 
 /// Publishes to `queue` until an outcome carries a closed valve; how many it took, and the valve.
 fn publish_until_flow(v: &dyn VHost, queue: &str) -> (usize, Option<Arc<FlowValve>>) {
@@ -134,4 +137,90 @@ fn consumers_at_their_prefetch_limit_that_settle_at_a_trickle_never_pause_publis
     let (v, sink) = consumed_queue(10);
     let valve = publish_and_settle_until_flow(&*v, &sink, 100, 1);
     assert!(valve.is_none(), "a slow consumer: the queue buffers for it");
+}
+
+/// Publishes `n` messages to `queue`, none of which may come back with a closed valve.
+fn publish_unpaused(v: &dyn VHost, queue: &str, n: usize) {
+    for _ in 0..n {
+        let outcome = v
+            .publish(&ExchangeName::default_exchange(), message(queue, "m"))
+            .unwrap();
+        assert!(outcome.flow.is_none(), "{queue} paused its publisher");
+    }
+}
+
+#[test]
+fn many_short_backlogs_pause_publishers_once_their_sum_passes_the_mark() {
+    let v = vhost();
+    let names: Vec<String> = (0..400).map(|i| format!("q{i}")).collect();
+    let consumers: Vec<_> = names
+        .iter()
+        .map(|name| {
+            declare_queue(&*v, name);
+            stalled_consumer(&*v, name)
+        })
+        .collect();
+    let mut published = 0;
+    let valve = 'publishing: loop {
+        for name in &names {
+            let outcome = v
+                .publish(&ExchangeName::default_exchange(), message(name, "m"))
+                .unwrap();
+            published += 1;
+            if let Some(valve) = outcome.flow {
+                break 'publishing valve;
+            }
+        }
+        assert!(published < PLENTY, "no valve closed");
+    };
+    let per_queue = published / names.len();
+    assert!(
+        published > MARK && per_queue < MARK / 100,
+        "paused after {published} messages, {per_queue} a queue"
+    );
+    for (sink, consumption) in &consumers {
+        sink.set_room(true);
+        consumption.queue.kick();
+    }
+    assert!(!valve.is_closed(), "opened once the consumers drained");
+}
+
+#[test]
+fn queues_swollen_by_stalled_consumers_pause_only_their_own_publishers() {
+    let v = vhost();
+    let mut stalled = Vec::new();
+    for name in ["stuck1", "stuck2", "busy"] {
+        declare_queue(&*v, name);
+        stalled.push(stalled_consumer(&*v, name));
+    }
+    publish_unpaused(&*v, "stuck1", MARK * 9 / 10);
+    publish_unpaused(&*v, "stuck2", MARK / 2);
+    // 140,000 in all, past the mark; a mean near 47,000 a queue.
+    publish_unpaused(&*v, "busy", 2_000);
+    let outcome = v
+        .publish(&ExchangeName::default_exchange(), message("stuck1", "m"))
+        .unwrap();
+    assert!(outcome.flow.is_some(), "stuck1 holds more than its share");
+}
+
+#[test]
+fn a_deleted_queue_leaves_the_brokers_backlog() {
+    let v = vhost();
+    let mut stalled = Vec::new();
+    for name in ["a", "b", "c"] {
+        declare_queue(&*v, name);
+        stalled.push(stalled_consumer(&*v, name));
+    }
+    publish_unpaused(&*v, "a", MARK / 2);
+    publish_unpaused(&*v, "b", MARK * 3 / 10);
+    // c pauses past the mean, 40,000 with a and b: below one queue's mark, and below the
+    // broker's low mark once a and b are gone.
+    let (published, valve) = publish_until_flow(&*v, "c");
+    let valve = valve.expect("c paused once over its share");
+    assert!(published < MARK / 2, "paused at {published}");
+    for name in ["a", "b"] {
+        v.delete_queue(&q(name), false, false, C1).unwrap();
+    }
+    publish_unpaused(&*v, "c", 1);
+    assert!(!valve.is_closed(), "the backlog left with the queues");
 }

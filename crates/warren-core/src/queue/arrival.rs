@@ -320,7 +320,8 @@ mod tests {
         };
         let events: Weak<dyn QueueEvents> = Weak::<VHostCore>::new();
         let name = QueueName::try_from("q").unwrap();
-        Queue::new(name, def, events, Timers::new(None), None)
+        let backlog = Arc::default();
+        Queue::new(name, def, events, Timers::new(None), backlog, None)
     }
 
     fn message(expiration: Option<&str>) -> Arc<Message> {

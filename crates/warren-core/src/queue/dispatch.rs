@@ -115,11 +115,19 @@ impl Queue {
             };
             let full = batch.len() >= BATCH;
             hand_over(batch);
-            let next = self.state().next_round(full);
+            let (next, open) = {
+                let mut state = self.state();
+                match state.next_round(full) {
+                    Some(next) => (Some(next), false),
+                    None => (None, self.may_open_after_dispatch(&mut state)),
+                }
+            };
             match next {
                 Some(next) => candidates = next,
                 None => {
-                    self.check_flow_after_dispatch();
+                    if open {
+                        self.open_valve();
+                    }
                     return;
                 }
             }

@@ -8,6 +8,10 @@
 //! it, as queues are for. Closing is decided at arrival, opening after each dispatch round;
 //! an arrival also opens a valve nobody drains any more (its consumers left, or slowed down),
 //! so a publisher never pauses on a queue that is only buffering.
+//!
+//! A draining queue below the high mark also closes when the broker's backlog, summed over
+//! every draining queue, is large and this queue holds more than its share of it (see
+//! `backlog.rs`); it opens again when the sum or its own part has halved.
 
 use std::sync::Arc;
 
@@ -60,16 +64,18 @@ impl Queue {
         self.valve.is_closed().then(|| Arc::clone(&self.valve))
     }
 
-    /// At the arrival of `n` messages, under the lock: close when over the high mark while
-    /// the consumers drain the queue, open when nobody does.
+    /// At the arrival of `n` messages, under the lock: close when over the high mark, or
+    /// over its share of the broker's backlog, while the consumers drain the queue; open when
+    /// nobody does.
     pub(super) fn check_flow_on_arrival(&self, state: &mut QueueState, n: usize) {
         state.flow.arrived(n);
-        let over = state.ready_len() > FLOW_HIGH;
+        let ready = state.ready_len();
+        look_at_backlog(state, ready);
+        let over = ready > FLOW_HIGH || state.backlog.backlog().over_share(ready);
         if !over && !self.valve.is_closed() {
             return;
         }
-        let takers = state.consumers.iter().any(|c| c.may_take());
-        let draining = takers || (!state.consumers.is_empty() && state.flow.keeping_up);
+        let draining = draining(state);
         if over && draining {
             self.valve.close();
         } else if !draining {
@@ -77,15 +83,39 @@ impl Queue {
         }
     }
 
-    /// After a dispatch round: open once the backlog fell below the low mark.
-    pub(super) fn check_flow_after_dispatch(&self) {
-        if self.valve.is_closed() && self.state().ready_len() < FLOW_LOW {
-            self.valve.open();
-        }
+    /// When a dispatcher stops, under the lock: whether the valve may open, the backlog having
+    /// fallen below the low mark and the queue's share of the broker's.
+    pub(super) fn may_open_after_dispatch(&self, state: &mut QueueState) -> bool {
+        let ready = state.ready_len();
+        look_at_backlog(state, ready);
+        self.valve.is_closed() && ready < FLOW_LOW && state.backlog.backlog().lets_go(ready)
     }
 
     /// Lets waiting publishers go (the queue is being deleted or purged).
     pub(crate) fn open_valve(&self) {
         self.valve.open();
     }
+}
+
+/// Whether the consumers drain the queue: one could take more, or they keep up at their
+/// prefetch limit.
+fn draining(state: &QueueState) -> bool {
+    let takers = state.consumers.iter().any(|c| c.may_take());
+    takers || (!state.consumers.is_empty() && state.flow.keeping_up)
+}
+
+/// Reports the queue's part in the broker's backlog when it moved enough to matter.
+fn look_at_backlog(state: &mut QueueState, ready: usize) {
+    if state.backlog.due(ready) {
+        let draining = draining(state);
+        state.backlog.report(ready, draining);
+    }
+}
+
+/// Counts the queue's backlog afresh in the broker's (its consumers changed, or it was
+/// purged or deleted).
+pub(super) fn recount_backlog(state: &mut QueueState) {
+    let ready = state.ready_len();
+    let draining = !state.deleted && draining(state);
+    state.backlog.report(ready, draining);
 }

@@ -20,6 +20,7 @@ use warren_store::MessageId;
 
 mod args;
 mod arrival;
+pub(crate) mod backlog;
 mod cold;
 mod dispatch;
 mod flow;
@@ -38,6 +39,7 @@ use crate::durable::{QueueStore, Stored};
 use crate::sync::{count, lock};
 use crate::text;
 use crate::timer::Timers;
+use backlog::{Backlog, BacklogShare};
 
 /// A queue's declared properties.
 #[derive(Clone, Debug)]
@@ -104,9 +106,11 @@ impl Queue {
         def: QueueDef,
         events: Weak<dyn QueueEvents>,
         timers: Arc<Timers>,
+        backlog: Arc<Backlog>,
         store: Option<QueueStore>,
     ) -> Arc<Self> {
-        let mut state = QueueState::new(def.args.single_active_consumer);
+        let backlog = BacklogShare::new(backlog);
+        let mut state = QueueState::new(def.args.single_active_consumer, backlog);
         if let Some(store) = &store {
             state.memory_budget = store.durable.queue_memory_bytes();
             let needs_entries =
@@ -259,7 +263,12 @@ impl Queue {
 
     /// Drops the ready messages, returning how many.
     pub fn purge(&self) -> u32 {
-        let purged = count(self.state().clear(true));
+        let purged = {
+            let mut state = self.state();
+            let purged = count(state.clear(true));
+            flow::recount_backlog(&mut state);
+            purged
+        };
         self.open_valve();
         purged
     }
@@ -350,6 +359,7 @@ fn mark_deleted(state: &mut QueueState) -> (u32, Vec<Cancelled>) {
     state.deleted = true;
     // The vhost drops a deleted queue's messages from the store in one record.
     let n = count(state.clear(false));
+    flow::recount_backlog(state);
     let cancelled = state.consumers.drain(..).map(|c| Cancelled {
         sink: c.sink,
         tag: c.tag,

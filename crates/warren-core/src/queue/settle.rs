@@ -73,6 +73,7 @@ impl QueueHandle for Queue {
             if state.remove_consumer(consumer).is_none() {
                 return;
             }
+            super::flow::recount_backlog(&mut state);
             if state.consumers.is_empty() {
                 state.last_used = Instant::now();
                 self.arm(&mut state);

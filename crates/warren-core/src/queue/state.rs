@@ -16,6 +16,7 @@ use std::time::Instant;
 use warren_model::{ConsumerId, ConsumerTag, CreditPool, DeliverySink, Message, QueueSeq};
 use warren_store::ReadCache;
 
+use super::backlog::BacklogShare;
 use super::cold::ColdTail;
 use super::flow::FlowWindow;
 use super::ready::ReadySet;
@@ -160,6 +161,8 @@ pub(crate) struct QueueState {
     pub redo: bool,
     /// Whether the consumers keep up with arrivals (see `flow`).
     pub flow: FlowWindow,
+    /// Its part in the broker's backlog (see `backlog`).
+    pub backlog: BacklogShare,
     /// Last consume, get or declare, for `x-expires`.
     pub last_used: Instant,
     /// The deadline registered with the timer service, if any.
@@ -167,7 +170,7 @@ pub(crate) struct QueueState {
 }
 
 impl QueueState {
-    pub fn new(single_active: bool) -> Self {
+    pub fn new(single_active: bool, backlog: BacklogShare) -> Self {
         Self {
             ready: ReadySet::default(),
             expiry: BTreeSet::new(),
@@ -185,6 +188,7 @@ impl QueueState {
             dispatching: false,
             redo: false,
             flow: FlowWindow::default(),
+            backlog,
             last_used: Instant::now(),
             armed: None,
         }

@@ -156,8 +156,15 @@ impl VHostCore {
     ) -> Result<Arc<Queue>, CoreError> {
         let args = crate::queue::QueueArgs::parse(&spec.arguments, &name, &self.name)?;
         let def = super::queues::queue_def(spec, warren_model::ConnectionId(0), args);
-        let timers = Arc::clone(&self.timers);
-        let queue = Queue::new(name.clone(), def, self.events(), timers, Some(store));
+        let (timers, backlog) = (Arc::clone(&self.timers), Arc::clone(&self.backlog));
+        let queue = Queue::new(
+            name.clone(),
+            def,
+            self.events(),
+            timers,
+            backlog,
+            Some(store),
+        );
         self.queues_mut().insert(name, Arc::clone(&queue));
         Ok(queue)
     }

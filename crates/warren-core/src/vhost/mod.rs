@@ -20,6 +20,7 @@ use warren_model::{
 use crate::deadletter::DeadLetter;
 use crate::durable::Durable;
 use crate::exchange::{Exchange, ExchangeRegistry};
+use crate::queue::backlog::Backlog;
 use crate::queue::{held, DeadLetterTarget, Queue, QueueEvents};
 use crate::sync::{lock, read};
 use crate::text;
@@ -62,6 +63,8 @@ pub struct VHostCore {
     id: u64,
     topology: Mutex<Topology>,
     timers: Arc<Timers>,
+    /// The broker's backlog, shared by all its queues (see `queue::backlog`).
+    backlog: Arc<Backlog>,
     delayed: Arc<DelayedStore>,
     /// The store, when the broker keeps durable state.
     durable: Option<Arc<Durable>>,
@@ -75,6 +78,7 @@ impl VHostCore {
         registry: Arc<ExchangeRegistry>,
         consumer_ids: Arc<AtomicU64>,
         timers: Arc<Timers>,
+        backlog: Arc<Backlog>,
         durable: Option<Arc<Durable>>,
     ) -> Arc<Self> {
         let exchanges = predeclared(&registry);
@@ -89,6 +93,7 @@ impl VHostCore {
             topology: Mutex::default(),
             delayed: DelayedStore::new(Arc::clone(&timers), me.clone()),
             timers,
+            backlog,
             durable,
             me: me.clone(),
         })

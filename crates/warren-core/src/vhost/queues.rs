@@ -77,8 +77,8 @@ impl VHostCore {
         }
         let store = self.new_queue_store(&name, &spec)?;
         let def = queue_def(&spec, owner, args);
-        let timers = Arc::clone(&self.timers);
-        let queue = Queue::new(name.clone(), def, self.events(), timers, store);
+        let (timers, backlog) = (Arc::clone(&self.timers), Arc::clone(&self.backlog));
+        let queue = Queue::new(name.clone(), def, self.events(), timers, backlog, store);
         self.queues_mut().insert(name.clone(), queue);
         Ok(QueueDeclareOk {
             name,
