@@ -12,8 +12,24 @@ pub const MAX_NAME_LEN: usize = 255;
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Eq, PartialOrd, Ord)]
         pub struct $name(Arc<str>);
+
+        /// Equal at once when both share one string, as the copies of a name cloned from
+        /// one place do (a publisher's exchange and routing key against a kept route's);
+        /// `Arc<str>`'s own comparison always compares the bytes.
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+            }
+        }
+
+        /// The string's hash, as `Borrow<str>` requires.
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.as_str().hash(state);
+            }
+        }
 
         impl $name {
             /// The name as a string slice.
@@ -36,7 +52,7 @@ macro_rules! name_type {
         }
 
         /// Maps keyed by the name can be searched with a `&str` (no name built for a lookup);
-        /// the derived `Hash` and `Eq` are those of the string, as `Borrow` requires.
+        /// `Hash` and `Eq` are those of the string, as `Borrow` requires.
         impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
@@ -132,3 +148,26 @@ pub struct QueueSeq(pub u64);
 /// Identifies one consumer within the core, unique per broker.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct ConsumerId(pub u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn names_are_equal_by_content_whether_or_not_they_share_a_string() {
+        let key = RoutingKey::try_from("sensors.a").unwrap();
+        assert_eq!(key, key.clone());
+        assert_eq!(key, RoutingKey::try_from("sensors.a").unwrap());
+        assert_ne!(key, RoutingKey::try_from("sensors.b").unwrap());
+    }
+
+    #[test]
+    fn a_map_keyed_by_names_is_searched_with_a_str() {
+        let mut queues = HashMap::new();
+        queues.insert(QueueName::try_from("jobs").unwrap(), 1);
+        assert_eq!(queues.get("jobs"), Some(&1));
+        assert_eq!(queues.get(&QueueName::try_from("jobs").unwrap()), Some(&1));
+        assert_eq!(queues.get("other"), None);
+    }
+}

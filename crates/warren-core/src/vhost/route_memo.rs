@@ -55,15 +55,38 @@ thread_local! {
     static LAST: RefCell<Option<Memo>> = const { RefCell::new(None) };
 }
 
+/// A kept route's queues: a route to one queue, the most common, is recalled without a list.
+pub(super) enum Recalled {
+    One(Arc<Queue>),
+    Many(Vec<Arc<Queue>>),
+}
+
+impl Deref for Recalled {
+    type Target = [Arc<Queue>];
+    fn deref(&self) -> &[Arc<Queue>] {
+        match self {
+            Self::One(queue) => std::slice::from_ref(queue),
+            Self::Many(queues) => queues,
+        }
+    }
+}
+
 /// The queues of the route kept for `at`, if it is still good.
-pub(super) fn recall(at: &RouteKey<'_>) -> Option<Vec<Arc<Queue>>> {
+pub(super) fn recall(at: &RouteKey<'_>) -> Option<Recalled> {
     LAST.with_borrow(|last| {
         let memo = last.as_ref().filter(|memo| memo.is_for(at))?;
         let exchange = memo.exchange.upgrade()?;
         if exchange.bindings_version() != memo.bindings {
             return None;
         }
-        memo.queues.iter().map(Weak::upgrade).collect()
+        match memo.queues.as_slice() {
+            [one] => one.upgrade().map(Recalled::One),
+            many => many
+                .iter()
+                .map(Weak::upgrade)
+                .collect::<Option<_>>()
+                .map(Recalled::Many),
+        }
     })
 }
 
