@@ -149,17 +149,22 @@ fn publish_unpaused(v: &dyn VHost, queue: &str, n: usize) {
     }
 }
 
+/// Declares each queue of `names` with a stalled consumer (see [`stalled_consumer`]).
+fn stalled_queues(v: &dyn VHost, names: &[&str]) -> Vec<(Arc<Sink>, Consumption)> {
+    names
+        .iter()
+        .map(|name| {
+            declare_queue(v, name);
+            stalled_consumer(v, name)
+        })
+        .collect()
+}
+
 #[test]
 fn many_short_backlogs_pause_publishers_once_their_sum_passes_the_mark() {
     let v = vhost();
     let names: Vec<String> = (0..400).map(|i| format!("q{i}")).collect();
-    let consumers: Vec<_> = names
-        .iter()
-        .map(|name| {
-            declare_queue(&*v, name);
-            stalled_consumer(&*v, name)
-        })
-        .collect();
+    let consumers = stalled_queues(&*v, &names.iter().map(String::as_str).collect::<Vec<_>>());
     let mut published = 0;
     let valve = 'publishing: loop {
         for name in &names {
@@ -188,11 +193,7 @@ fn many_short_backlogs_pause_publishers_once_their_sum_passes_the_mark() {
 #[test]
 fn queues_swollen_by_stalled_consumers_pause_only_their_own_publishers() {
     let v = vhost();
-    let mut stalled = Vec::new();
-    for name in ["stuck1", "stuck2", "busy"] {
-        declare_queue(&*v, name);
-        stalled.push(stalled_consumer(&*v, name));
-    }
+    let _stalled = stalled_queues(&*v, &["stuck1", "stuck2", "busy"]);
     publish_unpaused(&*v, "stuck1", MARK * 9 / 10);
     publish_unpaused(&*v, "stuck2", MARK / 2);
     // 140,000 in all, past the mark; a mean near 47,000 a queue.
@@ -206,11 +207,7 @@ fn queues_swollen_by_stalled_consumers_pause_only_their_own_publishers() {
 #[test]
 fn a_deleted_queue_leaves_the_brokers_backlog() {
     let v = vhost();
-    let mut stalled = Vec::new();
-    for name in ["a", "b", "c"] {
-        declare_queue(&*v, name);
-        stalled.push(stalled_consumer(&*v, name));
-    }
+    let _stalled = stalled_queues(&*v, &["a", "b", "c"]);
     publish_unpaused(&*v, "a", MARK / 2);
     publish_unpaused(&*v, "b", MARK * 3 / 10);
     // c pauses past the mean, 40,000 with a and b: below one queue's mark, and below the
