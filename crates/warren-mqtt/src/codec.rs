@@ -329,6 +329,11 @@ impl Codec {
         if let Some(ack) = self.version.and_then(|_| hot::plain_puback(input)) {
             return Ok(Some(ack));
         }
+        if self.version.is_some_and(Version::is_v3) {
+            if let Some(publish) = hot::publish_v3_in(input, len) {
+                return publish.map(Some);
+            }
+        }
         let mut frame = input.split_to(len);
         let version = match self.version {
             Some(v) => v,
