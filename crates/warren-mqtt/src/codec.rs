@@ -159,6 +159,38 @@ pub enum Inbound {
     ServerOnly,
 }
 
+/// A 3.x PUBLISH to write, borrowing its topic and payload: a subscriber's deliveries are
+/// written from the message itself, without a [`Publish`] built, boxed and dropped for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishRef<'a> {
+    /// Duplicate delivery.
+    pub dup: bool,
+    /// Retain flag.
+    pub retain: bool,
+    /// QoS.
+    pub qos: QoS,
+    /// Topic name.
+    pub topic: &'a str,
+    /// Packet id (QoS 1 and 2).
+    pub packet_id: Option<NonZeroU16>,
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+impl<'a> PublishRef<'a> {
+    /// The 3.x fields of `publish` (its properties, a 5.0 matter, are not written in 3.x).
+    pub fn of(publish: &'a Publish) -> Self {
+        Self {
+            dup: publish.dup,
+            retain: publish.retain,
+            qos: publish.qos,
+            topic: &publish.topic,
+            packet_id: publish.packet_id,
+            payload: &publish.payload,
+        }
+    }
+}
+
 /// CONNACK, for every version; `code` is an MQTT 5 reason code.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnAckPacket {
@@ -394,7 +426,7 @@ impl Codec {
                 true
             }
             (_, Outbound::Publish(p)) => {
-                hot::publish_v3(&p, out)?;
+                hot::publish_v3(&PublishRef::of(&p), out)?;
                 true
             }
             (_, packet) => match to_v3(packet)? {
@@ -405,12 +437,35 @@ impl Codec {
                 None => false,
             },
         };
+        Ok(written && self.within_max_outbound(out, before))
+    }
+
+    /// Appends a 3.x PUBLISH as [`Codec::encode`] would (an error for MQTT 5, whose PUBLISH
+    /// carries properties: use `encode`).
+    pub fn encode_publish_v3(
+        &mut self,
+        publish: &PublishRef<'_>,
+        out: &mut BytesMut,
+    ) -> Result<bool, MqttError> {
+        if self.version == Some(Version::V5) {
+            return Err(MqttError::Malformed(
+                "encode: a 3.x PUBLISH on MQTT 5".into(),
+            ));
+        }
+        let before = out.len();
+        hot::publish_v3(publish, out)?;
+        Ok(self.within_max_outbound(out, before))
+    }
+
+    /// False, with the packet written from `before` taken back, when it exceeds the client's
+    /// Maximum Packet Size.
+    fn within_max_outbound(&self, out: &mut BytesMut, before: usize) -> bool {
         let size = out.len() - before;
         if self.max_out.is_some_and(|max| size as u64 > u64::from(max)) {
             out.truncate(before);
-            return Ok(false);
+            return false;
         }
-        Ok(written)
+        true
     }
 }
 

@@ -15,6 +15,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use warren_model::{
     Annotations, ConnectionId, DeliveryMode, ExchangeName, FieldTable, FieldValue, Message,
     Properties, RoutingKey,
@@ -218,23 +219,23 @@ pub fn remaining_expiry(message: &Message, now_ms: impl FnOnce() -> u64) -> Opti
     AdapterHeaders::of(message).remaining_expiry(now_ms)
 }
 
-/// The outbound PUBLISH for a message, before packet id and flags are set. Properties are
-/// built only for a 5.0 client (`with_properties`): 3.x has none to carry them.
-pub fn to_publish(
+/// The outbound MQTT 5 PUBLISH for a message, before packet id and flags are set. (A 3.x
+/// client's carries no properties and is written from the message itself, see
+/// `codec::PublishRef`.)
+pub fn to_v5_publish(
     message: &Arc<Message>,
-    topic: String,
+    topic: ByteString,
     qos: QoS,
     mapping: TopicMapping,
-    with_properties: bool,
 ) -> Publish {
     Publish {
         dup: false,
         retain: false,
         qos,
-        topic: topic.into(),
+        topic,
         packet_id: None,
         payload: message.body.clone(),
-        properties: with_properties.then(|| v5_properties(message, mapping)),
+        properties: Some(v5_properties(message, mapping)),
     }
 }
 

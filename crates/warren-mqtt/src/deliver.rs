@@ -16,21 +16,22 @@
 //! client's Maximum Packet Size cannot take is settled and dropped (MQTT-3.1.2-25). A message
 //! whose expiry passed while queued is settled and dropped (MQTT-3.3.2-5).
 
-use std::num::NonZeroU16;
+use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use bytestring::ByteString;
 use warren_model::{Delivery, QueueHandle, QueueSeq, Settlement};
 
 use crate::alias::TopicForm;
-use crate::codec::{Codec, Outbound, Publish, QoS, Version};
-use crate::convert::{set_expiry, to_publish, AdapterHeaders};
+use crate::codec::{Codec, Outbound, Publish, PublishRef, QoS, Version};
+use crate::convert::{set_expiry, to_v5_publish, AdapterHeaders};
 use crate::errors::{MqttError, PACKET_ID_NOT_FOUND};
 use crate::factory::Shared;
 use crate::inflight::{Origin, Pending, Received, Stage};
 use crate::outbox::OutEvent;
 use crate::persist;
-use crate::session::{send, wall_ms, Live};
+use crate::session::{send, sent, wall_ms, Live};
 use crate::subscribe::{share_queue, AT_MOST_ONCE_TAG, SESSION_TAG};
 use crate::topic::matches_mapped;
 use crate::topic_cache::Matched;
@@ -103,9 +104,8 @@ pub fn deliver(
     d: Delivery,
     acks: &mut AckBatch,
 ) {
-    let message = &d.message;
-    let headers = AdapterHeaders::of(message);
-    let replayed = headers.retained_topic().map(str::to_owned);
+    let headers = AdapterHeaders::of(&d.message);
+    let replayed = headers.retained_topic().map(ByteString::from);
     let mapping = shared.config.topic_mapping;
     let topic = match &replayed {
         Some(topic) => topic.clone(),
@@ -128,28 +128,73 @@ pub fn deliver(
         best.min(headers.qos())
     };
     let v5 = live.version == Version::V5;
-    let mut publish = to_publish(message, topic, qos, mapping, v5);
-    let published_retained = headers.retain();
-    publish.retain =
-        replayed.is_some() || (v5 && published_retained && matched.retain_as_published);
-    set_expiry(&mut publish, expiry);
-    if let Some(p) = publish.properties.as_mut() {
-        p.subscription_ids = matched.ids;
-    }
+    let outgoing = Outgoing {
+        topic,
+        qos,
+        retain: replayed.is_some() || (v5 && headers.retain() && matched.retain_as_published),
+        expiry,
+        subscription_ids: matched.ids,
+    };
     if qos == QoS::AtMostOnce {
-        send_publish(live, codec, out, publish);
+        send_publish(live, shared, codec, out, &d, outgoing, None);
         if !settled {
             acks.push(d.queue, d.seq);
         }
         return;
     }
-    send_tracked(live, codec, out, publish, d);
+    send_tracked(live, shared, codec, out, outgoing, d);
 }
 
-/// Writes a PUBLISH, naming its topic by an outbound alias when the client allows it; false
-/// when it was dropped for the client's Maximum Packet Size (then an alias it would have
-/// defined is forgotten, since the client never learnt it).
+/// What a delivery goes out as, but for its packet id and DUP flag.
+struct Outgoing {
+    topic: ByteString,
+    qos: QoS,
+    retain: bool,
+    /// Seconds left of its Message Expiry Interval (MQTT 5).
+    expiry: Option<u32>,
+    subscription_ids: Vec<NonZeroU32>,
+}
+
+/// Writes `d`'s message as a PUBLISH; false when it was dropped for the client's Maximum
+/// Packet Size. A 3.x client's is written straight from the message; an MQTT 5 client's
+/// carries properties and may name its topic by an outbound alias.
 fn send_publish(
+    live: &mut Live,
+    shared: &Shared,
+    codec: &mut Codec,
+    out: &mut BytesMut,
+    d: &Delivery,
+    outgoing: Outgoing,
+    packet_id: Option<NonZeroU16>,
+) -> bool {
+    let dup = d.redelivered && packet_id.is_some();
+    if live.version.is_v3() {
+        let publish = PublishRef {
+            dup,
+            retain: outgoing.retain,
+            qos: outgoing.qos,
+            topic: &outgoing.topic,
+            packet_id,
+            payload: &d.message.body,
+        };
+        return sent(codec.encode_publish_v3(&publish, out));
+    }
+    let mapping = shared.config.topic_mapping;
+    let mut publish = to_v5_publish(&d.message, outgoing.topic, outgoing.qos, mapping);
+    publish.retain = outgoing.retain;
+    publish.dup = dup;
+    publish.packet_id = packet_id;
+    set_expiry(&mut publish, outgoing.expiry);
+    if let Some(p) = publish.properties.as_mut() {
+        p.subscription_ids = outgoing.subscription_ids;
+    }
+    send_v5_publish(live, codec, out, publish)
+}
+
+/// Writes an MQTT 5 PUBLISH, naming its topic by an outbound alias when the client allows
+/// it (an alias it would have defined is forgotten when the packet was dropped, since the
+/// client never learnt it).
+fn send_v5_publish(
     live: &mut Live,
     codec: &mut Codec,
     out: &mut BytesMut,
@@ -179,9 +224,10 @@ fn send_publish(
 
 fn send_tracked(
     live: &mut Live,
+    shared: &Shared,
     codec: &mut Codec,
     out: &mut BytesMut,
-    mut publish: Publish,
+    outgoing: Outgoing,
     d: Delivery,
 ) {
     let wanted = if d.redelivered {
@@ -192,19 +238,18 @@ fn send_tracked(
     let Some(id) = live.inflight.allocate(wanted) else {
         return settle(&d, Settlement::Requeue);
     };
-    publish.dup = d.redelivered;
-    publish.packet_id = std::num::NonZeroU16::new(id);
-    let stage = if publish.qos == QoS::ExactlyOnce {
+    let stage = if outgoing.qos == QoS::ExactlyOnce {
         Stage::Rec
     } else {
         Stage::Ack
     };
+    let sent = send_publish(live, shared, codec, out, &d, outgoing, NonZeroU16::new(id));
     // Moved, not cloned: the queue's count is shared with the threads that dispatch it.
     let origin = Origin {
         queue: d.queue,
         seq: d.seq,
     };
-    if send_publish(live, codec, out, publish) {
+    if sent {
         live.inflight.insert(id, Pending { origin, stage });
     } else {
         origin.settle(Settlement::Ack);

@@ -61,7 +61,12 @@ pub fn wall_ms() -> u64 {
 
 /// Encodes one packet; an encoding failure is logged and the packet dropped.
 pub fn send(codec: &mut Codec, out: &mut BytesMut, packet: Outbound) -> bool {
-    match codec.encode(packet, out) {
+    sent(codec.encode(packet, out))
+}
+
+/// Whether an encoding went out; an error (a packet the codec cannot form) is logged.
+pub fn sent(encoded: Result<bool, MqttError>) -> bool {
+    match encoded {
         Ok(sent) => sent,
         Err(e) => {
             tracing::warn!("mqtt: packet not encoded: {e}");

@@ -6,6 +6,7 @@
 
 use std::num::NonZeroU32;
 
+use bytestring::ByteString;
 use warren_model::{CoreError, RoutingKey};
 
 use crate::codec::QoS;
@@ -40,7 +41,7 @@ impl Matched {
 #[derive(Debug)]
 struct Outbound {
     key: RoutingKey,
-    topic: String,
+    topic: ByteString,
     matched: [Option<Matched>; 2],
 }
 
@@ -65,14 +66,15 @@ impl TopicCache {
         Ok(key)
     }
 
-    /// The topic a message routed with `key` is delivered under.
-    pub fn topic(&mut self, key: &RoutingKey, mapping: TopicMapping) -> String {
+    /// The topic a message routed with `key` is delivered under (shared with the cache, not
+    /// copied: a subscriber's every delivery asks for it).
+    pub fn topic(&mut self, key: &RoutingKey, mapping: TopicMapping) -> ByteString {
         if let Some(last) = self.outbound.as_deref() {
             if &last.key == key {
                 return last.topic.clone();
             }
         }
-        let topic = key_to_mqtt(key.as_str(), mapping);
+        let topic = ByteString::from(key_to_mqtt(key.as_str(), mapping));
         self.outbound = Some(Box::new(Outbound {
             key: key.clone(),
             topic: topic.clone(),

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use warren_mqtt::codec::{
-    frame_length, Codec, ConnAckPacket, Inbound, Outbound, Publish, QoS, Version,
+    frame_length, Codec, ConnAckPacket, Inbound, Outbound, Publish, PublishRef, QoS, Version,
 };
 use warren_mqtt::MqttError;
 
@@ -444,8 +444,11 @@ fn encoder_vectors_and_the_client_maximum() {
 fn publish_v3_matches_the_codec(publish: Publish) {
     let mut warren = Codec::new(1024);
     decode_all(&mut warren, CONNECT_311);
+    let mut by_ref = BytesMut::new();
+    let by_ref_result = warren.encode_publish_v3(&PublishRef::of(&publish), &mut by_ref);
     let mut ours = BytesMut::new();
     let our_result = warren.encode(Outbound::Publish(Box::new(publish.clone())), &mut ours);
+    assert_eq!((&by_ref_result, &by_ref), (&our_result, &ours));
     let mut theirs = BytesMut::new();
     let their_result = tokio_util::codec::Encoder::encode(
         &mut rmqtt_codec::v3::Codec::default(),

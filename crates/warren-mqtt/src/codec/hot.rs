@@ -10,7 +10,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use bytestring::ByteString;
 use rmqtt_codec::error::DecodeError;
 
-use super::{decode_error, Inbound, Publish, QoS};
+use super::{decode_error, Inbound, Publish, PublishRef, QoS};
 use crate::errors::MqttError;
 
 /// A PUBACK in its plain form, taken from `input`: type 4 without flags, remaining length 2
@@ -88,7 +88,7 @@ const MAX_REMAINING: usize = 268_435_455;
 
 /// Appends a 3.x PUBLISH (its properties, a 5.0 matter, are ignored). A QoS 0 packet must not
 /// have a packet id and any other must: as the codec, an error otherwise.
-pub(super) fn publish_v3(p: &Publish, out: &mut BytesMut) -> Result<(), MqttError> {
+pub(super) fn publish_v3(p: &PublishRef<'_>, out: &mut BytesMut) -> Result<(), MqttError> {
     let malformed = |why: &str| MqttError::Malformed(format!("encode: {why}"));
     let id = match (p.qos, p.packet_id) {
         (QoS::AtMostOnce, None) => None,
@@ -116,7 +116,7 @@ pub(super) fn publish_v3(p: &Publish, out: &mut BytesMut) -> Result<(), MqttErro
     if let Some(id) = id {
         out.put_u16(id);
     }
-    out.put_slice(&p.payload);
+    out.put_slice(p.payload);
     Ok(())
 }
 
