@@ -136,3 +136,60 @@ fn the_same_names_in_two_vhosts_are_two_routes() {
     assert_eq!(publish(&*second, "amq.direct", "k"), 0);
     assert_eq!(publish(&*first, "amq.direct", "k"), 1);
 }
+
+/// A consumer that publishes every other delivery on (the first, the third...), with `key`
+/// to `amq.direct`, from within the delivery: from the third on, a publish made while the
+/// outer publish is delivering along its kept route.
+struct Forwarder {
+    vhost: std::sync::Weak<dyn VHost>,
+    key: &'static str,
+    seen: std::sync::atomic::AtomicUsize,
+    taken: std::sync::Mutex<Vec<usize>>,
+}
+
+impl warren_model::DeliverySink for Forwarder {
+    fn deliver(&self, _: warren_model::Delivery) {
+        let seen = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if seen % 2 == 1 {
+            return;
+        }
+        let v = self.vhost.upgrade().unwrap();
+        let n = publish(&*v, "amq.direct", self.key);
+        self.taken.lock().unwrap().push(n);
+    }
+    fn has_room(&self) -> bool {
+        true
+    }
+    fn cancelled(&self, _: &warren_model::ConsumerTag) {}
+}
+
+#[test]
+fn a_publish_from_within_a_delivery_routes_and_later_changes_still_show() {
+    let v = vhost();
+    for name in ["in", "out"] {
+        declare_queue(&*v, name);
+        v.bind(to_queue("amq.direct", name, name), C1).unwrap();
+    }
+    let forwarder = Arc::new(Forwarder {
+        vhost: Arc::downgrade(&v),
+        key: "out",
+        seen: Default::default(),
+        taken: Default::default(),
+    });
+    let mut spec = consume_spec("f", 0);
+    spec.no_ack = true;
+    v.consume(&q("in"), spec, forwarder.clone(), C1).unwrap();
+    for _ in 0..6 {
+        assert_eq!(publish(&*v, "amq.direct", "in"), 1);
+    }
+    assert_eq!(*forwarder.taken.lock().unwrap(), [1, 1, 1]);
+    assert_eq!(count(&*v, "out"), 3);
+    v.unbind(to_queue("amq.direct", "in", "in"), C1).unwrap();
+    assert_eq!(
+        publish(&*v, "amq.direct", "in"),
+        0,
+        "the kept route saw the unbinding"
+    );
+    assert_eq!(publish(&*v, "amq.direct", "out"), 1);
+    assert_eq!(count(&*v, "out"), 4);
+}
