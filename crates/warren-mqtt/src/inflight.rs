@@ -105,7 +105,8 @@ impl Inflight {
 
     /// Records a sent message.
     pub fn insert(&mut self, id: u16, pending: Pending) {
-        while self.slot_of(id).is_some_and(|(k, _)| *k != id) || self.slots.is_empty() {
+        // Grows until the id's slot is free or its own (at 65,536 slots it always is).
+        while self.slots.is_empty() || self.slot_of(id).is_some_and(|(k, _)| *k != id) {
             self.grow();
         }
         let index = self.index(id);

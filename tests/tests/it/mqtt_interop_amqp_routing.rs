@@ -72,12 +72,13 @@ async fn mqtt_qos_maps_to_amqp_persistence() {
     let conn = t.amqp().await;
     let (_ch, mut consumer) = amqp_queue(&conn, &[&format!("{key}.*")]).await;
     let (mut publ, _) = v4::connect(t.v4(&name("pub"))).await;
-    publ.publish(&format!("{topic}/q0"), v4::QoS::AtMostOnce, false, b"0")
-        .await;
-    let d0 = delivery_with_key(&mut consumer, &format!("{key}.q0")).await;
-    publ.publish(&format!("{topic}/q1"), v4::QoS::AtLeastOnce, false, b"1")
-        .await;
-    let d1 = delivery_with_key(&mut consumer, &format!("{key}.q1")).await;
+    let mut send = async |leaf: &str, qos| {
+        publ.publish(&format!("{topic}/{leaf}"), qos, false, leaf.as_bytes())
+            .await;
+        delivery_with_key(&mut consumer, &format!("{key}.{leaf}")).await
+    };
+    let d0 = send("q0", v4::QoS::AtMostOnce).await;
+    let d1 = send("q1", v4::QoS::AtLeastOnce).await;
     assert_ne!(
         *d0.properties.delivery_mode(),
         Some(2),
@@ -105,9 +106,7 @@ async fn mqtt_qos_maps_to_amqp_persistence() {
     }
     assert_eq!(qos_header(&d0), None, "QoS 0 carries no header");
     assert_eq!(qos_header(&d1), None, "QoS 1 carries no header");
-    publ.publish(&format!("{topic}/q2"), v4::QoS::ExactlyOnce, false, b"2")
-        .await;
-    let d2 = delivery_with_key(&mut consumer, &format!("{key}.q2")).await;
+    let d2 = send("q2", v4::QoS::ExactlyOnce).await;
     assert_eq!(
         *d2.properties.delivery_mode(),
         Some(2),
