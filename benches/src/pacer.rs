@@ -7,8 +7,8 @@ use crate::ticker::Ticker;
 /// Largest batch a publisher writes at once.
 pub const MAX_BATCH: u64 = 256;
 
-/// Publishers whose slot is shorter than this are woken by a [`Ticker`] instead of tokio's
-/// timer. Tokio's timer counts whole milliseconds: at 10k msg/s it would wake a publisher once
+/// Publishers whose slot is shorter than this are woken by a [`Ticker`] (a kernel timer)
+/// instead of tokio's timer. Tokio's timer counts whole milliseconds: at 10k msg/s it would wake a publisher once
 /// a millisecond to send ten messages back to back, and a run at a "fixed rate" would measure
 /// bursts.
 const FINE_SLOT: Duration = Duration::from_millis(2);
@@ -31,7 +31,7 @@ impl Pacer {
             per_sec,
             start,
             sent: 0,
-            // Without a ticker thread (none could be started) the pacing is coarser, not wrong.
+            // Without a ticker (no timer could be made) the pacing is coarser, not wrong.
             ticker: fine.then(|| Ticker::start(start, per_sec).ok()).flatten(),
         }
     }
@@ -99,8 +99,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_short_slots_get_a_ticker() {
+    #[tokio::test]
+    async fn only_short_slots_get_a_ticker() {
         assert!(Pacer::new(0.0).ticker.is_none());
         assert!(Pacer::new(100.0).ticker.is_none());
         assert!(Pacer::new(10_000.0).ticker.is_some());
