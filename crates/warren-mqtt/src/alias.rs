@@ -6,13 +6,14 @@
 //! new topics go out in full. That keeps the table bounded by the client's own limit and never
 //! rebinds an alias, so a client cannot see one alias mean two topics.
 
+use bytestring::ByteString;
 use std::collections::BTreeMap;
 
 /// A connection's topic aliases both ways, made at the first one (most clients use none).
 #[derive(Debug, Default)]
 pub struct Aliases {
     /// The client's: alias to topic.
-    pub inbound: BTreeMap<u16, String>,
+    pub inbound: BTreeMap<u16, ByteString>,
     /// Ours, within the client's Topic Alias Maximum.
     pub outbound: OutboundAliases,
 }

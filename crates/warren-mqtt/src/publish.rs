@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use bytestring::ByteString;
 use warren_model::DurableWrite;
 
 use crate::codec::{Codec, Outbound, Publish, QoS, Version};
@@ -26,8 +27,10 @@ use crate::registry::lock;
 use crate::session::{send, wall_ms, Live};
 use crate::topic::TopicName;
 
-/// The topic of `p`, resolving and recording MQTT 5 topic aliases (section 3.3.2.3.4).
-fn resolve_topic(live: &mut Live, max_alias: u16, p: &Publish) -> Result<TopicName, MqttError> {
+/// The topic of `p`, resolving and recording MQTT 5 topic aliases (section 3.3.2.3.4), and
+/// checked as a topic name. It stays the packet's own bytes: most publishes need it only to
+/// find their routing key.
+fn resolve_topic(live: &mut Live, max_alias: u16, p: &Publish) -> Result<ByteString, MqttError> {
     let alias = p
         .properties
         .as_ref()
@@ -46,12 +49,15 @@ fn resolve_topic(live: &mut Live, max_alias: u16, p: &Publish) -> Result<TopicNa
             .cloned()
             .ok_or_else(|| MqttError::Protocol(format!("unknown topic alias {a}")))?,
         Some(a) => {
-            live.aliases().inbound.insert(a, p.topic.to_string());
-            p.topic.to_string()
+            // A copy: a slice of the packet would keep its payload as long as the alias.
+            let owned = ByteString::from(p.topic.to_string());
+            live.aliases().inbound.insert(a, owned);
+            p.topic.clone()
         }
-        None => p.topic.to_string(),
+        None => p.topic.clone(),
     };
-    TopicName::try_from(topic.as_str())
+    TopicName::check(&topic)?;
+    Ok(topic)
 }
 
 /// PUBLISH from the client.
@@ -63,6 +69,7 @@ pub fn inbound(
     p: Publish,
 ) -> Result<(), MqttError> {
     let topic = resolve_topic(live, shared.config.topic_alias_maximum, &p)?;
+    let retained = p.retain.then(|| TopicName::try_from(&*topic)).transpose()?;
     let id = p.packet_id.map_or(0, |n| n.get());
     let qos2 = p.qos == QoS::ExactlyOnce;
     if p.qos == QoS::AtLeastOnce && unacknowledged(live) >= receive_maximum(shared) {
@@ -78,7 +85,7 @@ pub fn inbound(
         // Written before the message, so it is on disk when the PUBREC goes out.
         crate::persist::save_session(live, shared);
     }
-    let routed = route(live, shared, &topic, p);
+    let routed = route(live, shared, &topic, retained.as_ref(), p);
     let reply = |code| match routed.1 {
         QoS::AtMostOnce => None,
         QoS::AtLeastOnce => Some(Reply::PubAck(id, code)),
@@ -149,9 +156,17 @@ fn forget_qos2(live: &Live, id: u16) {
     live.state.lock().qos2_in.remove(&id);
 }
 
-fn route(live: &mut Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Routed, QoS) {
+/// Routes `p`, published to `topic` (`retained`: the same, owned, when `p` is to be
+/// retained).
+fn route(
+    live: &mut Live,
+    shared: &Shared,
+    topic: &str,
+    retained: Option<&TopicName>,
+    p: Publish,
+) -> (Routed, QoS) {
     let config = &shared.config;
-    let key = match live.topics.key(topic.as_str(), config.topic_mapping) {
+    let key = match live.topics.key(topic, config.topic_mapping) {
         Ok(k) => k,
         Err(e) => return (Err(e), p.qos),
     };
@@ -174,7 +189,7 @@ fn route(live: &mut Live, shared: &Shared, topic: &TopicName, p: Publish) -> (Ro
         p.properties.as_ref(),
         origin,
     ));
-    if p.retain {
+    if let Some(topic) = retained {
         crate::persist::save_retained(shared, live.vhost.name(), topic, &message);
         shared
             .retained

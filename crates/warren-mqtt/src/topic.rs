@@ -70,15 +70,24 @@ fn common_checks(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-impl TryFrom<&str> for TopicName {
-    type Error = MqttError;
-    fn try_from(s: &str) -> Result<Self, MqttError> {
+impl TopicName {
+    /// Checks `s` as a topic name without keeping it (a PUBLISH's topic, which most
+    /// publishes need only to find their routing key).
+    pub fn check(s: &str) -> Result<(), MqttError> {
         common_checks(s).map_err(|why| MqttError::TopicName(format!("topic {why}")))?;
         if s.contains(['+', '#']) {
             return Err(MqttError::TopicName(
                 "wildcard in a topic name (MQTT-3.3.2-2)".into(),
             ));
         }
+        Ok(())
+    }
+}
+
+impl TryFrom<&str> for TopicName {
+    type Error = MqttError;
+    fn try_from(s: &str) -> Result<Self, MqttError> {
+        Self::check(s)?;
         Ok(Self(s.to_owned()))
     }
 }

@@ -407,8 +407,9 @@ fn poll_read_idle<S: AsyncRead>(
     cx: &mut Context<'_>,
     input: &mut BytesMut,
 ) -> Poll<std::io::Result<usize>> {
-    let mut scratch = [0u8; MIN_READ];
-    let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+    // Not zeroed: the read fills what it reports, and only that is copied.
+    let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); MIN_READ];
+    let mut buf = tokio::io::ReadBuf::uninit(&mut scratch);
     stream.poll_read(cx, &mut buf).map_ok(|()| {
         input.extend_from_slice(buf.filled());
         buf.filled().len()
