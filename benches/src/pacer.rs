@@ -8,9 +8,9 @@ use crate::ticker::Ticker;
 pub const MAX_BATCH: u64 = 256;
 
 /// Publishers whose slot is shorter than this are woken by a [`Ticker`] (a kernel timer)
-/// instead of tokio's timer. Tokio's timer counts whole milliseconds: at 10k msg/s it would wake a publisher once
-/// a millisecond to send ten messages back to back, and a run at a "fixed rate" would measure
-/// bursts.
+/// instead of tokio's timer. Tokio's timer counts whole milliseconds: at 10k msg/s it would
+/// wake a publisher once a millisecond to send ten messages back to back, and a run at a
+/// "fixed rate" would measure bursts.
 const FINE_SLOT: Duration = Duration::from_millis(2);
 
 /// Paces one publisher at a fixed rate, or not at all.
