@@ -50,7 +50,7 @@ fn resolve_topic(live: &mut Live, max_alias: u16, p: &Publish) -> Result<ByteStr
             .ok_or_else(|| MqttError::Protocol(format!("unknown topic alias {a}")))?,
         Some(a) => {
             // A copy: a slice of the packet would keep its payload as long as the alias.
-            let owned = ByteString::from(p.topic.to_string());
+            let owned = ByteString::from(&*p.topic);
             live.aliases().inbound.insert(a, owned);
             p.topic.clone()
         }
