@@ -2,7 +2,8 @@
 //! itself with `Display`.
 
 use std::fmt;
-use std::sync::Arc;
+
+use smol_str::SmolStr;
 
 use crate::error::CoreError;
 
@@ -12,17 +13,13 @@ pub const MAX_NAME_LEN: usize = 255;
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Eq, PartialOrd, Ord)]
-        pub struct $name(Arc<str>);
-
-        /// Equal at once when both share one string, as the copies of a name cloned from
-        /// one place do (a publisher's exchange and routing key against a kept route's);
-        /// `Arc<str>`'s own comparison always compares the bytes.
-        impl PartialEq for $name {
-            fn eq(&self, other: &Self) -> bool {
-                Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
-            }
-        }
+        ///
+        /// Up to 23 bytes, the name is held inline: making one allocates nothing, a clone
+        /// copies it rather than counting a shared reference up (on a cache line other
+        /// threads write too), and a message's routing key is read with the message.
+        /// Longer names share one counted string.
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+        pub struct $name(SmolStr);
 
         /// The string's hash, as `Borrow<str>` requires.
         impl std::hash::Hash for $name {
@@ -47,7 +44,7 @@ macro_rules! name_type {
                         $what, MAX_NAME_LEN
                     )));
                 }
-                Ok(Self(Arc::from(value)))
+                Ok(Self(SmolStr::new(value)))
             }
         }
 
@@ -114,7 +111,7 @@ name_type!(
 impl ExchangeName {
     /// The nameless default exchange.
     pub fn default_exchange() -> Self {
-        Self(Arc::from(""))
+        Self(SmolStr::default())
     }
 
     /// True for the nameless default exchange.
@@ -126,7 +123,7 @@ impl ExchangeName {
 impl RoutingKey {
     /// The empty routing key.
     pub fn empty() -> Self {
-        Self(Arc::from(""))
+        Self(SmolStr::default())
     }
 }
 
