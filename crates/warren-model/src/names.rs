@@ -160,6 +160,26 @@ mod tests {
     }
 
     #[test]
+    fn short_and_long_names_behave_alike() {
+        // 23 bytes are held inline, 24 and more in a shared string.
+        for len in [0, 1, 23, 24, MAX_NAME_LEN] {
+            let text = "k".repeat(len);
+            let key = RoutingKey::try_from(text.as_str()).unwrap();
+            assert_eq!(key.as_str(), text);
+            assert_eq!(key.clone(), key);
+            let mut map = HashMap::new();
+            map.insert(key, len);
+            assert_eq!(map.get(text.as_str()), Some(&len), "length {len}");
+        }
+        assert!(RoutingKey::try_from("k".repeat(MAX_NAME_LEN + 1).as_str()).is_err());
+        let (short, long) = ("a".repeat(23), "a".repeat(24));
+        assert!(
+            QueueName::try_from(short.as_str()).unwrap()
+                < QueueName::try_from(long.as_str()).unwrap()
+        );
+    }
+
+    #[test]
     fn a_map_keyed_by_names_is_searched_with_a_str() {
         let mut queues = HashMap::new();
         queues.insert(QueueName::try_from("jobs").unwrap(), 1);
