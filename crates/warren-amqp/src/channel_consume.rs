@@ -180,8 +180,9 @@ fn send_content(channel: u16, msg: &Message, out: &mut Out<'_>) {
 
 /// Sends a delivery pushed by the core; one for a consumer that is gone goes back.
 pub fn deliver(channel: &mut Channel, delivery: Delivery, out: &mut Out<'_>) {
-    // The tag is borrowed from the delivery, not cloned: a clone would count the tag's
-    // reference up and down once more per delivery, on a count the queue's thread writes too.
+    // The tag is borrowed from the delivery, not cloned: a generated tag is longer than a
+    // name held inline, and its clone would count its shared string up and down once more
+    // per delivery, on a count the queue's thread writes too.
     let entry = delivery
         .consumer
         .as_ref()
