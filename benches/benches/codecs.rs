@@ -54,7 +54,7 @@ fn amqp_codec(c: &mut Criterion) {
                     };
                     FrameWriter::deliver(&mut out, 1, &deliver);
                     writer
-                        .content(&mut out, 1, Default::default(), &body, 131_072)
+                        .content(&mut out, 1, &Default::default(), &body, 131_072)
                         .expect("encodes");
                 }
                 out.len()

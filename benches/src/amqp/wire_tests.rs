@@ -150,7 +150,7 @@ fn parser_reads_what_warren_writes() {
         )
         .unwrap();
     writer
-        .content(&mut out, 1, Default::default(), b"0123456789", 131_072)
+        .content(&mut out, 1, &Default::default(), b"0123456789", 131_072)
         .unwrap();
     let (frame, used) = parse(&out).unwrap().unwrap();
     let Frame::Method(1, DELIVER, args) = frame else {

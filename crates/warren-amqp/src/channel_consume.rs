@@ -11,7 +11,7 @@ use warren_model::{ConsumeSpec, ConsumerTag, Delivery, Message, Settlement};
 use crate::channel::{Channel, ConsumerEntry, Unacked};
 use crate::channel_declare::queue_name;
 use crate::codec::DeliverFields;
-use crate::convert::{properties_to_amqp, short, table_from_amqp};
+use crate::convert::{short, table_from_amqp};
 use crate::env::{Env, Out};
 use crate::errors::{AmqpError, NOT_ALLOWED, NOT_IMPLEMENTED};
 use crate::guard::qos_prefetch_size;
@@ -175,7 +175,7 @@ fn unacked(delivery: &Delivery) -> Unacked {
 }
 
 fn send_content(channel: u16, msg: &Message, out: &mut Out<'_>) {
-    out.content(channel, properties_to_amqp(&msg.properties), &msg.body);
+    out.content(channel, &msg.properties, &msg.body);
 }
 
 /// Sends a delivery pushed by the core; one for a consumer that is gone goes back.

@@ -15,7 +15,7 @@ use warren_model::{Annotations, DurableWrite, ExchangeName, Message, Properties,
 use crate::channel::{Channel, Confirms};
 use crate::channel_tx::HeldPublish;
 use crate::confirms::{Ready, Wait};
-use crate::convert::{properties_from_amqp, properties_to_amqp, short};
+use crate::convert::{properties_from_amqp, short};
 use crate::env::{Env, Out};
 use crate::errors::{
     AmqpError, FRAME_ERROR, NOT_IMPLEMENTED, NO_ROUTE, PRECONDITION_FAILED, UNEXPECTED_FRAME,
@@ -262,11 +262,7 @@ fn send_return(channel: u16, message: &Message, out: &mut Out<'_>) {
         routing_key: short(message.annotations.routing_key.as_str()),
     };
     out.method(channel, AMQPClass::Basic(basic::AMQPMethod::Return(ret)));
-    out.content(
-        channel,
-        properties_to_amqp(&message.properties),
-        &message.body,
-    );
+    out.content(channel, &message.properties, &message.body);
 }
 
 /// confirm.select: number publishes from now on. Refused on a transactional channel.

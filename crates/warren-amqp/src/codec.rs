@@ -21,18 +21,20 @@
 //!
 //! Deviations: body frames are cut out of the read buffer as [`Bytes`] instead of going
 //! through amq-protocol (which copies them into a `Vec`); `basic.publish` is read by hand
-//! (tests hold it to amq-protocol's result on every input), and `basic.deliver` is written by
-//! hand (tests hold it to amq-protocol's bytes); unknown class ids are answered with
+//! (tests hold it to amq-protocol's result on every input), and `basic.deliver` and the content
+//! header ([`crate::content`]) are written by hand (tests hold them to amq-protocol's bytes); unknown class ids are answered with
 //! 540 NOT_IMPLEMENTED and undecodable method arguments with 502 SYNTAX_ERROR.
 //!
 //! Pure: no I/O, no clock, no logging. `Ok(None)` means "need more bytes".
 
 use amq_protocol::frame::parsing::parse_content_header;
 use amq_protocol::frame::{gen_frame, AMQPContentHeader, AMQPFrame, WriteContext};
-use amq_protocol::protocol::basic::{AMQPMethod, AMQPProperties, Publish};
+use amq_protocol::protocol::basic::{AMQPMethod, Publish};
 use amq_protocol::protocol::{parse_class, AMQPClass};
 use bytes::{BufMut, Bytes, BytesMut};
+use warren_model::Properties;
 
+use crate::content;
 use crate::errors::{AmqpError, FRAME_ERROR, NOT_IMPLEMENTED, SYNTAX_ERROR};
 use crate::guard::{self, GuardError};
 
@@ -242,7 +244,7 @@ fn guard_error(err: GuardError) -> AmqpError {
 }
 
 /// Encodes frames into an output buffer, reusing one scratch buffer for amq-protocol's
-/// generator.
+/// generator (methods, and the `headers` table of a content header).
 #[derive(Debug, Default)]
 pub struct FrameWriter {
     scratch: Vec<u8>,
@@ -290,16 +292,12 @@ impl FrameWriter {
         &mut self,
         out: &mut BytesMut,
         channel: u16,
-        properties: AMQPProperties,
+        properties: &Properties,
         body: &[u8],
         frame_max: u32,
     ) -> Result<(), EncodeError> {
-        let header = AMQPContentHeader {
-            class_id: BASIC_CLASS,
-            body_size: u64::try_from(body.len()).map_err(|_| EncodeError)?,
-            properties,
-        };
-        self.generate(out, &AMQPFrame::Header(channel, header))?;
+        let body_size = u64::try_from(body.len()).map_err(|_| EncodeError)?;
+        content::write_header(out, channel, body_size, properties, &mut self.scratch)?;
         let max = usize::try_from(frame_max).unwrap_or(usize::MAX);
         let chunk = max.saturating_sub(OVERHEAD).max(1);
         for piece in body.chunks(chunk) {

@@ -128,7 +128,9 @@ pub fn properties_from_amqp(p: &AMQPProperties) -> Properties {
     }
 }
 
-/// Neutral properties in wire form; strings are cut to 255 octets.
+/// Neutral properties in amq-protocol's form; strings are cut to 255 octets. Deliveries write
+/// their content header from the neutral form directly ([`crate::content`]); this is the
+/// reference the tests hold that writer to.
 pub fn properties_to_amqp(p: &Properties) -> AMQPProperties {
     let mut out = AMQPProperties::default();
     let s = |v: &Option<String>| v.as_deref().map(short);

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use amq_protocol::protocol::{basic::AMQPProperties, AMQPClass};
+use amq_protocol::protocol::AMQPClass;
 use bytes::BytesMut;
-use warren_model::{ConnectionId, UserName, VHost};
+use warren_model::{ConnectionId, Properties, UserName, VHost};
 
 use crate::codec::{DeliverFields, FrameWriter};
 use crate::outbox::Outbox;
@@ -52,7 +52,7 @@ impl<'a> Out<'a> {
     }
 
     /// Appends a content header and body frames.
-    pub fn content(&mut self, channel: u16, properties: AMQPProperties, body: &[u8]) {
+    pub fn content(&mut self, channel: u16, properties: &Properties, body: &[u8]) {
         let written = self
             .writer
             .content(self.buf, channel, properties, body, self.frame_max);

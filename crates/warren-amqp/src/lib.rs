@@ -27,6 +27,13 @@ pub mod codec;
     clippy::indexing_slicing,
     clippy::panic
 )]
+pub mod content;
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub mod guard;
 
 mod blocked;

@@ -133,7 +133,7 @@ fn bodies_are_written_in_frame_max_pieces() {
     let mut out = BytesMut::new();
     let body = vec![7u8; 10_000];
     FrameWriter::default()
-        .content(&mut out, 3, Default::default(), &body, 4096)
+        .content(&mut out, 3, &Default::default(), &body, 4096)
         .unwrap();
     let frames = common::decode_all(&out);
     assert_eq!(frames.len(), 1 + 3);
