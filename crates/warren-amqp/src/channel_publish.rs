@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use amq_protocol::frame::AMQPContentHeader;
 use amq_protocol::protocol::{basic, confirm, AMQPClass};
 use bytes::{Bytes, BytesMut};
 use warren_model::{Annotations, DurableWrite, ExchangeName, Message, Properties, RoutingKey};
@@ -15,7 +14,8 @@ use warren_model::{Annotations, DurableWrite, ExchangeName, Message, Properties,
 use crate::channel::{Channel, Confirms};
 use crate::channel_tx::HeldPublish;
 use crate::confirms::{Ready, Wait};
-use crate::convert::{properties_from_amqp, short};
+use crate::content::ContentHeader;
+use crate::convert::short;
 use crate::env::{Env, Out};
 use crate::errors::{
     AmqpError, FRAME_ERROR, NOT_IMPLEMENTED, NO_ROUTE, PRECONDITION_FAILED, UNEXPECTED_FRAME,
@@ -58,7 +58,7 @@ pub fn start(
 /// A content header frame for this channel.
 pub fn header(
     channel: &mut Channel,
-    header: AMQPContentHeader,
+    header: ContentHeader,
     env: &Env<'_>,
     out: &mut Out<'_>,
 ) -> Result<(), AmqpError> {
@@ -78,7 +78,7 @@ pub fn header(
             ),
         ));
     }
-    pending.header = Some((header.body_size, properties_from_amqp(&header.properties)));
+    pending.header = Some((header.body_size, header.properties));
     if header.body_size == 0 {
         return finish(channel, env, out);
     }

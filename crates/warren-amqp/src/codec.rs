@@ -21,20 +21,20 @@
 //!
 //! Deviations: body frames are cut out of the read buffer as [`Bytes`] instead of going
 //! through amq-protocol (which copies them into a `Vec`); `basic.publish` is read by hand
-//! (tests hold it to amq-protocol's result on every input), and `basic.deliver` and the content
-//! header ([`crate::content`]) are written by hand (tests hold them to amq-protocol's bytes); unknown class ids are answered with
+//! (tests hold it to amq-protocol's result on every input), the content header is read and
+//! written by hand ([`crate::content`]), and `basic.deliver` is written by hand (tests hold
+//! them to amq-protocol's results and bytes); unknown class ids are answered with
 //! 540 NOT_IMPLEMENTED and undecodable method arguments with 502 SYNTAX_ERROR.
 //!
 //! Pure: no I/O, no clock, no logging. `Ok(None)` means "need more bytes".
 
-use amq_protocol::frame::parsing::parse_content_header;
-use amq_protocol::frame::{gen_frame, AMQPContentHeader, AMQPFrame, WriteContext};
+use amq_protocol::frame::{gen_frame, AMQPFrame, WriteContext};
 use amq_protocol::protocol::basic::{AMQPMethod, Publish};
 use amq_protocol::protocol::{parse_class, AMQPClass};
 use bytes::{BufMut, Bytes, BytesMut};
 use warren_model::Properties;
 
-use crate::content;
+use crate::content::{self, ContentHeader};
 use crate::errors::{AmqpError, FRAME_ERROR, NOT_IMPLEMENTED, SYNTAX_ERROR};
 use crate::guard::{self, GuardError};
 
@@ -70,7 +70,7 @@ pub enum Frame {
         /// Channel number.
         channel: u16,
         /// The decoded header.
-        header: AMQPContentHeader,
+        header: ContentHeader,
     },
     /// A content body chunk, shared with the read buffer.
     Body {
@@ -221,9 +221,9 @@ fn undecodable_method(args: &[u8]) -> AmqpError {
 
 fn decode_header(channel: u16, payload: &[u8]) -> Result<Frame, AmqpError> {
     guard::check_content_header(payload).map_err(guard_error)?;
-    match parse_content_header(payload) {
-        Ok(([], header)) => Ok(Frame::Header { channel, header }),
-        _ => Err(AmqpError::hard(
+    match content::read_header(payload) {
+        Some(header) => Ok(Frame::Header { channel, header }),
+        None => Err(AmqpError::hard(
             SYNTAX_ERROR,
             "cannot decode content header frame",
         )),

@@ -1,4 +1,5 @@
-//! The content header of a `basic` message, written by hand from the neutral [`Properties`].
+//! The content header of a `basic` message, read into and written from the neutral
+//! [`Properties`] by hand.
 //!
 //! Grammar (AMQP 0-9-1 spec 4.2.6, and the `basic` class's property list):
 //!
@@ -11,21 +12,24 @@
 //! property-list   = *property             ; only those flagged, in class order
 //! ```
 //!
-//! Every delivery sends one. amq-protocol's generator would need the properties rebuilt as its
-//! own `AMQPProperties` (an owned copy of each string) and runs them through a chain of
+//! Every publish brings one and every delivery sends one. amq-protocol would need the
+//! properties in its own `AMQPProperties` (an owned copy of each string, read a byte at a
+//! time), converted to and from the model, and runs them through chains of parser and
 //! serializer closures: a tenth of the broker's time on an AMQP 1:1 stream. Only a `headers`
-//! table still goes through amq-protocol, as the rare case it is. Tests hold the bytes to
-//! amq-protocol's for every combination of properties.
+//! table still goes through amq-protocol, as the rare case it is. Tests hold both directions
+//! to amq-protocol's for every combination of properties, and reading to its result on
+//! arbitrary input.
 //!
 //! Pure: no I/O, no clock, no logging.
 
 use amq_protocol::frame::WriteContext;
 use amq_protocol::types::generation::gen_field_table;
+use amq_protocol::types::parsing::parse_field_table;
 use bytes::{BufMut, BytesMut};
-use warren_model::{DeliveryMode, Properties};
+use warren_model::{DeliveryMode, FieldTable, Properties};
 
 use crate::codec::{cut_short, EncodeError};
-use crate::convert::table_to_amqp;
+use crate::convert::{table_from_amqp, table_to_amqp};
 
 const FRAME_HEADER: u8 = 2;
 const FRAME_END: u8 = 0xCE;
@@ -48,6 +52,108 @@ const KIND: u16 = 1 << 5;
 const USER_ID: u16 = 1 << 4;
 const APP_ID: u16 = 1 << 3;
 const CLUSTER_ID: u16 = 1 << 2;
+
+/// A content header as read.
+#[derive(Clone, PartialEq, Debug)]
+pub struct ContentHeader {
+    /// The class (60 for basic; others are refused by the channel).
+    pub class_id: u16,
+    /// The body's size in octets.
+    pub body_size: u64,
+    /// The message's properties.
+    pub properties: Properties,
+}
+
+/// Reads a content header payload (the frame without its type, channel, size and end);
+/// `None` when it is malformed: cut short, a string not UTF-8, or octets left over. The
+/// `headers` table must have been checked by [`crate::guard`] first. Any weight is accepted,
+/// and the two low flag bits (a continuation no basic header needs) are ignored, as
+/// amq-protocol does.
+pub fn read_header(payload: &[u8]) -> Option<ContentHeader> {
+    let mut input = Reader(payload);
+    let class_id = input.u16()?;
+    let _weight = input.u16()?;
+    let body_size = input.u64()?;
+    let flags = input.u16()?;
+    let on = |flag: u16| flags & flag != 0;
+    let properties = Properties {
+        content_type: input.text_if(on(CONTENT_TYPE))?,
+        content_encoding: input.text_if(on(CONTENT_ENCODING))?,
+        headers: input.table_if(on(HEADERS))?,
+        delivery_mode: input.u8_if(on(DELIVERY_MODE))?.map(|mode| match mode {
+            2 => DeliveryMode::Persistent,
+            _ => DeliveryMode::Transient,
+        }),
+        priority: input.u8_if(on(PRIORITY))?,
+        correlation_id: input.text_if(on(CORRELATION_ID))?,
+        reply_to: input.text_if(on(REPLY_TO))?,
+        expiration: input.text_if(on(EXPIRATION))?,
+        message_id: input.text_if(on(MESSAGE_ID))?,
+        timestamp: input.u64_if(on(TIMESTAMP))?,
+        kind: input.text_if(on(KIND))?,
+        user_id: input.text_if(on(USER_ID))?,
+        app_id: input.text_if(on(APP_ID))?,
+        cluster_id: input.text_if(on(CLUSTER_ID))?,
+    };
+    input.0.is_empty().then_some(ContentHeader {
+        class_id,
+        body_size,
+        properties,
+    })
+}
+
+/// The unread rest of a payload. Each read is `None` when the payload is too short.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_be_bytes)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_be_bytes)
+    }
+
+    /// `Some(None)` for an absent property, `None` for a malformed one.
+    fn u8_if(&mut self, present: bool) -> Option<Option<u8>> {
+        if !present {
+            return Some(None);
+        }
+        self.take().map(|[octet]| Some(octet))
+    }
+
+    fn u64_if(&mut self, present: bool) -> Option<Option<u64>> {
+        if !present {
+            return Some(None);
+        }
+        self.u64().map(Some)
+    }
+
+    fn text_if(&mut self, present: bool) -> Option<Option<String>> {
+        if !present {
+            return Some(None);
+        }
+        let [len] = self.take()?;
+        let (text, rest) = self.0.split_at_checked(usize::from(len))?;
+        self.0 = rest;
+        std::str::from_utf8(text).ok().map(|t| Some(t.to_owned()))
+    }
+
+    fn table_if(&mut self, present: bool) -> Option<Option<FieldTable>> {
+        if !present {
+            return Some(None);
+        }
+        let (rest, table) = parse_field_table(self.0).ok()?;
+        self.0 = rest;
+        Some(Some(table_from_amqp(&table)))
+    }
+}
 
 /// Appends a content header frame for a body of `body_size` octets. Strings are cut to 255
 /// octets at a character boundary, as every short string Warren sends; `scratch` is reused

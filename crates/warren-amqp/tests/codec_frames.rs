@@ -8,6 +8,7 @@ use amq_protocol::types::{AMQPValue, FieldTable};
 use bytes::BytesMut;
 use common::{encode, s};
 use warren_amqp::codec::{self, Frame, FrameWriter};
+use warren_amqp::convert::properties_to_amqp;
 
 fn sample_frames() -> Vec<AMQPFrame> {
     let mut args = FieldTable::default();
@@ -41,7 +42,14 @@ fn as_amqp(frame: Frame) -> AMQPFrame {
         Frame::Method {
             channel, method, ..
         } => AMQPFrame::Method(channel, method),
-        Frame::Header { channel, header } => AMQPFrame::Header(channel, header),
+        Frame::Header { channel, header } => AMQPFrame::Header(
+            channel,
+            AMQPContentHeader {
+                class_id: header.class_id,
+                body_size: header.body_size,
+                properties: properties_to_amqp(&header.properties),
+            },
+        ),
         Frame::Body { channel, payload } => AMQPFrame::Body(channel, payload.to_vec()),
         Frame::Heartbeat { .. } => AMQPFrame::Heartbeat,
     }

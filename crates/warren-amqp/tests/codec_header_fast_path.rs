@@ -1,15 +1,18 @@
-//! The content header of every delivery is written by hand from the neutral properties
-//! ([`warren_amqp::content`]). The bytes must be amq-protocol's for every combination of
+//! The content header of every publish is read, and of every delivery written, by hand
+//! ([`warren_amqp::content`]). Written bytes must be amq-protocol's for every combination of
 //! properties, strings cut to 255 octets at a character boundary as every other short string
-//! Warren sends, and the frame must read back to the same properties.
+//! Warren sends; reading must give amq-protocol's result on every input: the same properties
+//! for a well-formed header, a refusal for anything it refuses.
 
 mod common;
 
+use amq_protocol::frame::parsing::parse_content_header;
 use amq_protocol::frame::{AMQPContentHeader, AMQPFrame};
 use bytes::{Bytes, BytesMut};
 use common::encode;
+use proptest::prelude::*;
 use warren_amqp::codec::{self, Frame, FrameWriter};
-use warren_amqp::content;
+use warren_amqp::content::{self, ContentHeader};
 use warren_amqp::convert::{properties_from_amqp, properties_to_amqp};
 use warren_model::{DeliveryMode, FieldTable, FieldValue, Properties};
 
@@ -133,7 +136,7 @@ fn a_written_header_reads_back_to_its_properties() {
     };
     assert!(out.is_empty(), "one whole frame");
     assert_eq!((channel, header.class_id, header.body_size), (3, 60, 42));
-    let mut back = properties_from_amqp(&header.properties);
+    let mut back = header.properties;
     let table = back.headers.take().expect("headers were sent");
     assert!(table.same_entries(&headers()), "{table:?}");
     assert_eq!(back.content_type.as_deref(), Some("text/plain"));
@@ -159,4 +162,87 @@ fn a_content_is_its_header_then_the_body_in_frames() {
         expected.extend_from_slice(&encode(&[AMQPFrame::Body(5, piece.to_vec())]));
     }
     assert_eq!(&out[..], &expected[..]);
+}
+
+/// What amq-protocol reads from a content header payload, in the model's form.
+fn amq_protocol_reads(payload: &[u8]) -> Option<ContentHeader> {
+    match parse_content_header(payload) {
+        Ok(([], h)) => Some(ContentHeader {
+            class_id: h.class_id,
+            body_size: h.body_size,
+            properties: properties_from_amqp(&h.properties),
+        }),
+        _ => None,
+    }
+}
+
+/// The payload of a written header frame: without type, channel, size and frame end.
+fn payload(p: &Properties, body_size: u64) -> Vec<u8> {
+    let frame = written(1, body_size, p);
+    frame[7..frame.len() - 1].to_vec()
+}
+
+#[test]
+fn every_combination_of_properties_is_read_as_amq_protocol_reads_it() {
+    for present in 0..(1 << PROPERTY_COUNT) {
+        let p = properties(present, present as usize % 7);
+        let bytes = payload(&p, u64::from(present));
+        let read = content::read_header(&bytes);
+        assert!(read.is_some(), "{p:?}");
+        assert_eq!(read, amq_protocol_reads(&bytes), "{p:?}");
+    }
+}
+
+#[test]
+fn every_cut_short_header_is_refused_by_both() {
+    let bytes = payload(&properties((1 << PROPERTY_COUNT) - 1, 3), 9);
+    for end in 0..bytes.len() {
+        let cut = &bytes[..end];
+        assert_eq!(content::read_header(cut), None, "cut at {end}");
+        assert_eq!(amq_protocol_reads(cut), None, "cut at {end}");
+    }
+}
+
+#[test]
+fn left_over_octets_and_bad_utf8_are_refused_by_both() {
+    let mut long = payload(&properties(1, 0), 0);
+    long.push(0);
+    let mut bad_text = payload(&properties(1, 0), 0);
+    // content-type "text/plain": its first octet made a lone continuation byte.
+    bad_text[15] = 0x80;
+    for bytes in [long, bad_text] {
+        assert_eq!(content::read_header(&bytes), None);
+        assert_eq!(amq_protocol_reads(&bytes), None);
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_flags_and_octets_are_read_as_amq_protocol_reads_them(
+        class_id in any::<u16>(),
+        weight in any::<u16>(),
+        body_size in any::<u64>(),
+        flags in any::<u16>(),
+        rest in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&class_id.to_be_bytes());
+        bytes.extend_from_slice(&weight.to_be_bytes());
+        bytes.extend_from_slice(&body_size.to_be_bytes());
+        bytes.extend_from_slice(&flags.to_be_bytes());
+        bytes.extend_from_slice(&rest);
+        prop_assert_eq!(content::read_header(&bytes), amq_protocol_reads(&bytes));
+    }
+
+    #[test]
+    fn written_headers_with_one_octet_changed_are_read_as_amq_protocol_reads_them(
+        present in 0u32..(1 << PROPERTY_COUNT),
+        at in any::<prop::sample::Index>(),
+        octet in any::<u8>(),
+    ) {
+        let mut bytes = payload(&properties(present, 1), 5);
+        let i = at.index(bytes.len());
+        bytes[i] = octet;
+        prop_assert_eq!(content::read_header(&bytes), amq_protocol_reads(&bytes));
+    }
 }
