@@ -3,6 +3,7 @@
 
 use amq_protocol::protocol::{basic, confirm, connection, queue, AMQPClass};
 use warren_amqp::codec::{self, Frame as Decoded};
+use warren_model::DeliveryMode;
 
 use super::*;
 
@@ -119,8 +120,8 @@ fn publish_splits_the_body_at_frame_max() {
         panic!("{frames:?}")
     };
     assert_eq!(
-        (header.body_size, header.properties.delivery_mode()),
-        (300, &Some(2))
+        (header.body_size, header.properties.delivery_mode),
+        (300, Some(DeliveryMode::Persistent))
     );
     let Decoded::Body { payload, .. } = &frames[2] else {
         panic!("{frames:?}")

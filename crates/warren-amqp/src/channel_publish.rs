@@ -164,7 +164,7 @@ fn join(chunks: Vec<Bytes>) -> Bytes {
 }
 
 fn check_user_id(properties: &Properties, env: &Env<'_>) -> Result<(), AmqpError> {
-    match properties.user_id.as_deref() {
+    match properties.text.user_id.as_deref() {
         Some(claimed) if claimed != env.user.as_str() => Err(AmqpError::new(
             PRECONDITION_FAILED,
             format!(

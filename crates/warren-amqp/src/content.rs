@@ -26,7 +26,7 @@ use amq_protocol::frame::WriteContext;
 use amq_protocol::types::generation::gen_field_table;
 use amq_protocol::types::parsing::parse_field_table;
 use bytes::{BufMut, BytesMut};
-use warren_model::{DeliveryMode, FieldTable, Properties};
+use warren_model::{DeliveryMode, FieldTable, Properties, TextProperties};
 
 use crate::codec::{cut_short, EncodeError};
 use crate::convert::{table_from_amqp, table_to_amqp};
@@ -76,24 +76,38 @@ pub fn read_header(payload: &[u8]) -> Option<ContentHeader> {
     let body_size = input.u64()?;
     let flags = input.u16()?;
     let on = |flag: u16| flags & flag != 0;
-    let properties = Properties {
-        content_type: input.text_if(on(CONTENT_TYPE))?,
-        content_encoding: input.text_if(on(CONTENT_ENCODING))?,
-        headers: input.table_if(on(HEADERS))?,
-        delivery_mode: input.u8_if(on(DELIVERY_MODE))?.map(|mode| match mode {
-            2 => DeliveryMode::Persistent,
-            _ => DeliveryMode::Transient,
-        }),
-        priority: input.u8_if(on(PRIORITY))?,
-        correlation_id: input.text_if(on(CORRELATION_ID))?,
-        reply_to: input.text_if(on(REPLY_TO))?,
-        expiration: input.text_if(on(EXPIRATION))?,
-        message_id: input.text_if(on(MESSAGE_ID))?,
-        timestamp: input.u64_if(on(TIMESTAMP))?,
+    // In wire order: the strings are interleaved with the other properties.
+    let content_type = input.text_if(on(CONTENT_TYPE))?;
+    let content_encoding = input.text_if(on(CONTENT_ENCODING))?;
+    let headers = input.table_if(on(HEADERS))?;
+    let delivery_mode = input.u8_if(on(DELIVERY_MODE))?.map(|mode| match mode {
+        2 => DeliveryMode::Persistent,
+        _ => DeliveryMode::Transient,
+    });
+    let priority = input.u8_if(on(PRIORITY))?;
+    let correlation_id = input.text_if(on(CORRELATION_ID))?;
+    let reply_to = input.text_if(on(REPLY_TO))?;
+    let expiration = input.text_if(on(EXPIRATION))?;
+    let message_id = input.text_if(on(MESSAGE_ID))?;
+    let timestamp = input.u64_if(on(TIMESTAMP))?;
+    let text = TextProperties {
+        content_type,
+        content_encoding,
+        correlation_id,
+        reply_to,
+        expiration,
+        message_id,
         kind: input.text_if(on(KIND))?,
         user_id: input.text_if(on(USER_ID))?,
         app_id: input.text_if(on(APP_ID))?,
         cluster_id: input.text_if(on(CLUSTER_ID))?,
+    };
+    let properties = Properties {
+        headers,
+        delivery_mode,
+        priority,
+        timestamp,
+        text: text.into(),
     };
     input.0.is_empty().then_some(ContentHeader {
         class_id,
@@ -188,8 +202,8 @@ fn put_header(
     out.put_u16(0); // weight
     out.put_u64(body_size);
     out.put_u16(flags(p));
-    put_optional(out, p.content_type.as_deref());
-    put_optional(out, p.content_encoding.as_deref());
+    put_optional(out, p.text.content_type.as_deref());
+    put_optional(out, p.text.content_encoding.as_deref());
     if let Some(headers) = &p.headers {
         put_table(out, &table_to_amqp(headers), scratch)?;
     }
@@ -202,17 +216,17 @@ fn put_header(
     if let Some(priority) = p.priority {
         out.put_u8(priority);
     }
-    put_optional(out, p.correlation_id.as_deref());
-    put_optional(out, p.reply_to.as_deref());
-    put_optional(out, p.expiration.as_deref());
-    put_optional(out, p.message_id.as_deref());
+    put_optional(out, p.text.correlation_id.as_deref());
+    put_optional(out, p.text.reply_to.as_deref());
+    put_optional(out, p.text.expiration.as_deref());
+    put_optional(out, p.text.message_id.as_deref());
     if let Some(timestamp) = p.timestamp {
         out.put_u64(timestamp);
     }
-    put_optional(out, p.kind.as_deref());
-    put_optional(out, p.user_id.as_deref());
-    put_optional(out, p.app_id.as_deref());
-    put_optional(out, p.cluster_id.as_deref());
+    put_optional(out, p.text.kind.as_deref());
+    put_optional(out, p.text.user_id.as_deref());
+    put_optional(out, p.text.app_id.as_deref());
+    put_optional(out, p.text.cluster_id.as_deref());
     // Frame type, channel and size come before the payload.
     let payload = out.len() - start - FRAME_HEAD;
     let size = u32::try_from(payload).map_err(|_| EncodeError)?;
@@ -225,20 +239,20 @@ fn put_header(
 
 fn flags(p: &Properties) -> u16 {
     [
-        (p.content_type.is_some(), CONTENT_TYPE),
-        (p.content_encoding.is_some(), CONTENT_ENCODING),
+        (p.text.content_type.is_some(), CONTENT_TYPE),
+        (p.text.content_encoding.is_some(), CONTENT_ENCODING),
         (p.headers.is_some(), HEADERS),
         (p.delivery_mode.is_some(), DELIVERY_MODE),
         (p.priority.is_some(), PRIORITY),
-        (p.correlation_id.is_some(), CORRELATION_ID),
-        (p.reply_to.is_some(), REPLY_TO),
-        (p.expiration.is_some(), EXPIRATION),
-        (p.message_id.is_some(), MESSAGE_ID),
+        (p.text.correlation_id.is_some(), CORRELATION_ID),
+        (p.text.reply_to.is_some(), REPLY_TO),
+        (p.text.expiration.is_some(), EXPIRATION),
+        (p.text.message_id.is_some(), MESSAGE_ID),
         (p.timestamp.is_some(), TIMESTAMP),
-        (p.kind.is_some(), KIND),
-        (p.user_id.is_some(), USER_ID),
-        (p.app_id.is_some(), APP_ID),
-        (p.cluster_id.is_some(), CLUSTER_ID),
+        (p.text.kind.is_some(), KIND),
+        (p.text.user_id.is_some(), USER_ID),
+        (p.text.app_id.is_some(), APP_ID),
+        (p.text.cluster_id.is_some(), CLUSTER_ID),
     ]
     .into_iter()
     .filter(|(present, _)| *present)

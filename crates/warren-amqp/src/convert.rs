@@ -11,7 +11,9 @@ use amq_protocol::types::{
     ShortString,
 };
 use bytes::Bytes;
-use warren_model::{DeliveryMode, FieldTable, FieldValue, Properties, MAX_TABLE_DEPTH};
+use warren_model::{
+    DeliveryMode, FieldTable, FieldValue, Properties, TextProperties, MAX_TABLE_DEPTH,
+};
 
 use crate::codec::cut_short;
 
@@ -108,23 +110,26 @@ fn nested(depth: usize, build: impl FnOnce(usize) -> AMQPValue) -> Option<AMQPVa
 pub fn properties_from_amqp(p: &AMQPProperties) -> Properties {
     let text = |s: &Option<ShortString>| s.as_ref().map(|s| s.as_str().to_owned());
     Properties {
-        content_type: text(p.content_type()),
-        content_encoding: text(p.content_encoding()),
         headers: p.headers().as_ref().map(table_from_amqp),
         delivery_mode: p.delivery_mode().map(|m| match m {
             2 => DeliveryMode::Persistent,
             _ => DeliveryMode::Transient,
         }),
         priority: *p.priority(),
-        correlation_id: text(p.correlation_id()),
-        reply_to: text(p.reply_to()),
-        expiration: text(p.expiration()),
-        message_id: text(p.message_id()),
         timestamp: *p.timestamp(),
-        kind: text(p.kind()),
-        user_id: text(p.user_id()),
-        app_id: text(p.app_id()),
-        cluster_id: text(p.cluster_id()),
+        text: TextProperties {
+            content_type: text(p.content_type()),
+            content_encoding: text(p.content_encoding()),
+            correlation_id: text(p.correlation_id()),
+            reply_to: text(p.reply_to()),
+            expiration: text(p.expiration()),
+            message_id: text(p.message_id()),
+            kind: text(p.kind()),
+            user_id: text(p.user_id()),
+            app_id: text(p.app_id()),
+            cluster_id: text(p.cluster_id()),
+        }
+        .into(),
     }
 }
 
@@ -134,10 +139,10 @@ pub fn properties_from_amqp(p: &AMQPProperties) -> Properties {
 pub fn properties_to_amqp(p: &Properties) -> AMQPProperties {
     let mut out = AMQPProperties::default();
     let s = |v: &Option<String>| v.as_deref().map(short);
-    if let Some(v) = s(&p.content_type) {
+    if let Some(v) = s(&p.text.content_type) {
         out = out.with_content_type(v);
     }
-    if let Some(v) = s(&p.content_encoding) {
+    if let Some(v) = s(&p.text.content_encoding) {
         out = out.with_content_encoding(v);
     }
     if let Some(h) = &p.headers {
@@ -152,31 +157,31 @@ pub fn properties_to_amqp(p: &Properties) -> AMQPProperties {
     if let Some(v) = p.priority {
         out = out.with_priority(v);
     }
-    if let Some(v) = s(&p.correlation_id) {
+    if let Some(v) = s(&p.text.correlation_id) {
         out = out.with_correlation_id(v);
     }
-    if let Some(v) = s(&p.reply_to) {
+    if let Some(v) = s(&p.text.reply_to) {
         out = out.with_reply_to(v);
     }
-    if let Some(v) = s(&p.expiration) {
+    if let Some(v) = s(&p.text.expiration) {
         out = out.with_expiration(v);
     }
-    if let Some(v) = s(&p.message_id) {
+    if let Some(v) = s(&p.text.message_id) {
         out = out.with_message_id(v);
     }
     if let Some(v) = p.timestamp {
         out = out.with_timestamp(v);
     }
-    if let Some(v) = s(&p.kind) {
+    if let Some(v) = s(&p.text.kind) {
         out = out.with_type(v);
     }
-    if let Some(v) = s(&p.user_id) {
+    if let Some(v) = s(&p.text.user_id) {
         out = out.with_user_id(v);
     }
-    if let Some(v) = s(&p.app_id) {
+    if let Some(v) = s(&p.text.app_id) {
         out = out.with_app_id(v);
     }
-    if let Some(v) = s(&p.cluster_id) {
+    if let Some(v) = s(&p.text.cluster_id) {
         out = out.with_cluster_id(v);
     }
     out
@@ -226,20 +231,23 @@ mod tests {
     #[test]
     fn properties_round_trip() {
         let props = Properties {
-            content_type: Some("text/plain".into()),
-            content_encoding: Some("utf-8".into()),
             headers: Some(all_types()),
             delivery_mode: Some(DeliveryMode::Persistent),
             priority: Some(5),
-            correlation_id: Some("c".into()),
-            reply_to: Some("r".into()),
-            expiration: Some("1000".into()),
-            message_id: Some("m".into()),
             timestamp: Some(42),
-            kind: Some("t".into()),
-            user_id: Some("guest".into()),
-            app_id: Some("a".into()),
-            cluster_id: Some("cl".into()),
+            text: TextProperties {
+                content_type: Some("text/plain".into()),
+                content_encoding: Some("utf-8".into()),
+                correlation_id: Some("c".into()),
+                reply_to: Some("r".into()),
+                expiration: Some("1000".into()),
+                message_id: Some("m".into()),
+                kind: Some("t".into()),
+                user_id: Some("guest".into()),
+                app_id: Some("a".into()),
+                cluster_id: Some("cl".into()),
+            }
+            .into(),
         };
         let mut back = properties_from_amqp(&properties_to_amqp(&props));
         let headers = back.headers.take();

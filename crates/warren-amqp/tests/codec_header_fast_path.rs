@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use warren_amqp::codec::{self, Frame, FrameWriter};
 use warren_amqp::content::{self, ContentHeader};
 use warren_amqp::convert::{properties_from_amqp, properties_to_amqp};
-use warren_model::{DeliveryMode, FieldTable, FieldValue, Properties};
+use warren_model::{DeliveryMode, FieldTable, FieldValue, Properties, TextProperties};
 
 /// Every property the basic class has, in its order.
 const PROPERTY_COUNT: u32 = 14;
@@ -91,20 +91,23 @@ fn properties(present: u32, variant: usize) -> Properties {
     let cluster_id = next(&text);
     assert_eq!(field, PROPERTY_COUNT);
     Properties {
-        content_type,
-        content_encoding,
         headers,
         delivery_mode,
         priority,
-        correlation_id,
-        reply_to,
-        expiration,
-        message_id,
         timestamp,
-        kind,
-        user_id,
-        app_id,
-        cluster_id,
+        text: TextProperties {
+            content_type,
+            content_encoding,
+            correlation_id,
+            reply_to,
+            expiration,
+            message_id,
+            kind,
+            user_id,
+            app_id,
+            cluster_id,
+        }
+        .into(),
     }
 }
 
@@ -139,13 +142,13 @@ fn a_written_header_reads_back_to_its_properties() {
     let mut back = header.properties;
     let table = back.headers.take().expect("headers were sent");
     assert!(table.same_entries(&headers()), "{table:?}");
-    assert_eq!(back.content_type.as_deref(), Some("text/plain"));
-    assert_eq!(back.expiration.as_deref(), Some("60000"));
+    assert_eq!(back.text.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(back.text.expiration.as_deref(), Some("60000"));
     assert_eq!(back.delivery_mode, Some(DeliveryMode::Persistent));
     assert_eq!(back.timestamp, Some(1_700_000_000));
-    assert_eq!(back.correlation_id.as_deref(), Some(""));
+    assert_eq!(back.text.correlation_id.as_deref(), Some(""));
     // Its text is 300 octets: sent as the first 255.
-    assert_eq!(back.reply_to.as_deref(), Some(&"k".repeat(255)[..]));
+    assert_eq!(back.text.reply_to.as_deref(), Some(&"k".repeat(255)[..]));
 }
 
 #[test]

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use warren_model::{FieldTable, FieldValue, Message, QueueName};
+use warren_model::{FieldTable, FieldValue, Message, QueueName, Text};
 
 use crate::queue::DeadLetterTarget;
 
@@ -69,12 +69,18 @@ pub(crate) fn dead_lettered(
         queue,
         exchange: message.annotations.exchange.as_str(),
         routing_keys,
-        original_expiration: out.properties.expiration.take(),
+        original_expiration: take_expiration(&mut out.properties.text),
     };
     record_death(&mut headers, info);
     out.properties.headers = Some(headers);
     out.annotations.exchange = target.exchange.clone();
     out
+}
+
+/// The message's TTL, removed: a dead-lettered copy does not expire again by it.
+fn take_expiration(text: &mut Text) -> Option<String> {
+    text.expiration.as_ref()?;
+    text.to_mut().expiration.take()
 }
 
 fn cc_keys(headers: &FieldTable) -> Vec<FieldValue> {

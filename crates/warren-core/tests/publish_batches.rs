@@ -75,7 +75,7 @@ fn a_message_that_cannot_wait_keeps_its_place_behind_those_waiting() {
     send(&*v, "q", "first");
     send(&*v, "q", "waits");
     let mut timed = (*message("q", "has a deadline")).clone();
-    timed.properties.expiration = Some("60000".into());
+    timed.properties.text.to_mut().expiration = Some("60000".into());
     v.publish(&ExchangeName::default_exchange(), Arc::new(timed))
         .unwrap();
     send(&*v, "q", "waits too");

@@ -24,7 +24,9 @@ fn dead_letter_pair(v: &dyn VHost, source_args: &[(&str, FieldValue)]) {
 fn queue_ttl_dead_letters_with_rabbitmq_headers() {
     let v = timed_vhost();
     dead_letter_pair(&*v, &[("x-message-ttl", FieldValue::I32(20))]);
-    let m = message_with("src", "a", |p| p.expiration = Some("5000".into()));
+    let m = message_with("src", "a", |p| {
+        p.text.to_mut().expiration = Some("5000".into())
+    });
     publish(&*v, "", m);
     eventually("the dead letter", || count(&*v, "dlq") == 1);
     let dead = get(&*v, "dlq").unwrap();
@@ -46,7 +48,7 @@ fn queue_ttl_dead_letters_with_rabbitmq_headers() {
     assert_eq!(text(death, "reason"), "expired");
     assert_eq!(text(death, "queue"), "src");
     assert_eq!(text(death, "original-expiration"), "5000");
-    assert_eq!(dead.properties.expiration, None);
+    assert_eq!(dead.properties.text.expiration, None);
     assert_eq!(dead.annotations.routing_key.as_str(), "dlq");
     let first = |k: &str| {
         header(&dead, k)
@@ -65,12 +67,16 @@ fn an_expired_message_behind_a_live_one_is_never_delivered() {
     publish(
         &*v,
         "",
-        message_with("src", "long", |p| p.expiration = Some("60000".into())),
+        message_with("src", "long", |p| {
+            p.text.to_mut().expiration = Some("60000".into())
+        }),
     );
     publish(
         &*v,
         "",
-        message_with("src", "short", |p| p.expiration = Some("10".into())),
+        message_with("src", "short", |p| {
+            p.text.to_mut().expiration = Some("10".into())
+        }),
     );
     eventually("the short one to die", || count(&*v, "dlq") == 1);
     assert_eq!(text_of(&get(&*v, "dlq").unwrap()), "short");
@@ -252,13 +258,17 @@ fn invalid_expiration_is_refused_as_rabbitmq_words_it() {
             "{value_too_large,99999999999999999999}",
         ),
     ] {
-        let m = message_with("q", "x", |p| p.expiration = Some(value.into()));
+        let m = message_with("q", "x", |p| {
+            p.text.to_mut().expiration = Some(value.into())
+        });
         let err = v.publish(&x(""), m).unwrap_err();
         assert_eq!(err.text, format!("invalid expiration '{value}': {why}"));
     }
     // RabbitMQ reads a sign, so these are integers (5 and 0).
     for value in ["+5", "-0"] {
-        let m = message_with("q", "x", |p| p.expiration = Some(value.into()));
+        let m = message_with("q", "x", |p| {
+            p.text.to_mut().expiration = Some(value.into())
+        });
         assert!(v.publish(&x(""), m).is_ok(), "{value}");
     }
 }

@@ -26,5 +26,5 @@ pub use core_api::*;
 pub use error::{CoreError, ErrorKind};
 pub use field::{FieldTable, FieldValue, MAX_TABLE_DEPTH};
 pub use gate::{earliest, Alarm, GateWatch, PublishGate, GATE_POLL};
-pub use message::{Annotations, DeliveryMode, Message, Properties};
+pub use message::{Annotations, DeliveryMode, Message, Properties, Text, TextProperties};
 pub use names::*;

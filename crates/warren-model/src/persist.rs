@@ -24,7 +24,7 @@ use bytes::Bytes;
 
 use crate::{
     Annotations, DeliveryMode, ExchangeName, FieldTable, FieldValue, Message, Properties,
-    RoutingKey, MAX_TABLE_DEPTH,
+    RoutingKey, TextProperties, MAX_TABLE_DEPTH,
 };
 
 const MESSAGE_VERSION: u8 = 1;
@@ -278,8 +278,8 @@ fn encode_head(message: &Message, version: u8) -> Writer {
 }
 
 fn encode_properties(w: &mut Writer, p: &Properties) {
-    w.opt_str(p.content_type.as_deref());
-    w.opt_str(p.content_encoding.as_deref());
+    w.opt_str(p.text.content_type.as_deref());
+    w.opt_str(p.text.content_encoding.as_deref());
     w.u8(u8::from(p.headers.is_some()));
     if let Some(headers) = &p.headers {
         w.table(headers);
@@ -293,14 +293,24 @@ fn encode_properties(w: &mut Writer, p: &Properties) {
     if let Some(priority) = p.priority {
         w.u8(priority);
     }
-    for text in [&p.correlation_id, &p.reply_to, &p.expiration, &p.message_id] {
+    for text in [
+        &p.text.correlation_id,
+        &p.text.reply_to,
+        &p.text.expiration,
+        &p.text.message_id,
+    ] {
         w.opt_str(text.as_deref());
     }
     w.u8(u8::from(p.timestamp.is_some()));
     if let Some(ts) = p.timestamp {
         w.u64(ts);
     }
-    for text in [&p.kind, &p.user_id, &p.app_id, &p.cluster_id] {
+    for text in [
+        &p.text.kind,
+        &p.text.user_id,
+        &p.text.app_id,
+        &p.text.cluster_id,
+    ] {
         w.opt_str(text.as_deref());
     }
 }
@@ -386,21 +396,24 @@ fn decode_properties(r: &mut Reader<'_>) -> Option<Properties> {
         0 => None,
         _ => Some(r.u64()?),
     };
-    Some(Properties {
+    let text = TextProperties {
         content_type,
         content_encoding,
-        headers,
-        delivery_mode,
-        priority,
         correlation_id,
         reply_to,
         expiration,
         message_id,
-        timestamp,
         kind: r.opt_str()?,
         user_id: r.opt_str()?,
         app_id: r.opt_str()?,
         cluster_id: r.opt_str()?,
+    };
+    Some(Properties {
+        headers,
+        delivery_mode,
+        priority,
+        timestamp,
+        text: text.into(),
     })
 }
 

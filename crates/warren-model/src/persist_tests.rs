@@ -15,14 +15,17 @@ fn sample() -> Message {
             publisher: None,
         },
         properties: Properties {
-            content_type: Some("text/plain".into()),
             headers: Some(headers),
             delivery_mode: Some(DeliveryMode::Persistent),
             priority: Some(7),
-            expiration: Some("1000".into()),
             timestamp: Some(42),
-            app_id: Some("app".into()),
-            ..Properties::default()
+            text: TextProperties {
+                content_type: Some("text/plain".into()),
+                expiration: Some("1000".into()),
+                app_id: Some("app".into()),
+                ..Default::default()
+            }
+            .into(),
         },
         body: Bytes::from_static(b"hello"),
     }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use warren_model::{
     Annotations, ConnectionId, DeliveryMode, ExchangeName, FieldTable, FieldValue, Message,
-    Properties, RoutingKey,
+    Properties, RoutingKey, TextProperties,
 };
 
 use crate::codec::{Publish, PublishProperties, QoS};
@@ -109,23 +109,28 @@ fn apply_v5(p: &PublishProperties, out: &mut Properties, headers: &mut FieldTabl
         });
         headers.insert(H_USER_PROPERTIES, FieldValue::Array(pairs.collect()));
     }
-    out.content_type = p.content_type.as_ref().map(|c| c.to_string());
-    out.reply_to = p.response_topic.as_ref().map(|t| mqtt_to_key(t, o.mapping));
+    let mut text = TextProperties {
+        content_type: p.content_type.as_ref().map(|c| c.to_string()),
+        reply_to: p.response_topic.as_ref().map(|t| mqtt_to_key(t, o.mapping)),
+        ..TextProperties::default()
+    };
     if let Some(data) = &p.correlation_data {
         match std::str::from_utf8(data) {
-            Ok(text) if text.len() <= 255 => out.correlation_id = Some(text.to_owned()),
+            Ok(id) if id.len() <= 255 => text.correlation_id = Some(id.to_owned()),
             _ => headers.insert(H_CORRELATION, FieldValue::Bytes(data.clone())),
         }
     }
     if let Some(secs) = p.message_expiry_interval {
         let ms = u64::from(secs.get()) * 1000;
-        out.expiration = Some(ms.to_string());
+        text.expiration = Some(ms.to_string());
         let at = o.now_ms.saturating_add(ms);
         headers.insert(
             H_EXPIRES_AT,
             FieldValue::I64(i64::try_from(at).unwrap_or(i64::MAX)),
         );
     }
+    // No box when the publish set none of them.
+    out.text = text.into();
     if p.is_utf8_payload {
         headers.insert(H_PAYLOAD_FORMAT, FieldValue::U8(1));
     }
@@ -201,6 +206,7 @@ impl<'a> AdapterHeaders<'a> {
         let ms: u64 = self
             .message
             .properties
+            .text
             .expiration
             .as_deref()?
             .parse()
@@ -242,12 +248,13 @@ pub fn to_v5_publish(
 fn v5_properties(message: &Message, mapping: TopicMapping) -> PublishProperties {
     let p = &message.properties;
     let mut out = PublishProperties {
-        content_type: p.content_type.clone().map(Into::into),
+        content_type: p.text.content_type.clone().map(Into::into),
         response_topic: p
+            .text
             .reply_to
             .as_deref()
             .map(|k| key_to_mqtt(k, mapping).into()),
-        correlation_data: p.correlation_id.clone().map(Bytes::from),
+        correlation_data: p.text.correlation_id.clone().map(Bytes::from),
         ..PublishProperties::default()
     };
     let ordered = ordered_user_properties(message);
@@ -324,8 +331,12 @@ mod tests {
             },
             properties: Properties {
                 delivery_mode: persistent.then_some(DeliveryMode::Persistent),
-                expiration: expiration.map(str::to_owned),
                 headers,
+                text: TextProperties {
+                    expiration: expiration.map(str::to_owned),
+                    ..Default::default()
+                }
+                .into(),
                 ..Properties::default()
             },
             body: Bytes::new(),

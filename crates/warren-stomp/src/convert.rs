@@ -18,7 +18,7 @@
 //! dropped (lossy).
 
 use bytes::Bytes;
-use warren_model::{DeliveryMode, FieldTable, FieldValue, Message, Properties};
+use warren_model::{DeliveryMode, FieldTable, FieldValue, Message, Properties, TextProperties};
 
 use crate::errors::StompError;
 use crate::frame::Headers;
@@ -73,24 +73,28 @@ const INTEGER_ARGUMENTS: [&str; 5] = [
 pub fn properties(headers: &Headers) -> Result<Properties, StompError> {
     let text = |name: &str| headers.get(name).map(str::to_owned);
     let mut p = Properties {
-        content_type: text("content-type"),
-        content_encoding: text("content-encoding"),
         delivery_mode: headers.get("persistent").map(|v| match v {
             "true" => DeliveryMode::Persistent,
             _ => DeliveryMode::Transient,
         }),
         priority: number(headers, "priority")?,
-        correlation_id: text("correlation-id"),
-        reply_to: text("reply-to"),
-        expiration: text("expiration"),
-        message_id: text("amqp-message-id"),
         timestamp: number(headers, "timestamp")?,
-        kind: text("type"),
-        user_id: text("user-id"),
-        app_id: text("app-id"),
+        text: TextProperties {
+            content_type: text("content-type"),
+            content_encoding: text("content-encoding"),
+            correlation_id: text("correlation-id"),
+            reply_to: text("reply-to"),
+            expiration: text("expiration"),
+            message_id: text("amqp-message-id"),
+            kind: text("type"),
+            user_id: text("user-id"),
+            app_id: text("app-id"),
+            ..Default::default()
+        }
+        .into(),
         ..Properties::default()
     };
-    if let Some(e) = &p.expiration {
+    if let Some(e) = &p.text.expiration {
         if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
             return Err(StompError::Header(format!("invalid expiration '{e}'")));
         }
@@ -189,20 +193,20 @@ pub fn message_headers(message: &Message, out: &mut Headers) {
             out.push(name, v.as_str());
         }
     };
-    put("content-type", &p.content_type);
-    put("content-encoding", &p.content_encoding);
-    put("correlation-id", &p.correlation_id);
+    put("content-type", &p.text.content_type);
+    put("content-encoding", &p.text.content_encoding);
+    put("correlation-id", &p.text.correlation_id);
     // A bare queue name (an AMQP reply address) is shown as a destination, as RabbitMQ does.
-    let reply_to = p.reply_to.as_ref().map(|r| match r.starts_with('/') {
+    let reply_to = p.text.reply_to.as_ref().map(|r| match r.starts_with('/') {
         true => r.clone(),
         false => format!("/reply-queue/{r}"),
     });
     put("reply-to", &reply_to);
-    put("expiration", &p.expiration);
-    put("amqp-message-id", &p.message_id);
-    put("type", &p.kind);
-    put("user-id", &p.user_id);
-    put("app-id", &p.app_id);
+    put("expiration", &p.text.expiration);
+    put("amqp-message-id", &p.text.message_id);
+    put("type", &p.text.kind);
+    put("user-id", &p.text.user_id);
+    put("app-id", &p.text.app_id);
     if message.is_persistent() {
         out.push("persistent", "true");
     }
@@ -266,12 +270,12 @@ mod tests {
             ("custom", "ignored"),
         ]);
         let p = properties(&h).unwrap();
-        assert_eq!(p.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(p.text.content_type.as_deref(), Some("text/plain"));
         assert_eq!(p.delivery_mode, Some(DeliveryMode::Persistent));
         assert_eq!(p.priority, Some(3));
-        assert_eq!(p.expiration.as_deref(), Some("60000"));
+        assert_eq!(p.text.expiration.as_deref(), Some("60000"));
         assert_eq!(p.timestamp, Some(12345));
-        assert_eq!(p.message_id.as_deref(), Some("m1"));
+        assert_eq!(p.text.message_id.as_deref(), Some("m1"));
         let table = p.headers.unwrap();
         assert_eq!(table.len(), 1);
         assert_eq!(table.get("custom").and_then(FieldValue::as_str), Some("v"));
@@ -307,7 +311,7 @@ mod tests {
                 properties: Properties::default(),
                 body: Bytes::new(),
             };
-            message.properties.reply_to = Some(reply_to.into());
+            message.properties.text.to_mut().reply_to = Some(reply_to.into());
             let mut out = Headers::new();
             message_headers(&message, &mut out);
             out.get("reply-to").map(str::to_owned)

@@ -47,7 +47,7 @@ pub fn send(
     let destination = Destination::parse(&text)?;
     let wants_receipt = frame.get("receipt").is_some();
     let mut props = properties(&frame.headers)?;
-    if let Some(user) = &props.user_id {
+    if let Some(user) = &props.text.user_id {
         if user != live.user.as_str() {
             return Err(CoreError::precondition(format!(
                 "user_id property set to '{user}' but authenticated user was '{}'",
@@ -56,10 +56,10 @@ pub fn send(
             .into());
         }
     }
-    if let Some(reply_to) = props.reply_to.as_deref() {
+    if let Some(reply_to) = props.text.reply_to.as_deref() {
         if let Ok(Destination::TempQueue(name)) = Destination::parse(reply_to) {
             let queue = temp_queue(live, shared, outbox, &name)?;
-            props.reply_to = Some(queue.to_string());
+            props.text.to_mut().reply_to = Some(queue.to_string());
         }
     }
     let (exchange, key) = route(live, shared, outbox, &destination, &frame).inspect_err(|_| {

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use warren_core::{Core, CoreConfig};
 use warren_model::{
     Annotations, BindingSpec, ConnectionId, Destination, ExchangeName, ExchangeSpec, FieldTable,
-    FieldValue, Message, Properties, QueueName, QueueSpec, RoutingKey, Scheduler, VHost, VHostName,
+    FieldValue, Message, Properties, QueueName, QueueSpec, RoutingKey, Scheduler, TextProperties,
+    VHost, VHostName,
 };
 
 pub const OWNER: ConnectionId = ConnectionId(1);
@@ -106,7 +107,11 @@ pub fn message(
         },
         properties: Properties {
             headers,
-            expiration,
+            text: TextProperties {
+                expiration,
+                ..Default::default()
+            }
+            .into(),
             ..Properties::default()
         },
         body,

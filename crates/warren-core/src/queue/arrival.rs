@@ -75,7 +75,7 @@ impl Queue {
         args.max_length.is_none()
             && args.max_length_bytes.is_none()
             && args.message_ttl.is_none()
-            && message.properties.expiration.is_none()
+            && message.properties.text.expiration.is_none()
     }
 
     /// Messages that waited for a publish batch arrive, in order, under one lock, and one
@@ -253,7 +253,7 @@ impl Queue {
 
 /// A per-message TTL from the `expiration` property; the publish checked its form.
 pub(crate) fn message_ttl(message: &Message) -> Option<Duration> {
-    let text = message.properties.expiration.as_deref()?;
+    let text = message.properties.text.expiration.as_deref()?;
     parse_expiration(text).ok().map(Duration::from_millis)
 }
 
@@ -298,7 +298,9 @@ mod tests {
     use std::sync::Weak;
 
     use bytes::Bytes;
-    use warren_model::{Annotations, ExchangeName, FieldTable, Properties, QueueName, RoutingKey};
+    use warren_model::{
+        Annotations, ExchangeName, FieldTable, Properties, QueueName, RoutingKey, TextProperties,
+    };
 
     use super::*;
     use crate::queue::{QueueArgs, QueueDef, QueueEvents};
@@ -332,7 +334,11 @@ mod tests {
                 publisher: None,
             },
             properties: Properties {
-                expiration: expiration.map(str::to_owned),
+                text: TextProperties {
+                    expiration: expiration.map(str::to_owned),
+                    ..Default::default()
+                }
+                .into(),
                 ..Properties::default()
             },
             body: Bytes::new(),

@@ -212,7 +212,7 @@ fn route_once(
 
 /// 406 for an `expiration` that is not a non-negative integer, worded as RabbitMQ.
 fn check_expiration(message: &Message) -> Result<(), CoreError> {
-    let Some(text) = message.properties.expiration.as_deref() else {
+    let Some(text) = message.properties.text.expiration.as_deref() else {
         return Ok(());
     };
     parse_expiration(text)
