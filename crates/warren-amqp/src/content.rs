@@ -77,19 +77,21 @@ pub fn read_header(payload: &[u8]) -> Option<ContentHeader> {
     let flags = input.u16()?;
     let on = |flag: u16| flags & flag != 0;
     // In wire order: the strings are interleaved with the other properties.
-    let content_type = input.text_if(on(CONTENT_TYPE))?;
-    let content_encoding = input.text_if(on(CONTENT_ENCODING))?;
-    let headers = input.table_if(on(HEADERS))?;
-    let delivery_mode = input.u8_if(on(DELIVERY_MODE))?.map(|mode| match mode {
-        2 => DeliveryMode::Persistent,
-        _ => DeliveryMode::Transient,
-    });
-    let priority = input.u8_if(on(PRIORITY))?;
-    let correlation_id = input.text_if(on(CORRELATION_ID))?;
-    let reply_to = input.text_if(on(REPLY_TO))?;
-    let expiration = input.text_if(on(EXPIRATION))?;
-    let message_id = input.text_if(on(MESSAGE_ID))?;
-    let timestamp = input.u64_if(on(TIMESTAMP))?;
+    let content_type = input.read_if(on(CONTENT_TYPE), Reader::text)?;
+    let content_encoding = input.read_if(on(CONTENT_ENCODING), Reader::text)?;
+    let headers = input.read_if(on(HEADERS), Reader::table)?;
+    let delivery_mode = input
+        .read_if(on(DELIVERY_MODE), Reader::u8)?
+        .map(|mode| match mode {
+            2 => DeliveryMode::Persistent,
+            _ => DeliveryMode::Transient,
+        });
+    let priority = input.read_if(on(PRIORITY), Reader::u8)?;
+    let correlation_id = input.read_if(on(CORRELATION_ID), Reader::text)?;
+    let reply_to = input.read_if(on(REPLY_TO), Reader::text)?;
+    let expiration = input.read_if(on(EXPIRATION), Reader::text)?;
+    let message_id = input.read_if(on(MESSAGE_ID), Reader::text)?;
+    let timestamp = input.read_if(on(TIMESTAMP), Reader::u64)?;
     let text = TextProperties {
         content_type,
         content_encoding,
@@ -97,10 +99,10 @@ pub fn read_header(payload: &[u8]) -> Option<ContentHeader> {
         reply_to,
         expiration,
         message_id,
-        kind: input.text_if(on(KIND))?,
-        user_id: input.text_if(on(USER_ID))?,
-        app_id: input.text_if(on(APP_ID))?,
-        cluster_id: input.text_if(on(CLUSTER_ID))?,
+        kind: input.read_if(on(KIND), Reader::text)?,
+        user_id: input.read_if(on(USER_ID), Reader::text)?,
+        app_id: input.read_if(on(APP_ID), Reader::text)?,
+        cluster_id: input.read_if(on(CLUSTER_ID), Reader::text)?,
     };
     let properties = Properties {
         headers,
@@ -134,38 +136,35 @@ impl<'a> Reader<'a> {
         self.take().map(u64::from_be_bytes)
     }
 
-    /// `Some(None)` for an absent property, `None` for a malformed one.
-    fn u8_if(&mut self, present: bool) -> Option<Option<u8>> {
-        if !present {
-            return Some(None);
-        }
-        self.take().map(|[octet]| Some(octet))
+    fn u8(&mut self) -> Option<u8> {
+        self.take().map(|[octet]| octet)
     }
 
-    fn u64_if(&mut self, present: bool) -> Option<Option<u64>> {
-        if !present {
-            return Some(None);
-        }
-        self.u64().map(Some)
-    }
-
-    fn text_if(&mut self, present: bool) -> Option<Option<String>> {
-        if !present {
-            return Some(None);
-        }
-        let [len] = self.take()?;
+    fn text(&mut self) -> Option<String> {
+        let len = self.u8()?;
         let (text, rest) = self.0.split_at_checked(usize::from(len))?;
         self.0 = rest;
-        std::str::from_utf8(text).ok().map(|t| Some(t.to_owned()))
+        std::str::from_utf8(text).ok().map(str::to_owned)
     }
 
-    fn table_if(&mut self, present: bool) -> Option<Option<FieldTable>> {
-        if !present {
-            return Some(None);
-        }
+    fn table(&mut self) -> Option<FieldTable> {
         let (rest, table) = parse_field_table(self.0).ok()?;
         self.0 = rest;
-        Some(Some(table_from_amqp(&table)))
+        Some(table_from_amqp(&table))
+    }
+
+    /// A property that is there only when flagged: `Some(None)` when absent, `None` when
+    /// malformed.
+    fn read_if<T>(
+        &mut self,
+        present: bool,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<Option<T>> {
+        if present {
+            read(self).map(Some)
+        } else {
+            Some(None)
+        }
     }
 }
 
