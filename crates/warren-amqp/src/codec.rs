@@ -42,15 +42,15 @@ use crate::guard::{self, GuardError};
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 
 const FRAME_METHOD: u8 = 1;
-const FRAME_HEADER: u8 = 2;
+pub(crate) const FRAME_HEADER: u8 = 2;
 const FRAME_BODY: u8 = 3;
 const FRAME_HEARTBEAT: u8 = 8;
-const FRAME_END: u8 = 0xCE;
+pub(crate) const FRAME_END: u8 = 0xCE;
 /// Frame type, channel and size.
-const HEADER_LEN: usize = 7;
+pub(crate) const HEADER_LEN: usize = 7;
 /// Header plus frame-end.
 const OVERHEAD: usize = 8;
-const BASIC_CLASS: u16 = 60;
+pub(crate) const BASIC_CLASS: u16 = 60;
 const BASIC_DELIVER: u16 = 60;
 
 /// One decoded frame.
@@ -351,7 +351,7 @@ pub fn cut_short(text: &str) -> &str {
 }
 
 /// A short string: `bytes` is at most 255 octets ([`cut_short`]).
-fn put_short(out: &mut BytesMut, bytes: &[u8]) {
+pub(crate) fn put_short(out: &mut BytesMut, bytes: &[u8]) {
     out.put_u8(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
     out.extend_from_slice(bytes);
 }

@@ -28,14 +28,10 @@ use amq_protocol::types::parsing::parse_field_table;
 use bytes::{BufMut, BytesMut};
 use warren_model::{DeliveryMode, FieldTable, Properties, TextProperties};
 
-use crate::codec::{cut_short, EncodeError};
+use crate::codec::{
+    cut_short, put_short, EncodeError, BASIC_CLASS, FRAME_END, FRAME_HEADER, HEADER_LEN,
+};
 use crate::convert::{table_from_amqp, table_to_amqp};
-
-const FRAME_HEADER: u8 = 2;
-const FRAME_END: u8 = 0xCE;
-const BASIC_CLASS: u16 = 60;
-/// Frame type, channel and size.
-const FRAME_HEAD: usize = 7;
 
 /// Property flags in class order, bit 15 first.
 const CONTENT_TYPE: u16 = 1 << 15;
@@ -227,9 +223,9 @@ fn put_header(
     put_optional(out, p.text.app_id.as_deref());
     put_optional(out, p.text.cluster_id.as_deref());
     // Frame type, channel and size come before the payload.
-    let payload = out.len() - start - FRAME_HEAD;
+    let payload = out.len() - start - HEADER_LEN;
     let size = u32::try_from(payload).map_err(|_| EncodeError)?;
-    out.get_mut(start + 3..start + FRAME_HEAD)
+    out.get_mut(start + 3..start + HEADER_LEN)
         .ok_or(EncodeError)?
         .copy_from_slice(&size.to_be_bytes());
     out.put_u8(FRAME_END);
@@ -261,9 +257,7 @@ fn flags(p: &Properties) -> u16 {
 /// A short string, when the property is present.
 fn put_optional(out: &mut BytesMut, text: Option<&str>) {
     if let Some(text) = text {
-        let bytes = cut_short(text).as_bytes();
-        out.put_u8(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(bytes);
+        put_short(out, cut_short(text).as_bytes());
     }
 }
 

@@ -106,7 +106,9 @@ fn nested(depth: usize, build: impl FnOnce(usize) -> AMQPValue) -> Option<AMQPVa
     (depth < MAX_TABLE_DEPTH).then(|| build(depth + 1))
 }
 
-/// Wire properties in neutral form. Delivery modes other than 2 read as transient.
+/// amq-protocol's properties in neutral form; delivery modes other than 2 read as transient.
+/// Publishes read their content header into the neutral form directly ([`crate::content`]);
+/// this is the reference the tests hold that reader to.
 pub fn properties_from_amqp(p: &AMQPProperties) -> Properties {
     let text = |s: &Option<ShortString>| s.as_ref().map(|s| s.as_str().to_owned());
     Properties {
