@@ -50,6 +50,7 @@ declare -A PORTS=(
   [rabbitmq]="5673 1884 61614"
   [mosquitto]="- 1885 -"
   [relay]="- 1891 -"
+  [relay-threads]="- 1892 -"
 )
 
 # label | brokers | warren-bench arguments
@@ -72,11 +73,12 @@ SCENARIOS=(
   "stomp 1:1 16 B|warren rabbitmq|--protocol stomp --size 16"
   "mqtt to amqp 1:1 16 B|warren rabbitmq|--protocol mqtt --consume-protocol amqp --size 16"
   "latency amqp 10k msg/s 16 B|warren rabbitmq|--protocol amqp --size 16 --rate 10000"
-  "latency mqtt qos0 10k msg/s 16 B|warren rabbitmq mosquitto relay|--protocol mqtt --qos 0 --size 16 --rate 10000"
+  "latency mqtt qos0 10k msg/s 16 B|warren rabbitmq mosquitto relay relay-threads|--protocol mqtt --qos 0 --size 16 --rate 10000"
 )
 # "relay" is no broker: benches/examples/mqtt_relay.rs copies each PUBLISH to the subscribers
 # and does nothing else, so its latency is the floor this machine, its scheduler and the load
-# generator set for any broker with a task per connection.
+# generator set for any broker with a task per connection. "relay-threads" is the same relay
+# with no runtime (a blocking thread per connection): the floor for any server at all.
 
 log() { echo "compare: $*" >&2; }
 
@@ -110,9 +112,10 @@ start_warren() {
 }
 stop_warren() { stop_pid "$WARREN_PID"; WARREN_PID=; }
 RELAY_PID=
+# start_relay NAME MODE: the relay in MODE (task or threads) on NAME's port.
 start_relay() {
-  read -r _ mqtt _ <<<"${PORTS[relay]}"
-  "$ROOT/target/release/examples/mqtt_relay" "127.0.0.1:$mqtt" task >"$OUT/relay.log" 2>&1 &
+  read -r _ mqtt _ <<<"${PORTS[$1]}"
+  "$ROOT/target/release/examples/mqtt_relay" "127.0.0.1:$mqtt" "$2" >"$OUT/relay.log" 2>&1 &
   RELAY_PID=$!
   wait_listening "$mqtt" "the relay" "$OUT/relay.log"
 }
@@ -122,7 +125,7 @@ trap 'stop_warren; stop_relay' EXIT
 broker_pid() {
   case $1 in
     warren) echo "$WARREN_PID" ;;
-    relay) echo "$RELAY_PID" ;;
+    relay | relay-threads) echo "$RELAY_PID" ;;
     rabbitmq) cat "$PEERS_RUN/rabbitmq.pid" ;;
     mosquitto) cat "$PEERS_RUN/mosquitto.pid" ;;
   esac
@@ -182,7 +185,8 @@ for scenario in "${SCENARIOS[@]}"; do
   for broker in $brokers; do
     wait_quiet
     [[ $broker == warren ]] && start_warren
-    [[ $broker == relay ]] && start_relay
+    [[ $broker == relay ]] && start_relay relay task
+    [[ $broker == relay-threads ]] && start_relay relay-threads threads
     duration=$DURATION
     [[ $label == idle* ]] && duration=2
     log "$label: $broker"
@@ -194,7 +198,7 @@ for scenario in "${SCENARIOS[@]}"; do
         "$broker" "$load" \
       >>"$RESULTS" || log "$label on $broker reported errors (kept in the results)"
     [[ $broker == warren ]] && stop_warren
-    [[ $broker == relay ]] && stop_relay
+    [[ $broker == relay* ]] && stop_relay
   done
 done
 

@@ -86,8 +86,9 @@ def targets(table):
         r = table.get(label, {}).get("warren")
         if r:
             p99 = r["latency"]["p99_us"]
-            floor = table.get(label, {}).get("relay")
-            note = f" (relay floor {floor['latency']['p99_us']:.0f} us)" if floor else ""
+            floors = [(name, table.get(label, {}).get(name)) for name in ("relay", "relay-threads")]
+            floors = [f"{name} {r['latency']['p99_us']:.0f} us" for name, r in floors if r]
+            note = f" (floor: {', '.join(floors)})" if floors else ""
             rows.append((f"{label}: p99 < 90 us", f"{p99:.0f} us{note}", p99 < 90))
     for label, limit in [("idle mqtt 10,000 connections", 2), ("idle amqp 10,000 connections", 4),
                          ("idle stomp 10,000 connections", 4)]:

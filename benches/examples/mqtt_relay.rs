@@ -5,13 +5,17 @@
 //! and the load generator cost on their own.
 //!
 //! ```text
-//! cargo run --release -p warren-bench --example mqtt_relay -- 127.0.0.1:21884 [direct|task]
+//! cargo run --release -p warren-bench --example mqtt_relay -- 127.0.0.1:21884 [direct|task|threads]
 //! warren-bench --protocol mqtt --port 21884 --rate 10000 --duration 8
 //! ```
 //!
 //! `direct` (the default) writes to the subscriber's socket from the publisher's task; `task`
 //! hands the packet to the subscriber's own task, as a broker with a task per connection does.
+//! `threads` has no runtime at all: a thread per connection blocked in `read`, writing each
+//! PUBLISH to the subscribers' sockets itself. One wake-up per message in the relay, the least
+//! any server can do, so its tail is the machine's and the load generator's alone.
 
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -29,12 +33,20 @@ enum Subscriber {
 
 type Subscribers = Arc<Mutex<Vec<Subscriber>>>;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:21884".into());
-    let via_task = args.next().as_deref() == Some("task");
-    let listener = TcpListener::bind(&addr).await?;
+    match args.next().as_deref() {
+        Some("threads") => threads::run(&addr),
+        mode => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(run(&addr, mode == Some("task")))
+        }
+    }
+}
+
+async fn run(addr: &str, via_task: bool) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
     println!("mqtt relay listening on {}", listener.local_addr()?);
     let subscribers: Subscribers = Arc::default();
     loop {
@@ -136,4 +148,73 @@ fn spawn_writer(writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>) -> mpsc::Unboun
         }
     });
     tx
+}
+
+/// The relay without a runtime: blocking sockets, a thread per connection.
+mod threads {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    type Subscribers = Arc<Mutex<Vec<TcpStream>>>;
+
+    pub fn run(addr: &str) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr)?;
+        println!(
+            "mqtt relay (threads) listening on {}",
+            listener.local_addr()?
+        );
+        let subscribers: Subscribers = Arc::default();
+        for stream in listener.incoming() {
+            let stream = stream?;
+            stream.set_nodelay(true)?;
+            let subscribers = Arc::clone(&subscribers);
+            std::thread::spawn(move || serve(stream, &subscribers));
+        }
+        Ok(())
+    }
+
+    fn serve(mut stream: TcpStream, subscribers: &Subscribers) {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            let mut start = 0;
+            while let Some((kind, len)) = next_packet(&buf[start..]) {
+                let packet = &buf[start..start + len];
+                start += len;
+                let sent = match kind {
+                    1 => stream.write_all(&[0x20, 2, 0, 0]),
+                    3 => forward(subscribers, packet),
+                    8 => subscribe(&mut stream, packet, subscribers),
+                    12 => stream.write_all(&[0xd0, 0]),
+                    14 => return,
+                    _ => Ok(()),
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+            buf.drain(..start);
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    fn subscribe(stream: &mut TcpStream, packet: &[u8], to: &Subscribers) -> std::io::Result<()> {
+        let id = packet.get(2..4).map_or([0, 1], |s| [s[0], s[1]]);
+        stream.write_all(&[0x90, 3, id[0], id[1], 0])?;
+        let copy = stream.try_clone()?;
+        to.lock().unwrap_or_else(|p| p.into_inner()).push(copy);
+        Ok(())
+    }
+
+    /// Writes the PUBLISH to every subscriber; one that fails is skipped, not the publisher.
+    fn forward(subscribers: &Subscribers, packet: &[u8]) -> std::io::Result<()> {
+        let subscribers = subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        for mut subscriber in subscribers.iter() {
+            let _ = subscriber.write_all(packet);
+        }
+        Ok(())
+    }
 }
