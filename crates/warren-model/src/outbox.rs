@@ -104,19 +104,20 @@ impl<E: OutboxEvent> Outbox<E> {
     }
 
     /// Moves the oldest events into `into` under one lock: at least one if any is queued,
-    /// and more while their cost stays under `budget` (what the caller can encode now).
+    /// and more while their cost stays under `budget` (what the caller can encode now). They
+    /// are counted first and moved in one run, so `into` grows once.
     pub fn take_up_to(&self, budget: usize, into: &mut VecDeque<E>) {
         let mut inner = self.lock();
-        let mut taken = 0;
-        while taken < budget.max(1) {
-            let Some(event) = inner.events.pop_front() else {
+        let (mut count, mut taken) = (0, 0);
+        for event in &inner.events {
+            if taken >= budget.max(1) {
                 break;
-            };
-            let cost = event.cost();
-            taken += cost;
-            inner.bytes = inner.bytes.saturating_sub(cost);
-            into.push_back(event);
+            }
+            taken += event.cost();
+            count += 1;
         }
+        inner.bytes = inner.bytes.saturating_sub(taken);
+        into.extend(inner.events.drain(..count));
     }
 
     /// Puts back, in front and in order, events taken but not handled.

@@ -280,7 +280,7 @@ impl AckBatch {
     /// anything.
     pub fn settle(self) -> bool {
         let any = !self.acks.is_empty();
-        let mut seqs = Vec::new();
+        let mut seqs = Vec::with_capacity(self.acks.len());
         let mut acks = self.acks.into_iter().peekable();
         while let Some((queue, seq)) = acks.next() {
             seqs.push(seq);

@@ -79,14 +79,15 @@ fn with_room(candidates: Candidates) -> Vec<ConsumerId> {
 }
 
 /// Gives each sink its deliveries of the round, a run of one sink at a time (in order, so
-/// each consumer still sees the queue's order).
+/// each consumer still sees the queue's order). Each run's list is sized before it is filled.
 fn hand_over(batch: Vec<Outgoing>) {
-    let mut batch = batch.into_iter().peekable();
+    let mut batch = batch.into_iter();
     while let Some((sink, first)) = batch.next() {
-        let mut run = vec![first];
-        while let Some((_, delivery)) = batch.next_if(|(next, _)| Arc::ptr_eq(next, &sink)) {
-            run.push(delivery);
-        }
+        let same_sink = |(next, _): &&Outgoing| Arc::ptr_eq(next, &sink);
+        let more = batch.as_slice().iter().take_while(same_sink).count();
+        let mut run = Vec::with_capacity(1 + more);
+        run.push(first);
+        run.extend(batch.by_ref().take(more).map(|(_, delivery)| delivery));
         sink.deliver_all(run);
     }
 }
@@ -140,9 +141,11 @@ impl Queue {
         // Read once, and only when a message has a deadline.
         let mut now = None;
         let mut dead = Vec::new();
-        let mut out = Vec::new();
+        let mut out;
         {
             let mut state = self.state();
+            // Sized at once: grown one delivery at a time, a full round was copied five times.
+            out = Vec::with_capacity(state.ready_len().min(BATCH));
             while out.len() < BATCH {
                 let Some((key, entry)) = state.pop_first() else {
                     break;

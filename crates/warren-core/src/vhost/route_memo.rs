@@ -81,11 +81,14 @@ pub(super) fn recall(at: &RouteKey<'_>) -> Option<Recalled> {
         }
         match memo.queues.as_slice() {
             [one] => one.upgrade().map(Recalled::One),
-            many => many
-                .iter()
-                .map(Weak::upgrade)
-                .collect::<Option<_>>()
-                .map(Recalled::Many),
+            many => {
+                // Sized at once: collecting into an `Option` cannot see the length.
+                let mut queues = Vec::with_capacity(many.len());
+                for queue in many {
+                    queues.push(queue.upgrade()?);
+                }
+                Some(Recalled::Many(queues))
+            }
         }
     })
 }
