@@ -141,11 +141,11 @@ impl Queue {
         // Read once, and only when a message has a deadline.
         let mut now = None;
         let mut dead = Vec::new();
-        let mut out;
+        let mut out = Vec::new();
         {
             let mut state = self.state();
             // Sized at once: grown one delivery at a time, a full round was copied five times.
-            out = Vec::with_capacity(state.ready_len().min(BATCH));
+            out.reserve(state.ready_len().min(BATCH));
             while out.len() < BATCH {
                 let Some((key, entry)) = state.pop_first() else {
                     break;
