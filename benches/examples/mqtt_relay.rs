@@ -15,7 +15,6 @@
 //! PUBLISH to the subscribers' sockets itself. One wake-up per message in the relay, the least
 //! any server can do, so its tail is the machine's and the load generator's alone.
 
-use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -56,6 +55,17 @@ async fn run(addr: &str, via_task: bool) -> anyhow::Result<()> {
     }
 }
 
+/// CONNACK: session not present, accepted.
+const CONNACK: [u8; 4] = [0x20, 2, 0, 0];
+/// PINGRESP.
+const PINGRESP: [u8; 2] = [0xd0, 0];
+
+/// SUBACK granting QoS 0 to the SUBSCRIBE `packet`'s one filter.
+fn suback(packet: &[u8]) -> [u8; 5] {
+    let id = packet.get(2..4).map_or([0, 1], |s| [s[0], s[1]]);
+    [0x90, 3, id[0], id[1], 0]
+}
+
 /// One packet's type and its whole length, once the buffer holds all of it.
 fn next_packet(buf: &[u8]) -> Option<(u8, usize)> {
     let (&first, rest) = buf.split_first()?;
@@ -78,11 +88,10 @@ async fn serve(stream: TcpStream, subscribers: Subscribers, via_task: bool) {
         while let Some((kind, len)) = next_packet(&buf) {
             let packet = buf.split_to(len).freeze();
             match kind {
-                1 => reply(&writer, &[0x20, 2, 0, 0]).await,
+                1 => reply(&writer, &CONNACK).await,
                 3 => forward(&subscribers, packet).await,
                 8 => {
-                    let id = packet.get(2..4).map_or([0, 1], |s| [s[0], s[1]]);
-                    reply(&writer, &[0x90, 3, id[0], id[1], 0]).await;
+                    reply(&writer, &suback(&packet)).await;
                     let subscriber = if via_task {
                         Subscriber::Task(spawn_writer(Arc::clone(&writer)))
                     } else {
@@ -90,7 +99,7 @@ async fn serve(stream: TcpStream, subscribers: Subscribers, via_task: bool) {
                     };
                     lock(&subscribers).push(subscriber);
                 }
-                12 => reply(&writer, &[0xd0, 0]).await,
+                12 => reply(&writer, &PINGRESP).await,
                 14 => return,
                 _ => {}
             }
@@ -152,8 +161,11 @@ fn spawn_writer(writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>) -> mpsc::Unboun
 
 /// The relay without a runtime: blocking sockets, a thread per connection.
 mod threads {
-    use super::*;
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    use super::{next_packet, suback, CONNACK, PINGRESP};
 
     type Subscribers = Arc<Mutex<Vec<TcpStream>>>;
 
@@ -182,10 +194,13 @@ mod threads {
                 let packet = &buf[start..start + len];
                 start += len;
                 let sent = match kind {
-                    1 => stream.write_all(&[0x20, 2, 0, 0]),
-                    3 => forward(subscribers, packet),
+                    1 => stream.write_all(&CONNACK),
+                    3 => {
+                        forward(subscribers, packet);
+                        Ok(())
+                    }
                     8 => subscribe(&mut stream, packet, subscribers),
-                    12 => stream.write_all(&[0xd0, 0]),
+                    12 => stream.write_all(&PINGRESP),
                     14 => return,
                     _ => Ok(()),
                 };
@@ -202,19 +217,17 @@ mod threads {
     }
 
     fn subscribe(stream: &mut TcpStream, packet: &[u8], to: &Subscribers) -> std::io::Result<()> {
-        let id = packet.get(2..4).map_or([0, 1], |s| [s[0], s[1]]);
-        stream.write_all(&[0x90, 3, id[0], id[1], 0])?;
+        stream.write_all(&suback(packet))?;
         let copy = stream.try_clone()?;
         to.lock().unwrap_or_else(|p| p.into_inner()).push(copy);
         Ok(())
     }
 
     /// Writes the PUBLISH to every subscriber; one that fails is skipped, not the publisher.
-    fn forward(subscribers: &Subscribers, packet: &[u8]) -> std::io::Result<()> {
+    fn forward(subscribers: &Subscribers, packet: &[u8]) {
         let subscribers = subscribers.lock().unwrap_or_else(|p| p.into_inner());
         for mut subscriber in subscribers.iter() {
             let _ = subscriber.write_all(packet);
         }
-        Ok(())
     }
 }
