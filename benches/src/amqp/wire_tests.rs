@@ -20,7 +20,7 @@ fn methods(bytes: BytesMut) -> Vec<AMQPClass> {
     decode_all(bytes)
         .into_iter()
         .map(|f| match f {
-            Decoded::Method { method, .. } => method,
+            Decoded::Method { method, .. } => *method,
             other => panic!("not a method: {other:?}"),
         })
         .collect()
@@ -105,11 +105,7 @@ fn publish_splits_the_body_at_frame_max() {
     stamped_body(&mut out, 1, 300, 77, 108);
     let frames = decode_all(out);
     assert_eq!(frames.len(), 5, "method, header, three body frames of 100");
-    let Decoded::Method {
-        method: AMQPClass::Basic(basic::AMQPMethod::Publish(p)),
-        ..
-    } = &frames[0]
-    else {
+    let Decoded::Publish { publish: p, .. } = &frames[0] else {
         panic!("{frames:?}")
     };
     assert_eq!(

@@ -18,6 +18,7 @@ use warren_model::{
 use crate::channel_ack::settle_grouped;
 use crate::channel_publish::PendingPublish;
 use crate::channel_tx::TxBuffer;
+use crate::codec::PublishMethod;
 use crate::convert::short;
 use crate::env::{Env, Out};
 use crate::errors::{AmqpError, COMMAND_INVALID};
@@ -151,7 +152,7 @@ impl Channel {
             B::Consume(m) => channel_consume::consume(self, m, env, out),
             B::Cancel(m) => channel_consume::cancel(self, &m, out),
             B::Get(m) => channel_consume::get(self, &m, env, out),
-            B::Publish(m) => channel_publish::start(self, m, env),
+            B::Publish(m) => channel_publish::start(self, PublishMethod::try_from(m)?, env),
             B::Ack(m) => channel_ack::ack(self, m.delivery_tag, m.multiple, Settlement::Ack),
             B::Nack(m) => channel_ack::ack(self, m.delivery_tag, m.multiple, requeue(m.requeue)),
             B::Reject(m) => channel_ack::ack(self, m.delivery_tag, false, requeue(m.requeue)),

@@ -13,6 +13,7 @@ use warren_model::{Annotations, DurableWrite, ExchangeName, Message, Properties,
 
 use crate::channel::{Channel, Confirms};
 use crate::channel_tx::HeldPublish;
+use crate::codec::PublishMethod;
 use crate::confirms::{Ready, Wait};
 use crate::content::ContentHeader;
 use crate::convert::short;
@@ -31,25 +32,29 @@ pub struct PendingPublish {
     routing_key: RoutingKey,
     mandatory: bool,
     header: Option<(u64, Properties)>,
-    chunks: Vec<Bytes>,
+    /// The body's frames: most bodies are one, held without a list (an allocation per
+    /// message); `more` gets the second and later.
+    first: Option<Bytes>,
+    more: Vec<Bytes>,
     received: u64,
 }
 
 /// basic.publish: remember the method until its content arrives.
 pub fn start(
     channel: &mut Channel,
-    method: basic::Publish,
+    method: PublishMethod,
     _env: &Env<'_>,
 ) -> Result<(), AmqpError> {
     if method.immediate {
         return Err(AmqpError::new(NOT_IMPLEMENTED, "immediate=true"));
     }
     channel.pending = Some(PendingPublish {
-        exchange: ExchangeName::try_from(method.exchange.as_str())?,
-        routing_key: RoutingKey::try_from(method.routing_key.as_str())?,
+        exchange: method.exchange,
+        routing_key: method.routing_key,
         mandatory: method.mandatory,
         header: None,
-        chunks: Vec::new(),
+        first: None,
+        more: Vec::new(),
         received: 0,
     });
     Ok(())
@@ -106,7 +111,10 @@ pub fn body(
         ));
     }
     pending.received = received;
-    pending.chunks.push(payload);
+    match pending.first {
+        None => pending.first = Some(payload),
+        Some(_) => pending.more.push(payload),
+    }
     if received == size {
         return finish(channel, env, out);
     }
@@ -130,7 +138,7 @@ fn finish(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
             publisher: Some(env.conn),
         },
         properties,
-        body: join(pending.chunks),
+        body: join(pending.first, pending.more),
     });
     let held = HeldPublish {
         exchange: pending.exchange,
@@ -148,16 +156,20 @@ fn finish(channel: &mut Channel, env: &Env<'_>, out: &mut Out<'_>) -> Result<(),
 /// messages would then cost kilobytes each). Larger bodies are shared without copying.
 const COPY_BELOW: usize = 4096;
 
-fn join(chunks: Vec<Bytes>) -> Bytes {
-    if chunks.len() == 1 {
-        let body = chunks.into_iter().next().unwrap_or_default();
-        if body.len() < COPY_BELOW {
-            return Bytes::copy_from_slice(&body);
+fn join(first: Option<Bytes>, more: Vec<Bytes>) -> Bytes {
+    let Some(first) = first else {
+        return Bytes::new();
+    };
+    if more.is_empty() {
+        if first.len() < COPY_BELOW {
+            return Bytes::copy_from_slice(&first);
         }
-        return body;
+        return first;
     }
-    let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-    for chunk in chunks {
+    let size = first.len() + more.iter().map(Bytes::len).sum::<usize>();
+    let mut body = BytesMut::with_capacity(size);
+    body.extend_from_slice(&first);
+    for chunk in more {
         body.extend_from_slice(&chunk);
     }
     body.freeze()

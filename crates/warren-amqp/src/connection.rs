@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amq_protocol::protocol::{basic, channel, connection, AMQPClass};
+use amq_protocol::protocol::{channel, connection, AMQPClass};
 use bytes::{Bytes, BytesMut};
 use warren_model::{Broker, ConnectionId, GateWatch, PeerInfo, SessionStatus, UserName, VHost};
 
 use crate::channel::{method_ids, Channel, ChannelState};
-use crate::codec::{self, Frame, FrameWriter, PROTOCOL_HEADER};
+use crate::codec::{self, Frame, FrameWriter, PublishMethod, PROTOCOL_HEADER};
 use crate::convert::short;
 use crate::env::{Env, Out};
 use crate::errors::{
@@ -26,6 +26,8 @@ use crate::heartbeat::Heartbeat;
 use crate::outbox::Outbox;
 use crate::{channel_publish, handshake};
 
+/// Class and method ids of `basic.publish`, for the errors it causes.
+const PUBLISH_IDS: (u16, u16) = (60, 40);
 /// How long the server waits for `close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// RabbitMQ's `handshake_timeout`.
@@ -186,12 +188,17 @@ impl AmqpSession {
                 channel: 0,
                 method,
                 args,
-            } => self.connection_method(method, &args, output, now),
+            } => self.connection_method(*method, &args, output, now),
             Frame::Method {
                 channel,
                 method,
                 args,
-            } => self.channel_method(channel, method, args, output, now),
+            } => self.channel_method(channel, *method, args, output, now),
+            Frame::Publish { channel: 0, .. } => {
+                let err = AmqpError::hard(CHANNEL_ERROR, "non-connection method on channel 0");
+                self.fail(err, PUBLISH_IDS, output, now);
+            }
+            Frame::Publish { channel, publish } => self.publish(channel, publish, output, now),
             Frame::Header { channel: 0, .. } | Frame::Body { channel: 0, .. } => {
                 self.fail(
                     AmqpError::hard(UNEXPECTED_FRAME, "content frame on channel 0"),
@@ -201,12 +208,12 @@ impl AmqpSession {
                 );
             }
             Frame::Header { channel, header } => {
-                self.on_channel(channel, (60, 40), output, now, |ch, env, out| {
+                self.on_channel(channel, PUBLISH_IDS, output, now, |ch, env, out| {
                     channel_publish::header(ch, header, env, out)
                 })
             }
             Frame::Body { channel, payload } => {
-                self.on_channel(channel, (60, 40), output, now, |ch, env, out| {
+                self.on_channel(channel, PUBLISH_IDS, output, now, |ch, env, out| {
                     channel_publish::body(ch, payload, env, out)
                 })
             }
@@ -215,11 +222,12 @@ impl AmqpSession {
 
     fn closing_frame(&mut self, frame: Frame, output: &mut BytesMut) {
         let Frame::Method {
-            channel: 0,
-            method: AMQPClass::Connection(m),
-            ..
+            channel: 0, method, ..
         } = frame
         else {
+            return;
+        };
+        let AMQPClass::Connection(m) = *method else {
             return;
         };
         match m {
@@ -276,50 +284,89 @@ impl AmqpSession {
         now: Instant,
     ) {
         let ids = method_ids(&args);
-        if id > self.channel_max {
-            let text = format!(
-                "channel number {id} exceeds negotiated channel_max {}",
-                self.channel_max
-            );
-            return self.fail(AmqpError::hard(NOT_ALLOWED, text), ids, output, now);
+        if self.beyond_channel_max(id, ids, output, now) {
+            return;
         }
-        let state = self
-            .channels
-            .get(&id)
-            .map(|c| (c.state, c.pending.is_some()));
-        match (state, method) {
-            (None, AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
+        match (self.channels.contains_key(&id), method) {
+            (false, AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
                 self.open_channel(id, ids, output, now)
             }
-            (None, _) => self.fail(
-                AmqpError::hard(CHANNEL_ERROR, "expected 'channel.open'"),
-                ids,
-                output,
-                now,
-            ),
-            (Some(_), AMQPClass::Channel(channel::AMQPMethod::Close(_))) => {
+            (true, AMQPClass::Channel(channel::AMQPMethod::Close(_))) => {
                 self.client_closed_channel(id, output)
             }
-            (Some(_), AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))) => {
+            (true, AMQPClass::Channel(channel::AMQPMethod::CloseOk(_))) => {
                 self.channels.remove(&id);
             }
-            (Some((ChannelState::Closing, _)), _) => {}
-            (Some((_, true)), _) => {
-                let err = AmqpError::hard(
-                    UNEXPECTED_FRAME,
-                    "expected content header for class 60, got a method frame",
-                );
-                self.fail(err, ids, output, now);
-            }
-            (Some(_), method) => {
-                if matches!(method, AMQPClass::Basic(basic::AMQPMethod::Publish(_))) {
-                    self.gate.published();
+            (_, method) => {
+                if self.awaiting_content(id, ids, output, now) {
+                    return;
                 }
                 self.on_channel(id, ids, output, now, |ch, env, out| {
                     ch.handle(method, &args, env, out)
                 })
             }
         }
+    }
+
+    /// `basic.publish`: checked as any channel method, then counted by the publish gate.
+    fn publish(&mut self, id: u16, publish: PublishMethod, output: &mut BytesMut, now: Instant) {
+        if self.beyond_channel_max(id, PUBLISH_IDS, output, now)
+            || self.awaiting_content(id, PUBLISH_IDS, output, now)
+        {
+            return;
+        }
+        if self
+            .channels
+            .get(&id)
+            .is_some_and(|c| c.state != ChannelState::Closing)
+        {
+            self.gate.published();
+        }
+        self.on_channel(id, PUBLISH_IDS, output, now, |ch, env, _| {
+            channel_publish::start(ch, publish, env)
+        })
+    }
+
+    /// Fails the connection if `id` is beyond the negotiated channel_max.
+    fn beyond_channel_max(
+        &mut self,
+        id: u16,
+        ids: (u16, u16),
+        output: &mut BytesMut,
+        now: Instant,
+    ) -> bool {
+        if id <= self.channel_max {
+            return false;
+        }
+        let text = format!(
+            "channel number {id} exceeds negotiated channel_max {}",
+            self.channel_max
+        );
+        self.fail(AmqpError::hard(NOT_ALLOWED, text), ids, output, now);
+        true
+    }
+
+    /// Fails the connection if a method arrives where channel `id` (open, not closing) waits
+    /// for the content of a publish.
+    fn awaiting_content(
+        &mut self,
+        id: u16,
+        ids: (u16, u16),
+        output: &mut BytesMut,
+        now: Instant,
+    ) -> bool {
+        let waiting = self
+            .channels
+            .get(&id)
+            .is_some_and(|c| c.state != ChannelState::Closing && c.pending.is_some());
+        if waiting {
+            let err = AmqpError::hard(
+                UNEXPECTED_FRAME,
+                "expected content header for class 60, got a method frame",
+            );
+            self.fail(err, ids, output, now);
+        }
+        waiting
     }
 
     fn open_channel(&mut self, id: u16, ids: (u16, u16), output: &mut BytesMut, now: Instant) {

@@ -81,53 +81,49 @@ pub fn handle(session: &mut AmqpSession, frame: Frame, output: &mut BytesMut, no
         ConnState::AwaitingTuneOk => (10, 31),
         _ => (10, 40),
     };
-    let result = match (session.state, frame) {
-        (_, Frame::Heartbeat { channel: 0 }) => Ok(()),
-        (
-            ConnState::AwaitingStartOk,
-            Frame::Method {
-                channel: 0,
-                method: AMQPClass::Connection(connection::AMQPMethod::StartOk(m)),
-                ..
-            },
-        ) => start_ok(session, m, output),
-        (
-            ConnState::AwaitingTuneOk,
-            Frame::Method {
-                channel: 0,
-                method: AMQPClass::Connection(connection::AMQPMethod::TuneOk(m)),
-                ..
-            },
-        ) => tune_ok(session, &m, now),
-        (
-            ConnState::AwaitingOpen,
-            Frame::Method {
-                channel: 0,
-                method: AMQPClass::Connection(connection::AMQPMethod::Open(m)),
-                ..
-            },
-        ) => open(session, &m, output),
-        (
-            _,
-            Frame::Method {
-                channel: 0,
-                method: AMQPClass::Connection(connection::AMQPMethod::Close(_)),
-                ..
-            },
-        ) => {
-            session.state = ConnState::Closed;
-            Ok(())
-        }
-        _ => Err(AmqpError::hard(
-            COMMAND_INVALID,
-            "unexpected frame during the connection handshake",
-        )),
+    let result = match frame {
+        Frame::Heartbeat { channel: 0 } => Ok(()),
+        Frame::Method {
+            channel: 0, method, ..
+        } => connection_method(session, *method, output, now),
+        _ => Err(unexpected()),
     };
     if let Err(err) = result {
         tracing::info!(peer = %session.peer.remote, code = err.code(), text = err.text(), "handshake refused");
         session.close_connection(&err.into_hard(), ids, output, now);
         session.state = ConnState::Closed;
     }
+}
+
+/// A method on channel 0 while the handshake is under way: the one the state waits for, or
+/// `connection.close`.
+fn connection_method(
+    session: &mut AmqpSession,
+    method: AMQPClass,
+    output: &mut BytesMut,
+    now: Instant,
+) -> Result<(), AmqpError> {
+    use connection::AMQPMethod as C;
+    let AMQPClass::Connection(method) = method else {
+        return Err(unexpected());
+    };
+    match (session.state, method) {
+        (ConnState::AwaitingStartOk, C::StartOk(m)) => start_ok(session, m, output),
+        (ConnState::AwaitingTuneOk, C::TuneOk(m)) => tune_ok(session, &m, now),
+        (ConnState::AwaitingOpen, C::Open(m)) => open(session, &m, output),
+        (_, C::Close(_)) => {
+            session.state = ConnState::Closed;
+            Ok(())
+        }
+        _ => Err(unexpected()),
+    }
+}
+
+fn unexpected() -> AmqpError {
+    AmqpError::hard(
+        COMMAND_INVALID,
+        "unexpected frame during the connection handshake",
+    )
 }
 
 fn start_ok(

@@ -78,7 +78,7 @@ fn a_written_delivery_decodes_back() {
         panic!("not a method frame");
     };
     assert_eq!(channel, 7);
-    let AMQPClass::Basic(basic::AMQPMethod::Deliver(back)) = method else {
+    let AMQPClass::Basic(basic::AMQPMethod::Deliver(back)) = *method else {
         panic!("not basic.deliver: {method:?}");
     };
     assert_eq!(back.consumer_tag, s("ctag-1"));

@@ -41,7 +41,16 @@ fn as_amqp(frame: Frame) -> AMQPFrame {
     match frame {
         Frame::Method {
             channel, method, ..
-        } => AMQPFrame::Method(channel, method),
+        } => AMQPFrame::Method(channel, *method),
+        Frame::Publish { channel, publish } => AMQPFrame::Method(
+            channel,
+            AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+                exchange: publish.exchange.as_str().into(),
+                routing_key: publish.routing_key.as_str().into(),
+                mandatory: publish.mandatory,
+                immediate: publish.immediate,
+            })),
+        ),
         Frame::Header { channel, header } => AMQPFrame::Header(
             channel,
             AMQPContentHeader {
@@ -234,5 +243,16 @@ fn another_protocol_header_is_refused_as_soon_as_it_differs() {
     assert_eq!(
         codec::read_protocol_header(&mut BytesMut::from(&b"AM"[..])),
         None
+    );
+}
+
+/// A frame moves from the decoder to its handler; beyond 128 bytes each move is a `memcpy`
+/// call (see [`Frame`]).
+#[test]
+fn a_frame_is_small_enough_to_move_without_memcpy() {
+    assert!(
+        std::mem::size_of::<Frame>() <= 128,
+        "{}",
+        std::mem::size_of::<Frame>()
     );
 }

@@ -1,10 +1,10 @@
 //! `basic.publish` is decoded by hand on the publish path; amq-protocol decodes every other
-//! method. Both must agree on every input: the same method for a well-formed publish, an error
-//! for anything amq-protocol refuses.
+//! method. Both must agree on every input: the same arguments for a well-formed publish, an
+//! error for anything amq-protocol refuses.
 
 use amq_protocol::protocol::{basic, parse_class, AMQPClass};
 use bytes::BytesMut;
-use warren_amqp::codec::{self, Frame};
+use warren_amqp::codec::{self, Frame, PublishMethod};
 
 const FRAME_MAX: u32 = 131_072;
 
@@ -18,19 +18,25 @@ fn method_frame(args: &[u8]) -> BytesMut {
     out
 }
 
-/// What Warren decodes `args` to: the method, or `None` for an error.
-fn warren(args: &[u8]) -> Option<AMQPClass> {
+/// What Warren decodes `args` to: the publish, or `None` for an error.
+fn warren(args: &[u8]) -> Option<PublishMethod> {
     match codec::decode(&mut method_frame(args), FRAME_MAX) {
-        Ok(Some(Frame::Method { method, .. })) => Some(method),
-        Ok(other) => panic!("not a method frame: {other:?}"),
+        Ok(Some(Frame::Publish { channel, publish })) => {
+            assert_eq!(channel, 1);
+            Some(publish)
+        }
+        Ok(other) => panic!("not a publish frame: {other:?}"),
         Err(_) => None,
     }
 }
 
 /// What amq-protocol decodes `args` to, whole.
-fn reference(args: &[u8]) -> Option<AMQPClass> {
+fn reference(args: &[u8]) -> Option<PublishMethod> {
     match parse_class(args) {
-        Ok(([], method)) => Some(method),
+        Ok(([], AMQPClass::Basic(basic::AMQPMethod::Publish(publish)))) => {
+            Some(PublishMethod::try_from(publish).expect("a short string is a valid name"))
+        }
+        Ok(([], other)) => panic!("amq-protocol read another method: {other:?}"),
         _ => None,
     }
 }
@@ -71,10 +77,7 @@ fn well_formed_publishes_decode_as_amq_protocol_decodes_them() {
 
 #[test]
 fn the_flags_are_read_from_their_bits() {
-    let method = warren(&publish_args(b"ex", b"key", 0b11)).unwrap();
-    let AMQPClass::Basic(basic::AMQPMethod::Publish(p)) = method else {
-        panic!("not a publish: {method:?}");
-    };
+    let p = warren(&publish_args(b"ex", b"key", 0b11)).unwrap();
     assert_eq!((p.exchange.as_str(), p.routing_key.as_str()), ("ex", "key"));
     assert!(p.mandatory && p.immediate);
 }

@@ -218,3 +218,71 @@ fn shutdown_says_connection_forced() {
     let frames = c.take_output();
     assert_eq!(close_code(&frames).map(|c| c.0), Some(320));
 }
+
+/// The reply code, and the class and method ids, of the `connection.close` among `frames`.
+fn connection_close(frames: &[AMQPFrame]) -> Option<(u16, u16, u16)> {
+    frames.iter().find_map(|f| match f {
+        AMQPFrame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Close(c))) => {
+            Some((c.reply_code, c.class_id, c.method_id))
+        }
+        _ => None,
+    })
+}
+
+fn publish_method(ch: u16) -> AMQPFrame {
+    method(
+        ch,
+        AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+            exchange: s(""),
+            routing_key: s("q"),
+            mandatory: false,
+            immediate: false,
+        })),
+    )
+}
+
+#[test]
+fn a_publish_on_an_unopened_channel_is_504_naming_basic_publish() {
+    let mut c = Client::connected();
+    let frames = c.send(&[publish_method(9)]);
+    assert_eq!(connection_close(&frames), Some((504, 60, 40)));
+}
+
+#[test]
+fn a_publish_on_channel_zero_is_504() {
+    let mut c = Client::connected();
+    let frames = c.send(&[publish_method(0)]);
+    assert_eq!(connection_close(&frames), Some((504, 60, 40)));
+}
+
+#[test]
+fn a_publish_above_channel_max_is_530() {
+    let mut c = Client::connected();
+    let frames = c.send(&[publish_method(4000)]);
+    assert_eq!(connection_close(&frames), Some((530, 60, 40)));
+}
+
+#[test]
+fn a_publish_while_content_is_awaited_is_505() {
+    let mut c = Client::connected();
+    let frames = c.send(&[publish_method(1), publish_method(1)]);
+    assert_eq!(connection_close(&frames), Some((505, 60, 40)));
+}
+
+#[test]
+fn a_publish_on_a_closing_channel_is_discarded() {
+    let mut c = Client::connected();
+    let d = exchange::Declare {
+        exchange: s("nope"),
+        kind: s("direct"),
+        passive: true,
+        ..Default::default()
+    };
+    let closing = c.send(&[method(
+        1,
+        AMQPClass::Exchange(exchange::AMQPMethod::Declare(d)),
+    )]);
+    assert!(is_channel_close(&closing), "{closing:?}");
+    assert!(c.send(&publish(1, "", "q", b"late")).is_empty());
+    assert!(c.vhost().publishes().is_empty(), "nothing was published");
+}
