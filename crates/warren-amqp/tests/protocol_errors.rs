@@ -50,19 +50,21 @@ fn a_missing_close_ok_times_out() {
     assert_eq!(c.status, SessionStatus::Close);
 }
 
-#[test]
-fn soft_errors_close_only_the_channel_and_it_reopens() {
-    let mut c = Client::connected();
+/// A passive declare of an exchange that does not exist: a soft error (404) on channel 1.
+fn declare_missing_exchange() -> AMQPFrame {
     let d = exchange::Declare {
         exchange: s("nope"),
         kind: s("direct"),
         passive: true,
         ..Default::default()
     };
-    let frames = c.send(&[method(
-        1,
-        AMQPClass::Exchange(exchange::AMQPMethod::Declare(d)),
-    )]);
+    method(1, AMQPClass::Exchange(exchange::AMQPMethod::Declare(d)))
+}
+
+#[test]
+fn soft_errors_close_only_the_channel_and_it_reopens() {
+    let mut c = Client::connected();
+    let frames = c.send(&[declare_missing_exchange()]);
     let [AMQPFrame::Method(1, AMQPClass::Channel(channel::AMQPMethod::Close(close)))] =
         frames.as_slice()
     else {
@@ -272,16 +274,7 @@ fn a_publish_while_content_is_awaited_is_505() {
 #[test]
 fn a_publish_on_a_closing_channel_is_discarded() {
     let mut c = Client::connected();
-    let d = exchange::Declare {
-        exchange: s("nope"),
-        kind: s("direct"),
-        passive: true,
-        ..Default::default()
-    };
-    let closing = c.send(&[method(
-        1,
-        AMQPClass::Exchange(exchange::AMQPMethod::Declare(d)),
-    )]);
+    let closing = c.send(&[declare_missing_exchange()]);
     assert!(is_channel_close(&closing), "{closing:?}");
     assert!(c.send(&publish(1, "", "q", b"late")).is_empty());
     assert!(c.vhost().publishes().is_empty(), "nothing was published");
