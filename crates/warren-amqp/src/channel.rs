@@ -18,7 +18,6 @@ use warren_model::{
 use crate::channel_ack::settle_grouped;
 use crate::channel_publish::PendingPublish;
 use crate::channel_tx::TxBuffer;
-use crate::codec::PublishMethod;
 use crate::convert::short;
 use crate::env::{Env, Out};
 use crate::errors::{AmqpError, COMMAND_INVALID};
@@ -139,6 +138,8 @@ impl Channel {
         }
     }
 
+    /// A `basic` method other than `publish`, which the codec decodes into its own frame and
+    /// the connection starts (`channel_publish::start`) after counting it for the publish gate.
     fn basic(
         &mut self,
         method: amq_protocol::protocol::basic::AMQPMethod,
@@ -152,7 +153,6 @@ impl Channel {
             B::Consume(m) => channel_consume::consume(self, m, env, out),
             B::Cancel(m) => channel_consume::cancel(self, &m, out),
             B::Get(m) => channel_consume::get(self, &m, env, out),
-            B::Publish(m) => channel_publish::start(self, PublishMethod::try_from(m)?, env),
             B::Ack(m) => channel_ack::ack(self, m.delivery_tag, m.multiple, Settlement::Ack),
             B::Nack(m) => channel_ack::ack(self, m.delivery_tag, m.multiple, requeue(m.requeue)),
             B::Reject(m) => channel_ack::ack(self, m.delivery_tag, false, requeue(m.requeue)),
