@@ -11,7 +11,7 @@
 //! The cap keeps a connection that both publishes to and consumes from a queue from waiting
 //! on acks it has stopped reading.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,9 @@ pub const MAX_PAUSE: Duration = Duration::from_millis(50);
 #[derive(Default)]
 pub struct FlowValve {
     closed: AtomicBool,
+    /// How many times it opened: a pause is over once the valve opened after it began, even
+    /// if the valve closed again since (its waiters were woken, and taken off, at the open).
+    opened: AtomicU64,
     /// Held weakly: a session that closed while waiting must not be kept alive by a valve
     /// that stays closed.
     waiters: Mutex<Vec<Weak<dyn Wake>>>,
@@ -53,26 +56,36 @@ impl FlowValve {
         if !self.closed.swap(false, Ordering::AcqRel) {
             return;
         }
-        let waiters = std::mem::take(&mut *self.waiters());
+        let waiters = {
+            let mut waiters = self.waiters();
+            self.opened.fetch_add(1, Ordering::AcqRel);
+            std::mem::take(&mut *waiters)
+        };
         for waker in waiters.iter().filter_map(Weak::upgrade) {
             waker.wake();
         }
     }
 
-    /// Wakes `waker` when the valve opens; false (and nothing registered) when it is open.
-    pub fn wait(&self, waker: &Arc<dyn Wake>) -> bool {
+    /// Wakes `waker` when the valve opens. The count of opens so far, or none (and nothing
+    /// registered) when it is open.
+    fn wait(&self, waker: &Arc<dyn Wake>) -> Option<u64> {
         let mut waiters = self.waiters();
         // Read under the lock `open` takes after clearing the flag: either this sees it
-        // open, or `open` sees this waiter.
+        // open, or `open` sees this waiter and counts its open after this read.
         if !self.is_closed() {
-            return false;
+            return None;
         }
         let waker = Arc::downgrade(waker);
         if !waiters.iter().any(|w| Weak::ptr_eq(w, &waker)) {
             waiters.retain(|w| w.strong_count() > 0);
             waiters.push(waker);
         }
-        true
+        Some(self.opened.load(Ordering::Acquire))
+    }
+
+    /// True when it opened since it had opened `opens` times.
+    fn opened_since(&self, opens: u64) -> bool {
+        self.opened.load(Ordering::Acquire) != opens
     }
 
     fn waiters(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn Wake>>> {
@@ -84,22 +97,28 @@ impl FlowValve {
 #[derive(Debug)]
 pub struct FlowPause {
     valve: Arc<FlowValve>,
+    /// The valve's count of opens when the pause began.
+    opens: u64,
     until: Instant,
 }
 
 impl FlowPause {
     /// Pauses on `valve` (registering `waker`), unless it is open already.
     pub fn start(valve: Arc<FlowValve>, waker: &Arc<dyn Wake>, now: Instant) -> Option<Self> {
-        valve.wait(waker).then(|| Self {
+        let opens = valve.wait(waker)?;
+        Some(Self {
             valve,
+            opens,
             until: now + MAX_PAUSE,
         })
     }
 
-    /// True while the session must not read. `now` is asked only while the valve is closed:
-    /// a session asks on every event, and a pause that ended stays until the next one.
+    /// True while the session must not read: the valve has not opened since the pause began,
+    /// and the cap has not passed. A pause that ended stays ended when the valve closes again:
+    /// the open took the session off the valve's waiters, so nothing but the cap would end
+    /// it. `now` is asked only until the valve opens: a session asks on every event.
     pub fn holds(&self, now: impl FnOnce() -> Instant) -> bool {
-        self.valve.is_closed() && now() < self.until
+        !self.valve.opened_since(self.opens) && now() < self.until
     }
 
     /// When the pause ends at the latest.
@@ -138,11 +157,32 @@ mod tests {
         let valve = FlowValve::default();
         valve.close();
         let waker: Arc<dyn Wake> = Arc::new(Count::default());
-        assert!(valve.wait(&waker));
+        assert!(valve.wait(&waker).is_some());
         let gone = Arc::downgrade(&waker);
         drop(waker);
         assert!(gone.upgrade().is_none());
         valve.open();
+    }
+
+    #[test]
+    fn a_pause_that_ended_stays_ended_when_the_valve_closes_again() {
+        let valve = Arc::new(FlowValve::default());
+        let count = Arc::new(Count::default());
+        let waker: Arc<dyn Wake> = count.clone();
+        let now = Instant::now();
+        valve.close();
+        let first = FlowPause::start(Arc::clone(&valve), &waker, now).unwrap();
+        valve.open();
+        assert!(valve.close(), "closed again by the next arrivals");
+        assert!(
+            !first.holds(|| now),
+            "no longer a waiter: nothing would wake it before the cap"
+        );
+        let second = FlowPause::start(Arc::clone(&valve), &waker, now).unwrap();
+        assert!(second.holds(|| now));
+        valve.open();
+        assert!(!second.holds(|| now));
+        assert_eq!(count.count(), 2, "woken at each open");
     }
 
     #[test]
