@@ -7,7 +7,9 @@
 //! for nothing, and consumers that read every message back from cold cache lines. Past
 //! [`BROKER_HIGH`], a queue holding more than its fair share (the mean over the draining
 //! queues, and at least [`SHARE_MIN`]) pauses its publishers too. A queue at or below the mean
-//! never does, so a few queues swollen by stuck consumers hold back only themselves.
+//! does not, so a few swollen queues hold back only themselves. But when every queue grows at
+//! once, the mean grows with them; past [`BROKER_CEILING`], a queue over half the mean pauses
+//! too, and the paused stay paused until the sum is back under the ceiling.
 //!
 //! Each queue reports its share when its backlog moved by [`GRAIN`] messages since it last
 //! looked, and when it empties, stops being drained or is deleted: the sum is off by at most
@@ -21,6 +23,10 @@ use super::flow::FLOW_HIGH;
 /// Above this many ready messages in draining queues, queues over their share pause: the
 /// broker as a whole holds what one queue may.
 pub(crate) const BROKER_HIGH: usize = FLOW_HIGH;
+/// Above this, a queue over half its share pauses too. The share is the mean, and when
+/// every queue grows at once (a thousand publishers, each with its queue), the mean grows
+/// with them: those at or below it went on, and the backlog grew past any mark.
+pub(crate) const BROKER_CEILING: usize = 2 * BROKER_HIGH;
 /// Below this, every queue paused by the broker's backlog is let go.
 pub(crate) const BROKER_LOW: usize = BROKER_HIGH / 2;
 /// No queue pauses for the broker's backlog while it holds this few.
@@ -45,20 +51,23 @@ impl Backlog {
         (messages, (messages / queues).max(SHARE_MIN))
     }
 
-    /// Whether a draining queue holding `ready` messages should pause its publishers.
+    /// Whether a draining queue holding `ready` messages should pause its publishers: over
+    /// its share past [`BROKER_HIGH`], over half of it past [`BROKER_CEILING`].
     pub fn over_share(&self, ready: usize) -> bool {
         if ready <= SHARE_MIN {
             return false;
         }
         let (messages, share) = self.read();
-        messages > BROKER_HIGH && ready > share
+        let past_ceiling = messages > BROKER_CEILING && ready > share / 2;
+        messages > BROKER_HIGH && (ready > share || past_ceiling)
     }
 
     /// Whether a queue paused for the backlog, holding `ready`, may let its publishers go:
-    /// the backlog fell below [`BROKER_LOW`], or the queue to half its share.
+    /// the backlog fell below [`BROKER_LOW`], or the queue to half its share while the
+    /// backlog is under [`BROKER_CEILING`].
     pub fn lets_go(&self, ready: usize) -> bool {
         let (messages, share) = self.read();
-        messages < BROKER_LOW || ready <= share / 2
+        messages < BROKER_LOW || (ready <= share / 2 && messages <= BROKER_CEILING)
     }
 
     fn replace(&self, old: usize, new: usize) {
@@ -140,12 +149,28 @@ mod tests {
         let backlog = Arc::new(Backlog::default());
         let _queues = shares(&backlog, 1000, 90);
         assert!(!backlog.over_share(400), "90k in all is below the mark");
-        let _more = shares(&backlog, 1000, 200);
-        // 290k over 2,000 queues: a mean of 145, so the floor of 256 is the share.
+        let _more = shares(&backlog, 1000, 50);
+        // 140k over 2,000 queues: a mean of 70, so the floor of 256 is the share.
         assert!(backlog.over_share(257));
         assert!(!backlog.over_share(256));
         assert!(!backlog.lets_go(200), "above half the share");
         assert!(backlog.lets_go(128));
+    }
+
+    #[test]
+    fn queues_growing_together_past_the_ceiling_pause_down_to_half_the_mean() {
+        let backlog = Arc::new(Backlog::default());
+        let _queues = shares(&backlog, 160, 1_000);
+        // 160k over 160 queues: past the mark, and no queue over the mean.
+        assert!(!backlog.over_share(1_000));
+        let more = shares(&backlog, 80, 1_000);
+        // 240k: past the ceiling, every queue over half the mean pauses.
+        assert!(backlog.over_share(1_000));
+        assert!(backlog.over_share(501));
+        assert!(!backlog.over_share(500));
+        assert!(!backlog.lets_go(400), "held while past the ceiling");
+        drop(more);
+        assert!(backlog.lets_go(400), "under it, half the share lets go");
     }
 
     #[test]
