@@ -25,7 +25,7 @@ use super::flow::FLOW_HIGH;
 pub(crate) const BROKER_HIGH: usize = FLOW_HIGH;
 /// Above this, a queue over half its share pauses too. The share is the mean, and when
 /// every queue grows at once (a thousand publishers, each with its queue), the mean grows
-/// with them: those at or below it went on, and the backlog grew past any mark.
+/// with them: without this, those at or below it would go on, and the sum grow past any mark.
 pub(crate) const BROKER_CEILING: usize = 2 * BROKER_HIGH;
 /// Below this, every queue paused by the broker's backlog is let go.
 pub(crate) const BROKER_LOW: usize = BROKER_HIGH / 2;
