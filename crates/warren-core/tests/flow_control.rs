@@ -95,6 +95,19 @@ fn a_closed_valve_opens_when_its_consumer_leaves() {
     );
 }
 
+#[test]
+fn a_closed_valve_opens_as_soon_as_its_last_consumer_leaves() {
+    let v = vhost();
+    declare_queue(&*v, "q");
+    let (_sink, consumption) = stalled_consumer(&*v, "q");
+    let valve = publish_until_flow(&*v, "q").1.expect("closed");
+    consumption.queue.cancel(consumption.id);
+    assert!(
+        !valve.is_closed(),
+        "its publishers need not wait for an arrival they are paused from making"
+    );
+}
+
 /// Publishes `per_round` messages, then settles `settle` of those the consumer of `sink`
 /// holds, round after round, until a publish comes back with a closed valve; the valve.
 fn publish_and_settle_until_flow(

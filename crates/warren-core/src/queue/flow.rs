@@ -7,7 +7,8 @@
 //! them. A consumer at its limit that settles at a trickle is slow, and the queue buffers for
 //! it, as queues are for. Closing is decided at arrival, opening after each dispatch round;
 //! an arrival also opens a valve nobody drains any more (its consumers left, or slowed down),
-//! so a publisher never pauses on a queue that is only buffering.
+//! so a publisher never pauses on a queue that is only buffering. So does the cancel that
+//! leaves nobody draining it: its paused publishers make no arrival before their cap.
 //!
 //! A draining queue below the high mark also closes when the broker's backlog, summed over
 //! every draining queue, is large and this queue holds more than its share of it (see
@@ -113,9 +114,10 @@ fn look_at_backlog(state: &mut QueueState, ready: usize) {
 }
 
 /// Counts the queue's backlog afresh in the broker's (its consumers changed, or it was
-/// purged or deleted).
-pub(super) fn recount_backlog(state: &mut QueueState) {
+/// purged or deleted); whether its consumers still drain it.
+pub(super) fn recount_backlog(state: &mut QueueState) -> bool {
     let ready = state.ready_len();
     let draining = !state.deleted && draining(state);
     state.backlog.report(ready, draining);
+    draining
 }

@@ -72,18 +72,24 @@ impl QueueHandle for Queue {
     }
 
     fn cancel(&self, consumer: ConsumerId) {
-        let unused = {
+        let (unused, draining) = {
             let mut state = self.state();
             if state.remove_consumer(consumer).is_none() {
                 return;
             }
-            super::flow::recount_backlog(&mut state);
+            let draining = super::flow::recount_backlog(&mut state);
             if state.consumers.is_empty() {
                 state.last_used = Instant::now();
                 self.arm(&mut state);
             }
-            self.def.auto_delete && state.consumers.is_empty() && !state.deleted
+            let unused = self.def.auto_delete && state.consumers.is_empty() && !state.deleted;
+            (unused, draining)
         };
+        // Nobody drains it now, so it only buffers: its publishers go at once, not at their
+        // pause's cap.
+        if !draining {
+            self.open_valve();
+        }
         if unused {
             if let (Some(events), Some(me)) = (self.events.upgrade(), self.me.upgrade()) {
                 events.unused(&me);
