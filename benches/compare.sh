@@ -71,6 +71,9 @@ SCENARIOS=(
   "mqtt qos0 fan-out 1:10 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16 --consumers 10"
   "mqtt qos1 fan-out 1:10 16 B|warren rabbitmq mosquitto|--protocol mqtt --qos 1 --size 16 --consumers 10"
   "stomp 1:1 16 B|warren rabbitmq|--protocol stomp --size 16"
+  # One subscriber that reads 100 kB/s beside the measured one: does the broker let a slow
+  # client hold back the publisher, and everyone with it?
+  "mqtt qos0 1:1 16 B beside a slow subscriber|warren rabbitmq mosquitto|--protocol mqtt --qos 0 --size 16 --slow-consumers 1 --slow-read 100000"
   "mqtt to amqp 1:1 16 B|warren rabbitmq|--protocol mqtt --consume-protocol amqp --size 16"
   "latency amqp 10k msg/s 16 B|warren rabbitmq|--protocol amqp --size 16 --rate 10000"
   "latency mqtt qos0 10k msg/s 16 B|warren rabbitmq mosquitto relay relay-threads|--protocol mqtt --qos 0 --size 16 --rate 10000"

@@ -73,17 +73,40 @@ impl Consumer {
     /// Connects and subscribes consumer `index` of run `run`.
     pub async fn connect(options: &Options, run: &str, index: usize) -> Result<Self, ClientError> {
         let dest = Dest::new(run, index % options.destinations.max(1));
+        Self::connect_to(options, &dest, &format!("wb-{run}-c{index}")).await
+    }
+
+    /// Connects and subscribes slow consumer `index` of run `run` to the first destination
+    /// (see [`crate::slow`]).
+    pub async fn connect_slow(
+        options: &Options,
+        run: &str,
+        index: usize,
+    ) -> Result<Self, ClientError> {
+        Self::connect_to(options, &Dest::new(run, 0), &format!("wb-{run}-s{index}")).await
+    }
+
+    /// Connects to `dest`; `id` is the MQTT client identifier.
+    async fn connect_to(options: &Options, dest: &Dest, id: &str) -> Result<Self, ClientError> {
         let route = Route::of(options);
         Ok(match options.consumer_protocol() {
-            Protocol::Amqp => Self::Amqp(amqp::Consumer::connect(options, &dest, route).await?),
+            Protocol::Amqp => Self::Amqp(amqp::Consumer::connect(options, dest, route).await?),
             Protocol::Mqtt => {
-                let id = format!("wb-{run}-c{index}");
-                Self::Mqtt(mqtt::Consumer::connect(options, &id, &dest.mqtt_topic()).await?)
+                Self::Mqtt(mqtt::Consumer::connect(options, id, &dest.mqtt_topic()).await?)
             }
             Protocol::Stomp => {
                 Self::Stomp(stomp::Consumer::connect(options, &dest.stomp(route)).await?)
             }
         })
+    }
+
+    /// Its socket's halves, for a client that reads them itself.
+    pub fn into_halves(self) -> (crate::io::Reader, crate::io::Writer) {
+        match self {
+            Self::Amqp(c) => c.into_halves(),
+            Self::Mqtt(c) => c.into_halves(),
+            Self::Stomp(c) => c.into_halves(),
+        }
     }
 
     /// Consumes until told to stop.

@@ -51,6 +51,21 @@ impl Reader {
         }
     }
 
+    /// Reads at most `limit` bytes (taking buffered ones first) and throws them away; how
+    /// many. Fails when the broker closed the connection.
+    pub async fn discard(&mut self, limit: usize) -> Result<usize, ClientError> {
+        let buffered = self.buf.len().min(limit);
+        if buffered > 0 {
+            self.buf.advance(buffered);
+            return Ok(buffered);
+        }
+        let mut scratch = vec![0; limit];
+        match self.half.read(&mut scratch).await? {
+            0 => Err(ClientError::Closed),
+            n => Ok(n),
+        }
+    }
+
     /// Drops `n` consumed bytes.
     pub fn consume(&mut self, n: usize) {
         self.buf.advance(n);

@@ -28,6 +28,7 @@ pub mod payload;
 pub mod report;
 pub mod run;
 pub mod sampler;
+pub mod slow;
 pub mod stomp;
 pub mod ticker;
 pub mod window;

@@ -80,6 +80,15 @@ pub struct Options {
     /// j % D.
     #[arg(long, default_value_t = 1)]
     pub destinations: usize,
+    /// Slow clients beside the measured consumers: each subscribes to the first destination
+    /// like a consumer, then reads its socket at `--slow-read` bytes a second and throws the
+    /// bytes away (no acknowledgements: meant for MQTT QoS 0, `--ack none`). Not counted as
+    /// consumers; the report gives the bytes they read.
+    #[arg(long, default_value_t = 0)]
+    pub slow_consumers: usize,
+    /// Bytes a second each slow consumer reads.
+    #[arg(long, default_value_t = 100_000)]
+    pub slow_read: u64,
     /// Fan-out: every consumer gets its own copy of each message of its destination
     /// (a queue per consumer bound to one topic) instead of competing for one queue.
     #[arg(long)]

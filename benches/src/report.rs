@@ -124,6 +124,8 @@ pub struct Report {
     /// CPU the load generator itself used during the window, in percent of one core: with
     /// the broker's, it shows whether the client or the broker was the limit.
     pub client_cpu_percent: f64,
+    /// Bytes the slow consumers (`--slow-consumers`) read in all.
+    pub slow_read_bytes: u64,
 }
 
 /// Messages per second over `seconds`.
@@ -166,6 +168,12 @@ impl Report {
             "load generator cpu {:.0}%\n",
             self.client_cpu_percent
         ));
+        if self.options.slow_consumers > 0 {
+            s.push_str(&format!(
+                "slow consumers: {} read {} bytes\n",
+                self.options.slow_consumers, self.slow_read_bytes
+            ));
+        }
         if let Some(b) = &self.broker {
             s.push_str(&format!(
                 "broker: rss start {} KiB, idle {} KiB ({:.2} KiB/idle conn), peak {} KiB, cpu {:.0}%\n",

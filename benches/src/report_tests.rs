@@ -62,6 +62,7 @@ fn report_serialises_to_json_with_its_options() {
         error_messages: vec![],
         broker: Some(BrokerUsage::default()),
         client_cpu_percent: 50.0,
+        slow_read_bytes: 0,
     };
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
     assert_eq!(json["options"]["protocol"], "mqtt");

@@ -60,6 +60,14 @@ pub async fn run(options: Options) -> Report {
         |o, r, i| async move { Consumer::connect(&o, &r, i).await },
     )
     .await;
+    let slow = connect_all(
+        &options,
+        &run,
+        options.slow_consumers,
+        &mut errors,
+        |o, r, i| async move { Consumer::connect_slow(&o, &r, i).await },
+    )
+    .await;
     let publishers = connect_all(
         &options,
         &run,
@@ -68,7 +76,12 @@ pub async fn run(options: Options) -> Report {
         |o, r, i| async move { Publisher::connect(&o, &r, i).await },
     )
     .await;
-    let window = Window::start(&options, &ctl, sampler, consumers, publishers);
+    let clients = Clients {
+        consumers,
+        slow,
+        publishers,
+    };
+    let window = Window::start(&options, &ctl, sampler, clients);
     let measured = window.measure(&options, sampler, &mut usage).await;
     let totals = window.finish(&options, &ctl, &mut errors).await;
     ctl.stop_consuming();
@@ -91,6 +104,7 @@ pub async fn run(options: Options) -> Report {
         error_messages: errors.messages,
         broker: sampler.map(|_| usage),
         client_cpu_percent: measured.client_cpu_percent,
+        slow_read_bytes: totals.slow_read,
     }
 }
 
@@ -144,4 +158,4 @@ fn collect<T>(done: Option<Connected<T>>, slots: &mut [Option<T>], errors: &mut 
 }
 
 mod window;
-use window::Window;
+use window::{Clients, Window};

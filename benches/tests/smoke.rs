@@ -184,3 +184,30 @@ fn persistent_messages_with_confirms_in_amqp_and_stomp() {
         );
     }
 }
+
+#[test]
+fn a_slow_mqtt_subscriber_beside_the_measured_one() {
+    let broker = TestBroker::start();
+    let extra = [
+        "--protocol",
+        "mqtt",
+        "--rate",
+        "20000",
+        "--slow-consumers",
+        "1",
+        "--slow-read",
+        "10000",
+    ];
+    let report = run(&args(&broker, &extra));
+    assert_flowed(&report);
+    assert_eq!(
+        report.expected_total, report.published_total,
+        "the slow subscriber is not a measured consumer"
+    );
+    // 41 bytes a message: the slow subscriber read some of its copies, far from all.
+    assert!(
+        report.slow_read_bytes > 0 && report.slow_read_bytes < report.published_total * 41 / 2,
+        "{}",
+        report.text()
+    );
+}

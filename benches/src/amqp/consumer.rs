@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use super::{wire, Connection, CHANNEL};
 use crate::control::{Control, Counter};
 use crate::dest::{Dest, Route};
-use crate::io::{protocol, ClientError, BUSY_BUFFER};
+use crate::io::{protocol, ClientError, Reader, Writer, BUSY_BUFFER};
 use crate::options::{AckMode, Options};
 use crate::payload;
 use crate::report::Latency;
@@ -20,6 +20,11 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Its socket's halves, for a client that reads them itself.
+    pub fn into_halves(self) -> (Reader, Writer) {
+        (self.conn.reader, self.conn.writer)
+    }
+
     /// Connects, declares (and for a topic, binds) its queue and starts consuming.
     pub async fn connect(
         options: &Options,

@@ -167,6 +167,11 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Its socket's halves, for a client that reads them itself.
+    pub fn into_halves(self) -> (Reader, Writer) {
+        (self.conn.reader, self.conn.writer)
+    }
+
     /// Connects as `client_id` and subscribes to `filter`.
     pub async fn connect(
         options: &Options,

@@ -13,6 +13,7 @@ use crate::io::ClientError;
 use crate::options::Options;
 use crate::report::{BrokerUsage, Latency};
 use crate::sampler::Sampler;
+use crate::slow::SlowConsumer;
 
 /// How often the broker's RSS is sampled during the window.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -34,6 +35,19 @@ struct RunningConsumer {
     task: ConsumerTask,
 }
 
+/// A running slow consumer: the bytes it read.
+struct RunningSlow {
+    read: Counter,
+    task: JoinHandle<Result<(), ClientError>>,
+}
+
+/// The connected clients a window starts; `None` where connecting failed.
+pub(super) struct Clients {
+    pub consumers: Vec<Option<Consumer>>,
+    pub slow: Vec<Option<Consumer>>,
+    pub publishers: Vec<Option<Publisher>>,
+}
+
 /// What the window measured.
 pub(super) struct Measured {
     pub seconds: f64,
@@ -49,6 +63,8 @@ pub(super) struct Totals {
     pub consumed: u64,
     pub expected: u64,
     pub latency: Latency,
+    /// Bytes the slow consumers read.
+    pub slow_read: u64,
 }
 
 /// Every client of a run, running.
@@ -58,18 +74,28 @@ pub(super) struct Window {
     client_cpu_start: Option<f64>,
     publishers: Vec<RunningPublisher>,
     consumers: Vec<RunningConsumer>,
+    slow: Vec<RunningSlow>,
 }
 
 impl Window {
-    /// Starts the consumers, then the publishers; the window opens now.
+    /// Starts the consumers, the slow ones, then the publishers; the window opens now.
     pub fn start(
         options: &Options,
         ctl: &Arc<Control>,
         sampler: Option<Sampler>,
-        consumers: Vec<Option<Consumer>>,
-        publishers: Vec<Option<Publisher>>,
+        clients: Clients,
     ) -> Self {
+        let Clients {
+            consumers,
+            slow,
+            publishers,
+        } = clients;
         let destinations = options.destinations.max(1);
+        let slow = slow
+            .into_iter()
+            .flatten()
+            .map(|c| start_slow(c, ctl, options.slow_read))
+            .collect();
         let consumers = consumers
             .into_iter()
             .enumerate()
@@ -91,6 +117,7 @@ impl Window {
             client_cpu_start: Sampler::new(std::process::id()).cpu_seconds(),
             publishers,
             consumers,
+            slow,
         }
     }
 
@@ -143,6 +170,7 @@ impl Window {
             consumed: 0,
             expected: self.expected(options),
             latency: Latency::new(),
+            slow_read: 0,
         };
         for p in self.publishers {
             match p.task.await {
@@ -161,6 +189,14 @@ impl Window {
                     }
                 }
                 Err(e) => errors.add(format!("consumer task: {e}")),
+            }
+        }
+        for s in self.slow {
+            totals.slow_read += s.read.get();
+            match s.task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.add(format!("slow consumer: {e}")),
+                Err(e) => errors.add(format!("slow consumer task: {e}")),
             }
         }
         totals
@@ -230,6 +266,13 @@ fn start_consumer(dest: usize, consumer: Consumer, ctl: &Arc<Control>) -> Runnin
         received,
         task,
     }
+}
+
+fn start_slow(consumer: Consumer, ctl: &Arc<Control>, bytes_per_sec: u64) -> RunningSlow {
+    let read = Counter::default();
+    let slow = SlowConsumer::new(consumer);
+    let task = tokio::spawn(slow.run(ctl.clone(), bytes_per_sec, read.clone()));
+    RunningSlow { read, task }
 }
 
 fn start_publisher(

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 
 use super::{frame_error, wire, Connection};
 use crate::control::{Control, Counter, Stop};
-use crate::io::{protocol, ClientError, Reader, BUSY_BUFFER};
+use crate::io::{protocol, ClientError, Reader, Writer, BUSY_BUFFER};
 use crate::options::{AckMode, Options};
 use crate::pacer::Pacer;
 use crate::payload;
@@ -135,6 +135,11 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Its socket's halves, for a client that reads them itself.
+    pub fn into_halves(self) -> (Reader, Writer) {
+        (self.conn.reader, self.conn.writer)
+    }
+
     /// Connects and subscribes to `destination`, waiting for the subscription's receipt.
     pub async fn connect(options: &Options, destination: &str) -> Result<Self, ClientError> {
         let mut conn = Connection::open(options, options.consumer_port(), BUSY_BUFFER).await?;
