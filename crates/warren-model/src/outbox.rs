@@ -154,11 +154,13 @@ impl<E: OutboxEvent> Outbox<E> {
 
     /// Whether a queue asking to deliver may: less than a batch's worth waits (see the
     /// module's notes). A "no" is remembered, so the session knows to kick its queues once
-    /// the socket drained.
+    /// the socket drained, and the first "no" wakes the session: one whose client is not
+    /// keeping up may drop what it is allowed to drop (MQTT QoS 0) rather than leave it to
+    /// pile up in its queues.
     pub fn room_for_queue(&self) -> bool {
         let room = self.lock().bytes < self.max_bytes.min(crate::OUTPUT_BATCH);
-        if !room {
-            self.refused.store(true, Ordering::Release);
+        if !room && !self.refused.swap(true, Ordering::AcqRel) {
+            self.waker.wake();
         }
         room
     }
@@ -274,6 +276,24 @@ mod tests {
         let small = outbox(100);
         small.push(Event(100));
         assert!(!small.room_for_queue(), "a limit below a batch bounds it");
+    }
+
+    #[test]
+    fn the_first_refusal_wakes_the_session() {
+        let wakes = Arc::new(CountingWake::default());
+        let out: Outbox<Event> = Outbox::new(crate::OUTPUT_BATCH, wakes.clone());
+        out.push(Event(crate::OUTPUT_BATCH));
+        assert_eq!(wakes.count(), 1, "the push into an empty outbox");
+        assert!(!out.room_for_queue());
+        assert!(!out.room_for_queue());
+        assert_eq!(
+            wakes.count(),
+            2,
+            "once for the refusals, until they are taken"
+        );
+        assert!(out.take_refused());
+        assert!(!out.room_for_queue());
+        assert_eq!(wakes.count(), 3);
     }
 
     #[test]

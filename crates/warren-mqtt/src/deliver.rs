@@ -96,6 +96,15 @@ fn matching(
 }
 
 /// Turns one delivery into a PUBLISH (or settles it when it is not for the client).
+/// What becomes of a delivery that goes out at QoS 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Qos0 {
+    /// Written to the client.
+    Send,
+    /// Settled unwritten: the client is not keeping up (see `MqttSession::encode_outbox`).
+    Drop,
+}
+
 pub fn deliver(
     live: &mut Live,
     shared: &Shared,
@@ -103,6 +112,7 @@ pub fn deliver(
     out: &mut BytesMut,
     d: Delivery,
     acks: &mut AckBatch,
+    at_most_once: Qos0,
 ) {
     let headers = AdapterHeaders::of(&d.message);
     let replayed = headers.retained_topic().map(ByteString::from);
@@ -136,7 +146,9 @@ pub fn deliver(
         subscription_ids: matched.ids,
     };
     if qos == QoS::AtMostOnce {
-        send_publish(live, shared, codec, out, &d, outgoing, None);
+        if at_most_once == Qos0::Send {
+            send_publish(live, shared, codec, out, &d, outgoing, None);
+        }
         if !settled {
             acks.push(d.queue, d.seq);
         }

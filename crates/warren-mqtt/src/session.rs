@@ -254,17 +254,27 @@ impl MqttSession {
     }
 
     /// True when it took any event. Events are taken a batch at a time, one lock each.
+    ///
+    /// A client that left a whole batch unwritten, on top of what its socket holds, is not
+    /// keeping up: one batch of its outbox is taken anyway, and its QoS 0 deliveries in it are
+    /// dropped (at most once allows it; Mosquitto drops them too). Left in its queue, they
+    /// would pile up until the queue paused its publishers, and every other subscriber of
+    /// theirs would get messages at this client's pace.
     fn encode_outbox(&mut self, output: &mut BytesMut, now: Instant) -> bool {
         let Some(outbox) = self.outbox.get().cloned() else {
             return false;
         };
         let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
+        let shedding = output.len() >= batch / 2;
         let mut took = false;
         // QoS 0 deliveries are settled together once the batch is written.
         let mut acks = deliver::AckBatch::default();
         let mut events = VecDeque::new();
-        while output.len() < batch {
-            if events.is_empty() {
+        if shedding {
+            outbox.take_up_to(batch, &mut events);
+        }
+        while shedding || output.len() < batch {
+            if events.is_empty() && !shedding {
                 outbox.take_up_to(batch - output.len(), &mut events);
             }
             let Some(event) = events.pop_front() else {
@@ -277,7 +287,21 @@ impl MqttSession {
             };
             match event {
                 OutEvent::Deliver(d) => {
-                    deliver::deliver(live, &self.shared, &mut self.codec, output, d, &mut acks)
+                    let codec = &mut self.codec;
+                    let at_most_once = if shedding {
+                        deliver::Qos0::Drop
+                    } else {
+                        deliver::Qos0::Send
+                    };
+                    deliver::deliver(
+                        live,
+                        &self.shared,
+                        codec,
+                        output,
+                        d,
+                        &mut acks,
+                        at_most_once,
+                    )
                 }
                 OutEvent::Cancelled(tag) => {
                     if deliver::cancelled(live, &tag) {
@@ -292,6 +316,13 @@ impl MqttSession {
         }
         outbox.put_back(events);
         acks.settle();
+        // Room again: the queues told "no" while the client lagged may deliver (the drain
+        // that usually tells them is still to come).
+        if shedding && outbox.take_refused() {
+            if let Some(live) = &self.live {
+                deliver::kick(live);
+            }
+        }
         took
     }
 

@@ -51,6 +51,7 @@ mod mqtt_qos;
 mod mqtt_retained;
 mod mqtt_sessions;
 mod mqtt_shared;
+mod mqtt_slow_subscriber;
 mod mqtt_v5_limits;
 mod mqtt_v5_message_properties;
 mod mqtt_v5_reason_codes;
