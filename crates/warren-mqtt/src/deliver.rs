@@ -95,7 +95,6 @@ fn matching(
     matched
 }
 
-/// Turns one delivery into a PUBLISH (or settles it when it is not for the client).
 /// What becomes of a delivery that goes out at QoS 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Qos0 {
@@ -105,6 +104,8 @@ pub enum Qos0 {
     Drop,
 }
 
+/// Turns one delivery into a PUBLISH (or settles it when it is not for the client, or, as
+/// `at_most_once` says, when it goes out at QoS 0 to a client that is not keeping up).
 pub fn deliver(
     live: &mut Live,
     shared: &Shared,

@@ -255,17 +255,22 @@ impl MqttSession {
 
     /// True when it took any event. Events are taken a batch at a time, one lock each.
     ///
-    /// A client that left a whole batch unwritten, on top of what its socket holds, is not
-    /// keeping up: one batch of its outbox is taken anyway, and its QoS 0 deliveries in it are
-    /// dropped (at most once allows it; Mosquitto drops them too). Left in its queue, they
-    /// would pile up until the queue paused its publishers, and every other subscriber of
-    /// theirs would get messages at this client's pace.
+    /// A client that left half a batch unwritten, on top of a socket buffer it has not read,
+    /// is not keeping up: one batch of its outbox is taken anyway, and the QoS 0 deliveries in
+    /// it are dropped (at most once allows it; Mosquitto drops them too). Left in its queue,
+    /// they would pile up until the queue paused its publishers, and every other subscriber
+    /// of theirs would get messages at this client's pace (ADR 0017).
     fn encode_outbox(&mut self, output: &mut BytesMut, now: Instant) -> bool {
         let Some(outbox) = self.outbox.get().cloned() else {
             return false;
         };
         let batch = self.shared.config.max_outbox_bytes.min(OUTPUT_BATCH);
         let shedding = output.len() >= batch / 2;
+        let at_most_once = if shedding {
+            deliver::Qos0::Drop
+        } else {
+            deliver::Qos0::Send
+        };
         let mut took = false;
         // QoS 0 deliveries are settled together once the batch is written.
         let mut acks = deliver::AckBatch::default();
@@ -288,11 +293,6 @@ impl MqttSession {
             match event {
                 OutEvent::Deliver(d) => {
                     let codec = &mut self.codec;
-                    let at_most_once = if shedding {
-                        deliver::Qos0::Drop
-                    } else {
-                        deliver::Qos0::Send
-                    };
                     deliver::deliver(
                         live,
                         &self.shared,

@@ -1,6 +1,7 @@
 //! A session whose subscriptions are all QoS 0 consumes its queue without acknowledgements;
-//! its first subscription above QoS 0 turns them on before that subscription is bound.
-//! Checked against the journal of the fake core of `warren-fake-core`.
+//! its first subscription above QoS 0 turns them on before that subscription is bound. QoS 0
+//! deliveries to a client that is not keeping up are dropped (ADR 0017). Checked against the
+//! journal of the fake core of `warren-fake-core`.
 
 mod common;
 
@@ -111,5 +112,32 @@ fn a_resumed_session_with_a_qos1_subscription_consumes_with_acks() {
             "consume mqtt-session no_ack=false",
             "consume mqtt-session no_ack=false",
         ]
+    );
+}
+
+#[test]
+fn qos0_deliveries_to_a_client_that_is_not_keeping_up_are_dropped() {
+    use warren_model::Session;
+    let b = FakeCoreBroker::new();
+    let mut c = b.client();
+    c.connect3("lag", true);
+    c.send3(sub3(1, &[("a/b", QoS::AtMostOnce)]));
+    // As the driver leaves it when the client's socket took nothing more: half a batch.
+    let unwritten = vec![0u8; warren_model::OUTPUT_BATCH / 2];
+    c.output.extend_from_slice(&unwritten);
+    assert_eq!(core_publish(b.vhost(), "a.b", 1, b"dropped"), 1);
+    c.session.on_wake(&mut c.output, c.now);
+    assert_eq!(
+        c.output.len(),
+        unwritten.len(),
+        "nothing more written for a client that is not keeping up"
+    );
+    c.output.clear();
+    assert!(c.wake3().is_empty(), "dropped, not kept for later");
+    assert_eq!(core_publish(b.vhost(), "a.b", 1, b"sent"), 1);
+    assert_eq!(
+        received(&mut c),
+        (QoS::AtMostOnce, None),
+        "a client that caught up gets what comes next"
     );
 }
