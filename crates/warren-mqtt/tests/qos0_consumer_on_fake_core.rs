@@ -117,7 +117,6 @@ fn a_resumed_session_with_a_qos1_subscription_consumes_with_acks() {
 
 #[test]
 fn qos0_deliveries_to_a_client_that_is_not_keeping_up_are_dropped() {
-    use warren_model::Session;
     let b = FakeCoreBroker::new();
     let mut c = b.client();
     c.connect3("lag", true);
