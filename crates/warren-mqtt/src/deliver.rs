@@ -105,7 +105,8 @@ pub enum Qos0 {
 }
 
 /// Turns one delivery into a PUBLISH (or settles it when it is not for the client, or, as
-/// `at_most_once` says, when it goes out at QoS 0 to a client that is not keeping up).
+/// `at_most_once` says, when it goes out at QoS 0 to a client that is not keeping up). True
+/// when it was dropped so.
 pub fn deliver(
     live: &mut Live,
     shared: &Shared,
@@ -114,7 +115,7 @@ pub fn deliver(
     d: Delivery,
     acks: &mut AckBatch,
     at_most_once: Qos0,
-) {
+) -> bool {
     let headers = AdapterHeaders::of(&d.message);
     let replayed = headers.retained_topic().map(ByteString::from);
     let mapping = shared.config.topic_mapping;
@@ -126,12 +127,13 @@ pub fn deliver(
     };
     let matched = matched_for(live, shared, &d, &topic, replayed.is_none());
     let expiry = headers.remaining_expiry(wall_ms);
-    let Some(best) = matched.best else {
-        return settle(&d, Settlement::Ack);
+    let best = match matched.best {
+        Some(best) if expiry != Some(0) => best,
+        _ => {
+            settle(&d, Settlement::Ack);
+            return false;
+        }
     };
-    if expiry == Some(0) {
-        return settle(&d, Settlement::Ack);
-    }
     let settled = settled_on_delivery(&d);
     let qos = if settled {
         QoS::AtMostOnce
@@ -147,15 +149,17 @@ pub fn deliver(
         subscription_ids: matched.ids,
     };
     if qos == QoS::AtMostOnce {
-        if at_most_once == Qos0::Send {
+        let dropped = at_most_once == Qos0::Drop;
+        if !dropped {
             send_publish(live, shared, codec, out, &d, outgoing, None);
         }
         if !settled {
             acks.push(d.queue, d.seq);
         }
-        return;
+        return dropped;
     }
     send_tracked(live, shared, codec, out, outgoing, d);
+    false
 }
 
 /// What a delivery goes out as, but for its packet id and DUP flag.

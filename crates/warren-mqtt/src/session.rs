@@ -46,6 +46,8 @@ pub struct MqttSession {
     pub(crate) state: State,
     pub(crate) live: Option<Box<Live>>,
     pub(crate) output_full: bool,
+    /// QoS 0 deliveries dropped since the client last caught up (ADR 0017), for the log.
+    dropped: u64,
     /// When the last packet came in; before CONNECT, when the connection opened.
     pub(crate) last_input: Instant,
     /// The broker's publish gate: a publishing client is not read while it is closed.
@@ -89,6 +91,7 @@ impl MqttSession {
             state: State::AwaitingConnect,
             live: None,
             output_full: false,
+            dropped: 0,
             last_input: now,
         }
     }
@@ -293,7 +296,7 @@ impl MqttSession {
             match event {
                 OutEvent::Deliver(d) => {
                     let codec = &mut self.codec;
-                    deliver::deliver(
+                    let dropped = deliver::deliver(
                         live,
                         &self.shared,
                         codec,
@@ -301,7 +304,14 @@ impl MqttSession {
                         d,
                         &mut acks,
                         at_most_once,
-                    )
+                    );
+                    if dropped && self.dropped == 0 {
+                        tracing::warn!(
+                            peer = %self.remote,
+                            "mqtt: client not keeping up, dropping its QoS 0 deliveries"
+                        );
+                    }
+                    self.dropped += u64::from(dropped);
                 }
                 OutEvent::Cancelled(tag) => {
                     if deliver::cancelled(live, &tag) {
@@ -433,6 +443,14 @@ impl Session for MqttSession {
 
     fn on_drained(&mut self) {
         self.output_full = false;
+        if self.dropped > 0 {
+            tracing::info!(
+                peer = %self.remote,
+                dropped = self.dropped,
+                "mqtt: client caught up after QoS 0 deliveries were dropped"
+            );
+            self.dropped = 0;
+        }
         let Some(outbox) = self.outbox.get() else {
             return;
         };
