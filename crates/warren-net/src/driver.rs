@@ -92,6 +92,7 @@ where
         read_size: MIN_READ,
         round: 0,
         unflushed: false,
+        held_input: false,
     };
     Driver {
         phase: Phase::Running(Box::new(connection)),
@@ -195,10 +196,17 @@ struct Connection<S> {
     round: usize,
     /// Bytes were written since the last flush.
     unflushed: bool,
+    /// The session stopped taking input (a flow pause, an alarm) with some still buffered. It
+    /// is handed over again before anything more is read: a pause that ends by its clock, with
+    /// no event, would otherwise let the next read land on top of it, the buffer grow by a read
+    /// per pause, and an end of stream read then close the connection with those frames unread.
+    held_input: bool,
 }
 
 enum Event {
     Io(IoEvent),
+    /// The session takes input again and some is buffered (see `Connection::held_input`).
+    Resume,
     Woken,
     Tick,
     Shutdown,
@@ -245,6 +253,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             Event::Io(IoEvent::Wrote(result)) => self.on_wrote(result),
             Event::Io(IoEvent::Flushed(result)) => self.on_flushed(result),
             Event::Woken => self.session.on_wake(&mut self.output, now()),
+            // `resume_input`, run after every event, hands the buffered bytes over.
+            Event::Resume => SessionStatus::Continue,
             Event::Tick => self.session.on_tick(&mut self.output, now()),
             Event::Shutdown => {
                 let _ = self.session.on_shutdown(&mut self.output);
@@ -259,8 +269,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if self.input.is_empty() || !self.session.wants_input() {
             return SessionStatus::Continue;
         }
-        self.session
-            .on_input(&mut self.input, &mut self.output, now())
+        let status = self
+            .session
+            .on_input(&mut self.input, &mut self.output, now());
+        self.held_input = !self.input.is_empty() && !self.session.wants_input();
+        status
     }
 
     /// In order: shutdown, the stream, the core's wake-up, the session's deadline.
@@ -269,6 +282,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             return Poll::Ready(Event::Shutdown);
         }
         let reading = self.session.wants_input();
+        if reading && self.held_input {
+            self.held_input = false;
+            return Poll::Ready(Event::Resume);
+        }
         if reading {
             self.reserve_input();
         }
