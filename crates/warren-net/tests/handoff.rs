@@ -6,15 +6,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use common::{peer_info, OneSession};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
-use warren_model::{PeerInfo, Session, SessionFactory, SessionStatus, Wake};
+use warren_model::{Session, SessionStatus};
 use warren_net::{drive_connection, Shutdown};
 
 /// Input the publisher-like session is fed: 8 MiB, read by the driver in steps of up to 64 KiB.
@@ -59,23 +61,6 @@ impl Session for Publisher {
     fn on_close(&mut self) {}
 }
 
-struct Factory(std::sync::Mutex<Option<Publisher>>);
-
-impl SessionFactory for Factory {
-    fn new_session(&self, _: PeerInfo, _: Arc<dyn Wake>) -> Box<dyn Session> {
-        Box::new(self.0.lock().unwrap().take().unwrap())
-    }
-}
-
-fn peer_info() -> PeerInfo {
-    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    PeerInfo {
-        remote: addr,
-        local: addr,
-        certificate_login: None,
-    }
-}
-
 /// Steps the publisher had taken when the task it woke first ran. Runs on the thread that
 /// blocks on the runtime, so both workers can be idle.
 async fn steps_before_the_woken_task_ran() -> usize {
@@ -101,11 +86,11 @@ async fn steps_before_the_woken_task_ran() -> usize {
         assert!(Instant::now() < deadline, "the workers never went idle");
         std::thread::yield_now();
     }
-    let factory = Arc::new(Factory(std::sync::Mutex::new(Some(Publisher {
+    let factory = OneSession::new(Publisher {
         steps,
         consumed: consumed.clone(),
         peer,
-    }))));
+    });
     let (shutdown, signal) = Shutdown::new();
     let connection = tokio::spawn(drive_connection(server, peer_info(), factory, signal));
     let seen = seen.await.unwrap();

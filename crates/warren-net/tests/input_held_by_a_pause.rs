@@ -6,14 +6,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use common::{peer_info, OneSession};
 use tokio::io::AsyncWriteExt;
-use warren_model::{PeerInfo, Session, SessionFactory, SessionStatus, Wake};
+use warren_model::{Session, SessionStatus};
 use warren_net::{drive_connection, Shutdown};
 
 const LINES: usize = 50;
@@ -51,30 +53,13 @@ impl Session for OneLineAPause {
     fn on_close(&mut self) {}
 }
 
-struct Factory(Mutex<Option<OneLineAPause>>);
-
-impl SessionFactory for Factory {
-    fn new_session(&self, _: PeerInfo, _: Arc<dyn Wake>) -> Box<dyn Session> {
-        Box::new(self.0.lock().unwrap().take().unwrap())
-    }
-}
-
-fn peer_info() -> PeerInfo {
-    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    PeerInfo {
-        remote: addr,
-        local: addr,
-        certificate_login: None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_line_sent_before_the_end_of_stream_is_taken_despite_the_pauses() {
     let lines = Arc::new(AtomicUsize::new(0));
-    let factory = Arc::new(Factory(Mutex::new(Some(OneLineAPause {
+    let factory = OneSession::new(OneLineAPause {
         lines: lines.clone(),
         paused_until: Instant::now(),
-    }))));
+    });
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     client.write_all(&b"line\n".repeat(LINES)).await.unwrap();
     // The end of the stream is there to be read as soon as the first pause is over.

@@ -1,5 +1,6 @@
 //! Test support: certificates made at test time, an echo session that reports its peer's
-//! certificate login, and a listener on loopback port 0.
+//! certificate login, a listener on loopback port 0, and a factory of one prepared session for
+//! tests that drive a connection themselves.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -198,5 +199,30 @@ impl Running {
     pub async fn stop(self) {
         self.shutdown.trigger();
         self.task.await.unwrap();
+    }
+}
+
+/// A factory that hands out one prepared session, for tests that drive a single connection.
+pub struct OneSession(pub Mutex<Option<Box<dyn Session>>>);
+
+impl OneSession {
+    pub fn new(session: impl Session + 'static) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(Some(Box::new(session)))))
+    }
+}
+
+impl SessionFactory for OneSession {
+    fn new_session(&self, _: PeerInfo, _: Arc<dyn Wake>) -> Box<dyn Session> {
+        self.0.lock().unwrap().take().unwrap()
+    }
+}
+
+/// A peer for a connection that has no socket (a duplex stream).
+pub fn peer_info() -> PeerInfo {
+    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    PeerInfo {
+        remote: addr,
+        local: addr,
+        certificate_login: None,
     }
 }
